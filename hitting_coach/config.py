@@ -1,0 +1,256 @@
+"""Settings: one table of name, default, type and help, read once and passed down.
+
+Values come from the environment, then from an optional ``.env`` file, then the default.
+The MQTT names are the ones the Flask/Dash server used (``MQTT_BROKER``, ...); ours carry the
+``HITTING_COACH_`` prefix. A bad value stops start-up with a :class:`ConfigError` that names
+the setting and what is allowed. Secrets are never part of ``repr`` or any printout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hitting_coach.errors import ConfigError
+
+__all__ = ["Settings", "read_env_file"]
+
+PREFIX = "HITTING_COACH_"
+
+
+def _setting(
+    env: str,
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    secret: bool = False,
+) -> Any:
+    meta = {"env": env, "help": help, "choices": choices, "minimum": minimum, "secret": secret}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of Hitting Coach. Build with :meth:`Settings.load`."""
+
+    mqtt_broker: str = _setting(
+        "MQTT_BROKER", "", "MQTT broker host name. Empty: no MQTT, HTTP push only."
+    )
+    mqtt_port: int = _setting(
+        "MQTT_PORT", 8883, "MQTT broker port (8883 TLS TCP, 8884 TLS WebSockets).", minimum=1
+    )
+    mqtt_topic: str = _setting("MQTT_TOPIC", "sensor-logger", "Topic Sensor Logger publishes to.")
+    mqtt_username: str = _setting("MQTT_USERNAME", "", "MQTT user name.")
+    mqtt_password: str = _setting("MQTT_PASSWORD", "", "MQTT password.", secret=True)
+    mqtt_transport: str = _setting(
+        PREFIX + "MQTT_TRANSPORT",
+        "tcp",
+        "MQTT transport: tcp or websockets.",
+        choices=("tcp", "websockets"),
+    )
+    mqtt_ws_path: str = _setting(
+        PREFIX + "MQTT_WS_PATH", "/mqtt", "URL path of the broker's WebSocket listener."
+    )
+    mqtt_tls: bool = _setting(PREFIX + "MQTT_TLS", True, "Use TLS to the broker (true/false).")
+    mqtt_ca_file: str = _setting(
+        PREFIX + "MQTT_CA_FILE",
+        "",
+        "CA certificate file for a self-signed broker. Empty: the system's CAs.",
+    )
+    mqtt_tls_insecure: bool = _setting(
+        PREFIX + "MQTT_TLS_INSECURE",
+        False,
+        "Skip broker certificate checks. Development only; logged loudly.",
+    )
+    mqtt_client_id: str = _setting(
+        PREFIX + "MQTT_CLIENT_ID",
+        "hitting-coach",
+        "MQTT client id; fixed so the broker keeps our session across restarts.",
+    )
+    data_dir: str = _setting(
+        PREFIX + "DATA_DIR", "./data", "Where recordings, sessions and the journal live."
+    )
+    ingest_token: str = _setting(
+        PREFIX + "INGEST_TOKEN",
+        "",
+        "If set, POST /data needs it (Authorization: Bearer, or ?token=).",
+        secret=True,
+    )
+    max_message_bytes: int = _setting(
+        PREFIX + "MAX_MESSAGE_BYTES", 1_048_576, "Largest accepted message, in bytes.", minimum=1
+    )
+    buffer_readings: int = _setting(
+        PREFIX + "BUFFER_READINGS",
+        60_000,
+        "Live ring buffer size per device and sensor, in readings (2 min at 500 Hz).",
+        minimum=10,
+    )
+    window_points: int = _setting(
+        PREFIX + "WINDOW_POINTS", 200, "Points per line on the live plots.", minimum=2
+    )
+    update_ms: int = _setting(
+        PREFIX + "UPDATE_MS", 500, "Live plot update period, in milliseconds.", minimum=20
+    )
+    fsync_interval_s: float = _setting(
+        PREFIX + "FSYNC_INTERVAL_S",
+        1.0,
+        "Seconds between journal fsyncs; 0 fsyncs every message.",
+        minimum=0,
+    )
+    gyro_range_dps: float = _setting(
+        PREFIX + "GYRO_RANGE_DPS",
+        2000.0,
+        "Gyroscope full scale in deg/s; readings at 98% of it are flagged as clipped.",
+        minimum=1,
+    )
+    sweet_spot_m: float = _setting(
+        PREFIX + "SWEET_SPOT_M",
+        0.70,
+        "Bat placement: distance from the sensor to the sweet spot, in metres.",
+        minimum=0.01,
+    )
+    port: int = _setting(PREFIX + "PORT", 8000, "Port of hitting-coach serve.", minimum=0)
+    address: str = _setting(
+        PREFIX + "ADDRESS", "0.0.0.0", "Address to bind; 0.0.0.0 lets a phone on the LAN in."
+    )
+    allowed_origins: str = _setting(
+        PREFIX + "ALLOWED_ORIGINS",
+        "",
+        "Extra host[:port] (comma separated) allowed to open the dashboard, e.g. behind nginx.",
+    )
+    log_level: str = _setting(
+        PREFIX + "LOG_LEVEL",
+        "info",
+        "Log level.",
+        choices=("debug", "info", "warning", "error"),
+    )
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``), then ``env_file``.
+
+        ``overrides`` (by attribute name) win over both; they come from CLI flags.
+        Raises :class:`ConfigError` naming the setting for any bad value.
+        """
+        environ = os.environ if environ is None else environ
+        from_file = read_env_file(Path(env_file)) if env_file else {}
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            env = f.metadata["env"]
+            if f.name in overrides and overrides[f.name] is not None:
+                raw: Any = overrides.pop(f.name)
+            elif env in environ:
+                raw = environ[env]
+            elif env in from_file:
+                raw = from_file[env]
+            else:
+                continue
+            values[f.name] = _convert(f, raw)
+        unknown = [k for k, v in overrides.items() if v is not None]
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    @classmethod
+    def table(cls) -> list[dict[str, Any]]:
+        """The settings table: env name, default, type and help of each setting."""
+        return [
+            {
+                "name": f.metadata["env"],
+                "attribute": f.name,
+                "default": f.default,
+                "type": f.type,
+                "help": f.metadata["help"],
+                "choices": f.metadata["choices"],
+                "secret": f.metadata["secret"],
+            }
+            for f in dataclasses.fields(cls)
+        ]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (converted and checked like loaded ones)."""
+        by_name = {f.name: f for f in dataclasses.fields(self)}
+        for name in changes:
+            if name not in by_name:
+                raise ConfigError(f"unknown setting: {name}")
+        checked = {k: _convert(by_name[k], v) for k, v in changes.items()}
+        return dataclasses.replace(self, **checked)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def extra_origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _convert(f: dataclasses.Field, raw: Any) -> Any:
+    env = f.metadata["env"]
+    kind = f.type
+    try:
+        if kind == "bool":
+            value: Any = _to_bool(raw)
+        elif kind == "int":
+            value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+        elif kind == "float":
+            value = float(str(raw).strip()) if not isinstance(raw, float | int) else float(raw)
+        else:
+            value = str(raw).strip()
+    except ValueError:
+        shown = "<hidden>" if f.metadata["secret"] else repr(raw)
+        raise ConfigError(f"{env}={shown} is not a valid {kind}") from None
+    choices = f.metadata["choices"]
+    if choices and value not in choices:
+        raise ConfigError(f"{env}={value!r} is not allowed; choose one of: {', '.join(choices)}")
+    minimum = f.metadata["minimum"]
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{env}={value!r} is too small; it must be at least {minimum}")
+    return value
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file; ``#`` comments, optional quotes. Missing: {}."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values

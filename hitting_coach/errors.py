@@ -1,0 +1,66 @@
+"""Every error Hitting Coach raises on purpose.
+
+    HittingCoachError
+     ├── ConfigError        a setting has a bad value (names the setting and what is allowed)
+     ├── StartupError       the server cannot start (data dir unwritable, port taken, ...)
+     ├── MessageError       a pushed message is malformed; rejected whole, nothing kept
+     │    └── TooLarge      the message is over the size limit
+     ├── RecordingError     the journal or a session file could not be written
+     └── SessionError       a session, take or export cannot be found or read
+
+The CLI prints one line for any of these and exits 1; the HTTP handler answers
+``{"error": ...}`` with the message.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "HittingCoachError",
+    "MessageError",
+    "RecordingError",
+    "SessionError",
+    "StartupError",
+    "TooLarge",
+]
+
+
+class HittingCoachError(Exception):
+    """Base class of every error we raise on purpose."""
+
+
+class ConfigError(HittingCoachError):
+    """A setting has a value we cannot use."""
+
+
+class StartupError(HittingCoachError):
+    """The server cannot start as configured."""
+
+
+class MessageError(HittingCoachError):
+    """A message is malformed.
+
+    ``reason`` is a short, stable label used for counters (``not_json``, ``bad_field``, ...);
+    ``field`` is the path of the offending field, e.g. ``payload[3].values.x``.
+    """
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.detail = detail
+        super().__init__(f"{field}: {detail}" if field else detail)
+
+
+class TooLarge(MessageError):
+    """A message is over the size limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__("too_large", f"message of {size} bytes is over the limit of {limit}")
+
+
+class RecordingError(HittingCoachError):
+    """Recording to disk failed."""
+
+
+class SessionError(HittingCoachError):
+    """A recorded session or take cannot be found or read."""

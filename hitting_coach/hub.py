@@ -1,0 +1,293 @@
+"""The hub: the single entry point every source calls, and what every reader reads.
+
+MQTT, HTTP, replay and import all call :meth:`Hub.ingest`. An accepted message is handed to
+the recorder first (recording is the source of truth), then written to bounded ring buffers
+per (device, sensor), then announced to subscribers (the live swing detector). Readers keep
+their own cursors and get only what is new. Every rejection is counted with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from hitting_coach.errors import MessageError, RecordingError, TooLarge
+from hitting_coach.parse import Message, parse_message
+from hitting_coach.ring import RingBuffer
+
+__all__ = ["Hub", "IngestResult", "Reader", "Sink"]
+
+log = logging.getLogger(__name__)
+
+_SEEN_LIMIT = 500_000  # message keys remembered for de-duplication (~40 min at 200 msg/s)
+_RATE_WINDOW_S = 5
+
+
+class Sink(Protocol):
+    """Something that must see every accepted message before it is shown (the recorder)."""
+
+    def append(self, message: Message, raw: bytes, source: str, received_ns: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of one message: accepted (with its readings) or a duplicate."""
+
+    message: Message
+    duplicate: bool
+
+    @property
+    def readings(self) -> int:
+        return 0 if self.duplicate else self.message.n_readings
+
+
+class Hub:
+    """Thread-safe ingest, ring buffers, readers and counters for one process.
+
+    ``capacity`` is the ring size per (device, sensor) in readings; ``max_message_bytes``
+    the largest message accepted.
+    """
+
+    def __init__(
+        self,
+        capacity: int = 60_000,
+        max_message_bytes: int = 1_048_576,
+        sink: Sink | None = None,
+    ) -> None:
+        self.capacity = capacity
+        self.max_message_bytes = max_message_bytes
+        self.sink = sink
+        self._lock = threading.Lock()
+        self._buffers: dict[tuple[str, str], RingBuffer] = {}
+        self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._subscribers: list[Callable[[Message], None]] = []
+        self._sources: dict[str, dict[str, Any]] = {}
+        self.counters: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.by_source: Counter[str] = Counter()
+        self._recent: list[tuple[float, int]] = []  # (monotonic second, messages)
+        self.last_message_monotonic: float | None = None
+        self.last_rejection: str | None = None
+        self.recording_error: str | None = None
+        self.started = time.monotonic()
+
+    # ----------------------------------------------------------------------------- ingest
+    def ingest(
+        self, raw: bytes, source: str = "http", received_ns: int | None = None
+    ) -> IngestResult:
+        """Validate, record and publish one raw message.
+
+        Raises :class:`MessageError` (counted by reason) for a malformed or oversized message;
+        nothing of it is kept. A duplicate (same device, session, messageId) is counted and
+        returned with ``duplicate=True``; a recording failure is counted and reported in the
+        status, but the data still reaches the live view.
+        """
+        received_ns = time.time_ns() if received_ns is None else received_ns
+        try:
+            if len(raw) > self.max_message_bytes:
+                raise TooLarge(len(raw), self.max_message_bytes)
+            message = parse_message(raw)
+        except MessageError as e:
+            self.reject(e.reason, str(e), source)
+            raise
+        with self._lock:
+            if message.key in self._seen:
+                self.counters["duplicates"] += 1
+                return IngestResult(message, duplicate=True)
+            if self.sink is not None:
+                try:
+                    self.sink.append(message, raw, source, received_ns)
+                    self.recording_error = None
+                except RecordingError as e:
+                    if self.recording_error is None:
+                        log.error("recording failed: %s", e)
+                    self.counters["recording_failures"] += 1
+                    self.recording_error = str(e)
+            self._remember(message.key)
+            for batch in message.batches.values():
+                self._buffer(message.device_id, batch.sensor, batch.values).append(
+                    batch.time_ns, batch.values
+                )
+            self._count(message, source)
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(message)
+            except Exception:
+                self.counters["subscriber_errors"] += 1
+                log.exception("subscriber %r failed", callback)
+        return IngestResult(message, duplicate=False)
+
+    def reject(self, reason: str, detail: str, source: str) -> None:
+        """Count a rejection (also for problems found before parsing, e.g. a bad token)."""
+        with self._lock:
+            self.rejected[reason] += 1
+            self.last_rejection = f"{source}: {detail}"
+
+    def remember(self, key: tuple[str, str, int]) -> None:
+        """Mark a message as seen without ingesting it (recorder start-up, after a restart)."""
+        with self._lock:
+            self._remember(key)
+
+    def _remember(self, key: tuple[str, str, int]) -> None:
+        self._seen[key] = None
+        if len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+
+    def _buffer(self, device: str, sensor: str, values: dict[str, np.ndarray]) -> RingBuffer:
+        buffer = self._buffers.get((device, sensor))
+        if buffer is None:
+            numeric = [k for k, v in values.items() if v.dtype.kind == "f"]
+            buffer = self._buffers[(device, sensor)] = RingBuffer(numeric, self.capacity)
+        return buffer
+
+    def _count(self, message: Message, source: str) -> None:
+        self.counters["messages"] += 1
+        self.counters["readings"] += message.n_readings
+        self.by_source[source] += 1
+        now = time.monotonic()
+        self.last_message_monotonic = now
+        second = int(now)
+        if self._recent and self._recent[-1][0] == second:
+            self._recent[-1] = (second, self._recent[-1][1] + 1)
+        else:
+            self._recent.append((second, 1))
+            del self._recent[: -(_RATE_WINDOW_S + 1)]
+
+    # ---------------------------------------------------------------------------- readers
+    def subscribe(self, callback: Callable[[Message], None]) -> None:
+        """Call ``callback(message)`` after each accepted message (on the producer's thread;
+        keep it short: errors are caught and counted)."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[Message], None]) -> None:
+        with self._lock:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+    def devices(self) -> list[str]:
+        """Devices seen, in order of first appearance."""
+        with self._lock:
+            return list(dict.fromkeys(device for device, _ in self._buffers))
+
+    def sensors(self, device: str) -> list[str]:
+        with self._lock:
+            return [s for d, s in self._buffers if d == device]
+
+    def reader(self, device: str, sensor: str, backlog: int = 0) -> Reader:
+        """A reader of one (device, sensor) that starts with the last ``backlog`` readings."""
+        return Reader(self, device, sensor, backlog)
+
+    def read(
+        self, device: str, sensor: str, cursor: int = 0, last: int | None = None
+    ) -> tuple[list[str], np.ndarray, np.ndarray, int, int]:
+        """``(columns, time_ns, values, new_cursor, missed)`` after ``cursor``; see RingBuffer."""
+        with self._lock:
+            buffer = self._buffers.get((device, sensor))
+            if buffer is None:
+                return [], np.empty(0, np.int64), np.empty((0, 0)), cursor, 0
+            return (buffer.columns, *buffer.read(cursor, last))
+
+    def frame(self, device: str, sensor: str, last: int | None = None) -> pd.DataFrame:
+        """A snapshot of what the buffer holds, as a DataFrame sorted by time."""
+        columns, time_ns, values, _, _ = self.read(device, sensor, 0, last)
+        return _to_frame(columns, time_ns, values)
+
+    # ----------------------------------------------------------------------------- status
+    def set_source_state(self, name: str, **state: Any) -> None:
+        """Publish the state of a source (e.g. the MQTT consumer) for status and dashboard."""
+        with self._lock:
+            self._sources.setdefault(name, {}).update(state)
+
+    def source_states(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {k: dict(v) for k, v in self._sources.items()}
+
+    def messages_per_s(self) -> float:
+        now = int(time.monotonic())
+        with self._lock:
+            total = sum(n for second, n in self._recent if now - _RATE_WINDOW_S <= second < now)
+        return total / _RATE_WINDOW_S
+
+    def last_message_age_s(self) -> float | None:
+        last = self.last_message_monotonic
+        return None if last is None else time.monotonic() - last
+
+    def status(self) -> dict[str, Any]:
+        """Counters and states, JSON-ready: what /sensor/status.json serves."""
+        with self._lock:
+            streams: dict[str, dict[str, Any]] = {}
+            for (device, sensor), buffer in self._buffers.items():
+                time_ns, _, _, _ = buffer.read(0, last=200)
+                streams.setdefault(device, {})[sensor] = {
+                    "readings": buffer.total,
+                    "rate_hz": _rate_hz(time_ns),
+                }
+            counters = dict(self.counters)
+            status = {
+                "uptime_s": round(time.monotonic() - self.started, 3),
+                "messages": counters.get("messages", 0),
+                "readings": counters.get("readings", 0),
+                "duplicates": counters.get("duplicates", 0),
+                "rejected": sum(self.rejected.values()),
+                "rejected_by_reason": dict(self.rejected),
+                "last_rejection": self.last_rejection,
+                "messages_by_source": dict(self.by_source),
+                "subscriber_errors": counters.get("subscriber_errors", 0),
+                "recording": {
+                    "enabled": self.sink is not None,
+                    "ok": self.recording_error is None,
+                    "failures": counters.get("recording_failures", 0),
+                    "error": self.recording_error,
+                },
+                "devices": streams,
+                "sources": {k: dict(v) for k, v in self._sources.items()},
+            }
+        status["messages_per_s"] = self.messages_per_s()
+        age = self.last_message_age_s()
+        status["last_message_age_s"] = None if age is None else round(age, 3)
+        return status
+
+
+def _rate_hz(time_ns: np.ndarray) -> float | None:
+    if len(time_ns) < 2:
+        return None
+    span = float(time_ns[-1] - time_ns[0])
+    return round((len(time_ns) - 1) * 1e9 / span, 1) if span > 0 else None
+
+
+def _to_frame(columns: list[str], time_ns: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    data: dict[str, Any] = {"time_ns": time_ns}
+    data.update({name: values[i] for i, name in enumerate(columns)})
+    return pd.DataFrame(data)
+
+
+class Reader:
+    """One consumer's cursor on one (device, sensor): each read returns only what is new."""
+
+    def __init__(self, hub: Hub, device: str, sensor: str, backlog: int = 0) -> None:
+        self.hub, self.device, self.sensor = hub, device, sensor
+        total = hub.read(device, sensor, cursor=0, last=0)[3]
+        self.cursor = max(0, total - backlog)
+        self.missed = 0
+
+    def read_arrays(self, last: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(columns, time_ns, values[n_columns, n])`` new since the last read, time-sorted."""
+        columns, time_ns, values, self.cursor, missed = self.hub.read(
+            self.device, self.sensor, self.cursor, last
+        )
+        self.missed += missed
+        return columns, time_ns, values
+
+    def read(self, last: int | None = None) -> pd.DataFrame:
+        """What is new since the last read, as a DataFrame (``time_ns`` plus value columns)."""
+        return _to_frame(*self.read_arrays(last))

@@ -1,0 +1,89 @@
+"""The server process's one core object: settings, hub and background workers.
+
+``panel serve`` imports the app, the plugin routes and the setup script separately; they all
+meet here through :func:`get_runtime`, which builds the runtime once per process and starts
+its background work (demo feed, and later the MQTT consumer and recorder) exactly once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Any
+
+from hitting_coach import __version__
+from hitting_coach.config import Settings
+from hitting_coach.hub import Hub
+
+__all__ = ["Runtime", "configure", "get_runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything one server process runs, built from one :class:`Settings`."""
+
+    def __init__(self, settings: Settings, demo: bool = False) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.hub = Hub(
+            capacity=settings.buffer_readings, max_message_bytes=settings.max_message_bytes
+        )
+        self._workers: list[Any] = []
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> Runtime:
+        """Start background work; calling it again does nothing."""
+        with self._lock:
+            if self._started:
+                return self
+            self._started = True
+            if self.demo:
+                from hitting_coach.demo import DemoFeed
+
+                self._workers.append(DemoFeed(self.hub).start())
+            if not self.settings.mqtt_broker:
+                self.hub.set_source_state("mqtt", state="not configured (HTTP push only)")
+                log.info("no MQTT_BROKER set: receiving over HTTP POST /data only")
+        return self
+
+    def stop(self) -> None:
+        """Stop background work, last started first; safe to call twice."""
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in reversed(workers):
+            worker.stop()
+
+    def status(self) -> dict[str, Any]:
+        status = self.hub.status()
+        status["version"] = __version__
+        status["http"] = {"token_required": bool(self.settings.ingest_token)}
+        status["demo"] = self.demo
+        return status
+
+
+_runtime: Runtime | None = None
+_pending: tuple[Settings, bool] | None = None
+_lock = threading.Lock()
+
+
+def configure(settings: Settings, demo: bool = False) -> None:
+    """Set what :func:`get_runtime` will build (``hitting-coach serve`` calls this first)."""
+    global _pending
+    with _lock:
+        if _runtime is not None:
+            raise RuntimeError("the runtime is already built")
+        _pending = (settings, demo)
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built and started on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            settings, demo = _pending if _pending else (Settings.load(), False)
+            _runtime = Runtime(settings, demo).start()
+            atexit.register(_runtime.stop)
+        return _runtime

@@ -1,0 +1,112 @@
+"""``hitting-coach serve``: ``panel serve`` with our app, routes and setup, in this process.
+
+The equivalent command line, for deployments that prefer it::
+
+    panel serve apps/sensor.py --prefix sensor --index sensor \\
+        --plugins hitting_coach.plugin --setup apps/setup.py --port 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+from pathlib import Path
+
+from hitting_coach.config import Settings
+from hitting_coach.errors import StartupError
+from hitting_coach.runtime import configure
+
+__all__ = ["lan_addresses", "panel_serve_args", "run"]
+
+log = logging.getLogger(__name__)
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+
+
+def lan_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (what a phone on the LAN types)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        return []
+    return sorted({info[4][0] for info in infos if not info[4][0].startswith("127.")})
+
+
+def panel_serve_args(
+    settings: Settings,
+    *,
+    basic_auth: str | None = None,
+    cookie_secret: str | None = None,
+    use_xheaders: bool = False,
+) -> list[str]:
+    """The ``panel serve`` arguments for these settings (without the leading ``serve``)."""
+    app = APPS / "sensor.py"
+    if not app.is_file():
+        raise StartupError(f"dashboard app not found at {app}; run from a source checkout")
+    hosts = {"localhost", "127.0.0.1", socket.gethostname()}
+    if settings.address not in ("0.0.0.0", "::", ""):
+        hosts.add(settings.address)
+    else:
+        hosts.update(lan_addresses())
+    origins = sorted(f"{host}:{settings.port}" for host in hosts) + settings.extra_origins
+    args = [
+        str(app),
+        "--prefix",
+        "sensor",
+        "--index",
+        "sensor",
+        "--plugins",
+        "hitting_coach.plugin",
+        "--setup",
+        str(APPS / "setup.py"),
+        "--port",
+        str(settings.port),
+        "--address",
+        settings.address,
+        "--log-level",
+        settings.log_level,
+        "--num-procs",
+        "1",
+        "--check-unused-sessions",
+        "5000",
+        "--unused-session-lifetime",
+        "15000",
+    ]
+    for origin in origins:
+        args += ["--allow-websocket-origin", origin]
+    if use_xheaders:
+        args.append("--use-xheaders")
+    if basic_auth:
+        args += ["--basic-auth", basic_auth]
+        if cookie_secret:
+            args += ["--cookie-secret", cookie_secret]
+    return args
+
+
+def run(settings: Settings, demo: bool = False, **options: object) -> None:
+    """Serve until stopped (Ctrl-C or SIGTERM)."""
+    from panel.command.serve import Serve
+
+    args = panel_serve_args(settings, **options)  # type: ignore[arg-type]
+    configure(settings, demo=demo)
+    _print_urls(settings, demo)
+    parser = argparse.ArgumentParser(prog="panel serve")
+    command = Serve(parser=parser)
+    command.invoke(parser.parse_args(args))
+
+
+def _print_urls(settings: Settings, demo: bool) -> None:
+    hosts = (
+        lan_addresses() or ["localhost"]
+        if settings.address in ("0.0.0.0", "::", "")
+        else [settings.address]
+    )
+    token = "?token=<HITTING_COACH_INGEST_TOKEN>" if settings.ingest_token else ""
+    print(f"Hitting Coach: dashboard  http://localhost:{settings.port}/sensor/", flush=True)
+    for host in hosts:
+        print(f"  Sensor Logger HTTP push URL:  http://{host}:{settings.port}/data{token}")
+    if not settings.mqtt_broker:
+        print("  MQTT: not configured (set MQTT_BROKER to receive over MQTT); HTTP push only")
+    if demo:
+        print("  demo: feeding simulated swings through the ingest path")

@@ -1,0 +1,109 @@
+"""Tornado handlers served inside ``panel serve``: POST /data, status JSON and metrics.
+
+Bokeh prefixes every extra route with ``--prefix`` (``/sensor``), but phones and the seed's
+nginx post to ``/data``. Tornado routes are anchored regular expressions, so the pattern
+``/data$|/data`` becomes ``/sensor/data$|/data$`` once prefixed: both URLs reach the handler.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import tornado.web
+
+from hitting_coach.errors import MessageError, TooLarge
+from hitting_coach.metrics import prometheus_text
+
+__all__ = ["DataHandler", "MetricsHandler", "StatusHandler", "routes"]
+
+#: The app answers a 499 with a text body by showing that text to the user (SENSOR_LOGGER.md).
+APP_MESSAGE_STATUS = 499
+
+
+def _runtime() -> Any:
+    from hitting_coach.runtime import get_runtime
+
+    return get_runtime()
+
+
+class _JSONHandler(tornado.web.RequestHandler):
+    def initialize(self, runtime: Callable[[], Any] = _runtime) -> None:
+        self._get_runtime = runtime
+
+    def check_xsrf_cookie(self) -> None:
+        """Phones post without cookies; the token (when set) is the credential."""
+
+    def reply(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(orjson.dumps(body))
+
+
+class DataHandler(_JSONHandler):
+    """Sensor Logger's HTTP push: one message per POST, the same JSON as over MQTT."""
+
+    def post(self) -> None:
+        runtime = self._get_runtime()
+        hub, settings = runtime.hub, runtime.settings
+        if settings.ingest_token and not self._token_ok(settings.ingest_token):
+            hub.reject("bad_token", "missing or wrong ingest token", "http")
+            self.set_status(APP_MESSAGE_STATUS)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish("Hitting Coach: wrong or missing token. Add ?token=... to the push URL.")
+            return
+        try:
+            result = hub.ingest(self.request.body, source="http")
+        except TooLarge as e:
+            self.reply(413, {"error": str(e), "reason": e.reason})
+            return
+        except MessageError as e:
+            self.reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
+            return
+        self.reply(200, {"ok": True, "readings": result.readings, "duplicate": result.duplicate})
+
+    def get(self) -> None:
+        self.reply(
+            405,
+            {"error": "POST Sensor Logger messages here (Content-Type: application/json)"},
+        )
+
+    def _token_ok(self, token: str) -> bool:
+        header = self.request.headers.get("Authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        given = given or self.get_query_argument("token", "")
+        return hmac.compare_digest(given.encode(), token.encode())
+
+
+class StatusHandler(_JSONHandler):
+    """The hub's counters and every source's state, as JSON."""
+
+    def get(self) -> None:
+        self.reply(200, self._get_runtime().status())
+
+
+class MetricsHandler(_JSONHandler):
+    """The same counters in Prometheus' text format."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(prometheus_text(self._get_runtime().status()))
+
+
+class RootRedirect(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.redirect("/sensor/")
+
+
+def routes(runtime: Callable[[], Any] = _runtime) -> list[tuple[str, type, dict[str, Any]]]:
+    """Routes for ``panel serve --plugins`` (ROUTES) or any tornado application."""
+    kwargs = {"runtime": runtime}
+    return [
+        (r"/data$|/data", DataHandler, kwargs),
+        (r"/status.json", StatusHandler, kwargs),
+        (r"/metrics", MetricsHandler, kwargs),
+        (r"$|/", RootRedirect, {}),
+    ]
