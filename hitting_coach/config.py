@@ -254,3 +254,28 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key.strip()] = value
     return values
+
+
+def markdown_table() -> str:
+    """The settings as a Markdown table (the README's configuration section)."""
+    rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    for s in Settings.table():
+        default = "" if s["secret"] else s["default"]
+        default = f"`{default}`" if default != "" else "(empty)"
+        rows.append(f"| `{s['name']}` | {default} | {s['help']} |")
+    return "\n".join(rows)
+
+
+def _update_readme(path: Path) -> None:
+    start, end = "<!-- settings-table", "<!-- /settings-table -->"
+    text = path.read_text()
+    head, _, rest = text.partition(start)
+    first_line, _, rest = rest.partition("\n")
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}{first_line}\n{markdown_table()}\n{end}{tail}")
+
+
+if __name__ == "__main__":  # python -m hitting_coach.config README.md
+    import sys
+
+    _update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DataRange1d, Range1d
+from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, Range1d
 from bokeh.plotting import figure
 
 from hitting_coach.hub import Hub, Reader
@@ -36,8 +36,11 @@ class LivePlot:
         self.sensor = sensor
         self.window = window
         self.reader: Reader | None = None
-        self.source = ColumnDataSource({"t": np.empty(0), **{c: np.empty(0) for c in _COLORS}})
+        self.source = ColumnDataSource(
+            {"t": np.empty(0), **{c: np.empty(0) for c in _COLORS}}, name=f"{sensor}-source"
+        )
         self.figure = figure(
+            name=f"{sensor}-figure",
             title=title,
             x_axis_type="datetime",
             x_range=DataRange1d(range_padding=0, only_visible=True),
@@ -50,6 +53,9 @@ class LivePlot:
             output_backend="canvas",
         )
         self.figure.yaxis.axis_label = y_label
+        self.figure.xaxis.formatter = DatetimeTickFormatter(
+            milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S", context=None
+        )
         for column, color in _COLORS.items():
             self.figure.line(
                 "t", column, source=self.source, color=color, line_width=1, legend_label=column

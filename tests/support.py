@@ -1,0 +1,184 @@
+"""Test helpers: Sensor Logger message builders, free ports, and a real server process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def xyz_readings(
+    sensor: str, start_ns: int, n: int, rate_hz: float, amplitude: float = 1.0, phase: float = 0.0
+) -> list[dict[str, Any]]:
+    """``n`` readings of an x/y/z sensor: smooth sines, so a plot of them looks like motion."""
+    step = int(1e9 / rate_hz)
+    out = []
+    for i in range(n):
+        t = start_ns + i * step
+        s = t / 1e9
+        out.append(
+            {
+                "name": sensor,
+                "time": t,
+                "values": {
+                    "x": amplitude * math.sin(2 * s + phase),
+                    "y": amplitude * math.sin(3 * s + phase + 1),
+                    "z": amplitude * math.sin(5 * s + phase + 2),
+                },
+            }
+        )
+    return out
+
+
+def message(
+    message_id: int,
+    payload: list[dict[str, Any]],
+    device: str = "phone-1",
+    session: str = "session-1",
+    shuffle: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A Sensor Logger push message; readings interleaved and unsorted, as real captures are."""
+    payload = list(payload)
+    if shuffle:
+        random.Random(seed + message_id).shuffle(payload)
+    return {"messageId": message_id, "sessionId": session, "deviceId": device, "payload": payload}
+
+
+def motion_messages(
+    count: int,
+    start_ns: int | None = None,
+    rate_hz: float = 100,
+    batch_s: float = 0.2,
+    device: str = "phone-1",
+    session: str = "session-1",
+    first_id: int = 0,
+) -> list[dict[str, Any]]:
+    """``count`` messages of accelerometer + gyroscope at ``rate_hz``, ``batch_s`` apart."""
+    start_ns = time.time_ns() if start_ns is None else start_ns
+    per = max(1, int(rate_hz * batch_s))
+    out = []
+    for k in range(count):
+        t0 = start_ns + int(k * batch_s * 1e9)
+        payload = xyz_readings("accelerometer", t0, per, rate_hz, 20.0) + xyz_readings(
+            "gyroscope", t0, per, rate_hz, 10.0, 0.5
+        )
+        out.append(message(first_id + k, payload, device, session))
+    return out
+
+
+def post(url: str, body: bytes | dict, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+class ServerProcess:
+    """``hitting-coach serve`` in a subprocess on a free port, with its own data dir."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, args: list[str] = ()):
+        self.workdir = workdir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("MQTT_", "HITTING_"))},
+            "HITTING_COACH_DATA_DIR": str(workdir / "data"),
+            "HITTING_COACH_LOG_LEVEL": "warning",
+            **(env or {}),
+        }
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+        self.log = workdir / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60) -> ServerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "hitting_coach.cli", "serve", "--port", str(self.port),
+               "--address", "127.0.0.1", *self.args]
+        self._log = open(self.log, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                self.status()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start in {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def status(self) -> dict[str, Any]:
+        return get_json(self.base + "/sensor/status.json")
+
+    def post(self, body: bytes | dict, path: str = "/data", **kw: Any) -> tuple[int, bytes]:
+        return post(self.base + path, body, **kw)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"server ignored signal {sig}:\n{self.output()}") from None
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> int:
+        return self.stop(signal.SIGKILL)
+
+
+def wait_for(predicate, timeout: float = 15, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

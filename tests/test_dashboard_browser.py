@@ -1,0 +1,59 @@
+"""The live dashboard in a real browser: Debian's Chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from support import motion_messages, wait_for
+
+pytestmark = pytest.mark.integration
+
+JS_LENGTHS = """() => {
+  const doc = window.Bokeh && Bokeh.documents[0];
+  if (!doc) return null;
+  const n = (name) => { const m = doc.get_model_by_name(name); return m ? m.data.t.length : null; };
+  return [n('accelerometer-source'), n('gyroscope-source')];
+}"""
+JS_XRANGE = """(name) => {
+  const r = Bokeh.documents[0].get_model_by_name(name).x_range;
+  return [r.start, r.end];
+}"""
+
+
+def _post_all(server, messages):
+    for m in messages:
+        code, body = server.post(m)
+        assert code == 200, body
+
+
+def test_plots_grow_status_line_and_zoom_stays(server, page):
+    start = time.time_ns()
+    _post_all(server, motion_messages(5, start_ns=start))
+    page.goto(server.base + "/sensor/")
+    first = wait_for(lambda: (v := page.evaluate(JS_LENGTHS)) and v[0] and v[1] and v, 30,
+                     what="both plots to show data")
+    assert first == [100, 100]  # 5 messages x 20 readings, within the 200-point window
+
+    status = page.get_by_text("msg/s")
+    wait_for(lambda: "0 rejected" in status.inner_text(), what="status line")
+    assert "accelerometer 100 Hz" in status.inner_text()
+
+    _post_all(server, motion_messages(5, start_ns=start + 10**9, first_id=5))
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [200, 200], what="plots to grow to 200")
+
+    # Zoom with the mouse wheel on the accelerometer plot, keep posting: the zoom stays.
+    before = page.evaluate(JS_XRANGE, "accelerometer-figure")
+    box = page.locator(".bk-Canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    zoomed = wait_for(lambda: (r := page.evaluate(JS_XRANGE, "accelerometer-figure")) != before
+                      and r, what="the zoom to apply")
+    assert zoomed[1] - zoomed[0] < before[1] - before[0]
+    _post_all(server, motion_messages(10, start_ns=start + 2 * 10**9, first_id=10))
+    wait_for(lambda: server.status()["messages"] == 20, what="messages accepted")
+    time.sleep(1.5)  # three dashboard ticks
+    assert page.evaluate(JS_XRANGE, "accelerometer-figure") == zoomed
+    assert page.evaluate(JS_LENGTHS) == [200, 200]  # the window rolls over, it does not grow
+    assert page.errors == []
