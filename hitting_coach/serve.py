@@ -91,6 +91,8 @@ def run(settings: Settings, demo: bool = False, **options: object) -> None:
     args = panel_serve_args(settings, **options)  # type: ignore[arg-type]
     configure(settings, demo=demo)
     _print_urls(settings, demo)
+    if settings.log_level != "debug":  # one access line per POST would drown the log
+        logging.getLogger("tornado.access").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="panel serve")
     command = Serve(parser=parser)
     command.invoke(parser.parse_args(args))

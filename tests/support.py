@@ -131,11 +131,21 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> ServerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "hitting_coach.cli", "serve", "--port", str(self.port),
-               "--address", "127.0.0.1", *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hitting_coach.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--address",
+            "127.0.0.1",
+            *self.args,
+        ]
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.workdir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

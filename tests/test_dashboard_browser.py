@@ -32,8 +32,11 @@ def test_plots_grow_status_line_and_zoom_stays(server, page):
     start = time.time_ns()
     _post_all(server, motion_messages(5, start_ns=start))
     page.goto(server.base + "/sensor/")
-    first = wait_for(lambda: (v := page.evaluate(JS_LENGTHS)) and v[0] and v[1] and v, 30,
-                     what="both plots to show data")
+    first = wait_for(
+        lambda: (v := page.evaluate(JS_LENGTHS)) and v[0] and v[1] and v,
+        30,
+        what="both plots to show data",
+    )
     assert first == [100, 100]  # 5 messages x 20 readings, within the 200-point window
 
     status = page.get_by_text("msg/s")
@@ -48,8 +51,10 @@ def test_plots_grow_status_line_and_zoom_stays(server, page):
     box = page.locator(".bk-Canvas").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -400)
-    zoomed = wait_for(lambda: (r := page.evaluate(JS_XRANGE, "accelerometer-figure")) != before
-                      and r, what="the zoom to apply")
+    zoomed = wait_for(
+        lambda: (r := page.evaluate(JS_XRANGE, "accelerometer-figure")) != before and r,
+        what="the zoom to apply",
+    )
     assert zoomed[1] - zoomed[0] < before[1] - before[0]
     _post_all(server, motion_messages(10, start_ns=start + 2 * 10**9, first_id=10))
     wait_for(lambda: server.status()["messages"] == 20, what="messages accepted")

@@ -1,0 +1,60 @@
+"""``hitting-coach serve`` as a user runs it: a real process on a free port."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from support import ROOT, free_port, motion_messages
+
+pytestmark = pytest.mark.integration
+
+
+def test_phone_urls_status_and_root_redirect(server):
+    docs = motion_messages(2)
+    assert server.post(docs[0], path="/data")[0] == 200
+    assert server.post(docs[1], path="/sensor/data")[0] == 200  # behind a prefix-keeping proxy
+    code, body = server.post(b'{"messageId": 1}')
+    assert code == 400 and json.loads(body)["error"] == "deviceId: required field is missing"
+    status = server.status()
+    assert (status["messages"], status["readings"], status["rejected"]) == (2, 80, 1)
+    assert status["sources"]["mqtt"]["state"].startswith("not configured")
+    with urllib.request.urlopen(server.base + "/") as r:  # follows the redirect
+        assert r.url == server.base + "/sensor/" and b"bokeh" in r.read().lower()
+    metrics = urllib.request.urlopen(server.base + "/sensor/metrics").read().decode()
+    assert "hitting_coach_messages_total 2" in metrics
+
+
+def test_serve_prints_the_urls_to_type_into_sensor_logger(server):
+    out = server.output()
+    assert f"http://localhost:{server.port}/sensor/" in out
+    assert f"Sensor Logger HTTP push URL:  http://127.0.0.1:{server.port}/data" in out
+    assert "MQTT: not configured" in out
+
+
+def test_bad_setting_stops_start_up_with_one_clear_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "hitting_coach.cli", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HITTING_COACH_WINDOW_POINTS": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "hitting-coach: error: HITTING_COACH_WINDOW_POINTS='lots' is not a valid int"
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_apps_are_thin_and_core_never_imports_plotting():
+    core = ["parse", "hub", "ring", "config", "errors", "runtime", "web", "metrics"]
+    for name in core:
+        text = (ROOT / "hitting_coach" / f"{name}.py").read_text()
+        for lib in ("panel", "bokeh", "holoviews"):
+            assert f"import {lib}" not in text and f"from {lib}" not in text, (name, lib)

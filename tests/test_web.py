@@ -1,0 +1,133 @@
+"""POST /data, status and metrics, served by a real tornado server in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import orjson
+import pytest
+import tornado.httpserver
+import tornado.web
+
+from hitting_coach.config import Settings
+from hitting_coach.runtime import Runtime
+from hitting_coach.web import routes
+from support import free_port, message, motion_messages, post, xyz_readings
+
+T0 = 1_700_000_000_000_000_000
+
+
+@pytest.fixture
+def app(tmp_path):
+    """Start a tornado server with our routes; returns a function building (runtime, url)."""
+    loops = []
+
+    def start(**settings):
+        runtime = Runtime(Settings.load(environ={}, env_file=None).replace(**settings))
+        port = free_port()
+        ready = threading.Event()
+
+        def serve():
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            app = tornado.web.Application(routes(lambda: runtime))
+            server = tornado.httpserver.HTTPServer(app)
+            server.listen(port, "127.0.0.1")
+            loops.append(loop)
+            ready.set()
+            loop.run_forever()
+            server.stop()
+            loop.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        ready.wait(5)
+        return runtime, f"http://127.0.0.1:{port}"
+
+    yield start
+    for loop in loops:
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def test_accepts_a_message_and_reports_duplicates(app):
+    runtime, url = app()
+    docs = motion_messages(2, start_ns=T0)
+    assert post(url + "/data", docs[0]) == (200, b'{"ok":true,"readings":40,"duplicate":false}')
+    assert post(url + "/data", docs[1])[0] == 200
+    code, body = post(url + "/data", docs[1])
+    assert code == 200 and json.loads(body)["duplicate"] is True
+    assert runtime.hub.status()["readings"] == 80
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "error"),
+    [
+        (b"{", None, "body is not valid JSON"),
+        (
+            message(1, [{"name": "gyroscope", "time": T0, "values": {"x": 1, "y": 2}}]),
+            "payload[0].values.z",
+            "payload[0].values.z: missing",
+        ),
+        (
+            {"sessionId": "s", "deviceId": "d", "payload": []},
+            "messageId",
+            "messageId: required field is missing",
+        ),
+    ],
+)
+def test_malformed_message_gets_400_naming_the_problem_and_changes_nothing(app, body, field, error):
+    runtime, url = app()
+    assert post(url + "/data", motion_messages(1, start_ns=T0)[0])[0] == 200
+    before = runtime.hub.status()
+    code, reply = post(url + "/data", body)
+    assert code == 400
+    reply = json.loads(reply)
+    assert reply["error"].startswith(error) and reply["field"] == field
+    after = runtime.hub.status()
+    assert after["rejected"] == before["rejected"] + 1
+    assert (after["messages"], after["readings"]) == (before["messages"], before["readings"])
+    assert len(runtime.hub.frame("phone-1", "gyroscope")) == 20
+
+
+def test_over_the_size_limit_gets_413(app):
+    runtime, url = app(max_message_bytes=2000)
+    big = message(1, xyz_readings("gyroscope", T0, 100, 100))
+    code, reply = post(url + "/data", big)
+    assert code == 413 and "over the limit of 2000" in json.loads(reply)["error"]
+    assert runtime.hub.status()["readings"] == 0
+    assert runtime.hub.status()["rejected_by_reason"] == {"too_large": 1}
+
+
+def test_token_refusal_is_shown_on_the_phone(app):
+    runtime, url = app(ingest_token="s3cret")
+    doc = motion_messages(1, start_ns=T0)[0]
+    for target, headers in [
+        ("/data", {}),
+        ("/data?token=wrong", {}),
+        ("/data", {"Authorization": "Bearer wrong"}),
+    ]:
+        code, reply = post(url + target, doc, headers=headers)
+        assert code == 499 and b"wrong or missing token" in reply
+    assert runtime.hub.status()["readings"] == 0
+    assert runtime.hub.status()["rejected_by_reason"] == {"bad_token": 3}
+    assert post(url + "/data?token=s3cret", doc)[0] == 200
+    doc2 = motion_messages(2, start_ns=T0)[1]
+    assert post(url + "/data", doc2, headers={"Authorization": "Bearer s3cret"})[0] == 200
+    assert runtime.hub.status()["readings"] == 80
+
+
+def test_status_json_and_prometheus_metrics(app):
+    runtime, url = app()
+    post(url + "/data", motion_messages(1, start_ns=T0)[0])
+    post(url + "/data", b"nope")
+    import urllib.request
+
+    status = json.loads(urllib.request.urlopen(url + "/status.json").read())
+    assert status["messages"] == 1 and status["rejected_by_reason"] == {"not_json": 1}
+    assert status["devices"]["phone-1"]["gyroscope"]["readings"] == 20
+    text = urllib.request.urlopen(url + "/metrics").read().decode()
+    assert "hitting_coach_readings_total 40" in text
+    assert 'hitting_coach_rejected_total{reason="not_json"} 1' in text
+    assert 'hitting_coach_sensor_readings_total{device="phone-1",sensor="gyroscope"} 20' in text
+    assert orjson.loads(orjson.dumps(status))  # JSON-ready
