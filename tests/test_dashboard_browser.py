@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from support import motion_messages, wait_for
+from support import ServerProcess, motion_messages, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +62,35 @@ def test_plots_grow_status_line_and_zoom_stays(server, page):
     assert page.evaluate(JS_XRANGE, "accelerometer-figure") == zoomed
     assert page.evaluate(JS_LENGTHS) == [200, 200]  # the window rolls over, it does not grow
     assert page.errors == []
+
+
+JS_LAST_TIME = """() => window.Bokeh && Bokeh.documents[0] && ['accelerometer', 'gyroscope'].map(n => {
+  const t = Bokeh.documents[0].get_model_by_name(n + '-source').data.t;
+  return t.length ? t[t.length - 1] : null;
+})"""
+
+
+def test_demo_mode_moves_both_plots_without_a_phone(tmp_path, page):
+    demo = ServerProcess(tmp_path, args=["--demo"]).start()
+    try:
+        page.goto(demo.base + "/sensor/")
+        first = wait_for(
+            lambda: (v := page.evaluate(JS_LAST_TIME)) and all(v) and v, 30, what="demo data"
+        )
+        later = wait_for(
+            lambda: (
+                (v := page.evaluate(JS_LAST_TIME))
+                and all(a > b for a, b in zip(v, first, strict=True))
+                and v
+            ),
+            10,
+            what="both plots to move",
+        )
+        assert all(
+            b - a > 300 for a, b in zip(first, later, strict=True)
+        )  # ms of new data on each axis
+        assert demo.status()["messages_by_source"]["demo"] > 0
+        wait_for(lambda: "DEMO: running" in page.get_by_text("msg/s").inner_text(), what="state")
+        assert page.errors == []
+    finally:
+        assert demo.stop() == 0, demo.output()
