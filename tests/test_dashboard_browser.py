@@ -94,3 +94,19 @@ def test_demo_mode_moves_both_plots_without_a_phone(tmp_path, page):
         assert page.errors == []
     finally:
         assert demo.stop() == 0, demo.output()
+
+
+def test_device_picker_appears_with_a_second_device_and_switches_the_plots(server, page):
+    start = time.time_ns()
+    _post_all(server, motion_messages(2, start_ns=start, device="phone-1"))
+    page.goto(server.base + "/sensor/")
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [40, 40], 30, what="phone-1 on the plots")
+    picker = page.locator("select")
+    assert picker.count() == 0 or not picker.first.is_visible()
+    _post_all(server, motion_messages(5, start_ns=start, device="watch-2"))
+    wait_for(lambda: page.locator("select").count() == 1, what="the device picker")
+    picker = page.locator("select").first
+    wait_for(picker.is_visible, what="the picker to show")
+    assert picker.locator("option").all_inner_texts() == ["phone-1", "watch-2"]
+    picker.select_option("watch-2")
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [100, 100], what="watch-2 on the plots")
