@@ -1,0 +1,409 @@
+"""The simulator's device model: rigid bodies turning and accelerating, sampled as sensors.
+
+A :class:`Device` (pelvis phone, watch on the wrist, or bat phone) turns about axes fixed in
+its frame; its angular velocity and acceleration are sums of components (signal shapes in
+°/s or m/s² over time in s). :func:`new_device` places one on the body at random,
+:func:`add_swing` adds one swing of a :class:`~hitting_coach.simulate.SwingSpec` and
+:func:`add_activity` what the hitter does between swings; :func:`sample_readings` integrates
+the attitude (quaternions, device → world) and samples each sensor with jitter, gaps, noise
+and clipping in Sensor Logger units. :func:`hitting_coach.simulate.simulate` puts these together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hitting_coach.simulate import SwingSpec
+
+__all__ = [
+    "ACTIVITIES",
+    "SENSORS_BY_DEVICE",
+    "Device",
+    "add_activity",
+    "add_swing",
+    "new_device",
+    "sample_readings",
+]
+
+_G_MS2 = 9.80665
+_RAD = math.pi / 180.0
+#: What the hitter does between swings.
+ACTIVITIES = ("stand", "waggle", "walk", "jog")
+#: Sensor names each device kind produces.
+SENSORS_BY_DEVICE = {
+    "pelvis": ("gyroscope", "accelerometer", "gravity"),
+    "bat": ("gyroscope", "accelerometer"),
+    "wrist": ("wrist motion",),
+}
+_TILT_DEG = {"pelvis": (5.0, 12.0), "wrist": (20.0, 60.0), "bat": (20.0, 50.0)}
+_RADIUS_M = {"pelvis": 0.12, "wrist": 0.35, "bat": 0.10}
+_XYZ = ("x", "y", "z")
+_WRIST_COLUMNS = (
+    *(f"rotationRate{a}" for a in "XYZ"),
+    *(f"acceleration{a}" for a in "XYZ"),
+    *(f"gravity{a}" for a in "XYZ"),
+    *(f"quaternion{a}" for a in "WXYZ"),
+)
+_GRID_S = 1e-3
+
+
+# --- signal shapes (t in s, result in °/s or m/s²) -------------------------------------------
+
+
+def _gauss(t: np.ndarray, t0: float, peak: float, sig: float) -> np.ndarray:
+    return peak * np.exp(-0.5 * ((t - t0) / sig) ** 2)
+
+
+def _askew(t: np.ndarray, t0: float, peak: float, sig_r: float, sig_f: float) -> np.ndarray:
+    sig = np.where(t < t0, sig_r, sig_f)
+    return peak * np.exp(-0.5 * ((t - t0) / sig) ** 2)
+
+
+def _sine(t: np.ndarray, amp: float, f: float, phase: float) -> np.ndarray:
+    return amp * np.sin(2 * math.pi * f * t + phase)
+
+
+def _bat(t, t_ds, t_pk, peak, sig_f, t_imp, drop, tau=0.003):
+    x = (t - t_ds) / (t_pk - t_ds)
+    w = np.where(x <= 1.0, peak * (2 * x - x * x), peak * np.exp(-0.5 * ((t - t_pk) / sig_f) ** 2))
+    w = np.where(x > 0, w, 0.0)
+    if not math.isnan(t_imp):
+        after = np.clip(t - t_imp, 0.0, None)
+        w = w * np.where(t > t_imp, 1.0 - drop * (1.0 - np.exp(-after / tau)), 1.0)
+    return w
+
+
+def _scaled(t: np.ndarray, fn: Callable, k: float, shift: float) -> np.ndarray:
+    return k * fn(t - shift)
+
+
+def _envelope(t: np.ndarray, quiet: Sequence[tuple[float, float]], taper: float = 0.4):
+    env = np.ones_like(t)
+    for a, b in quiet:
+        d = np.maximum(a - t, t - b)
+        env *= np.where(
+            d <= 0, 0.0, np.where(d >= taper, 1.0, 0.5 - 0.5 * np.cos(np.pi * d / taper))
+        )
+    return env
+
+
+def _enveloped(t: np.ndarray, fn: Callable, quiet) -> np.ndarray:
+    return fn(t) * _envelope(t, quiet)
+
+
+def _steps(t: np.ndarray, t0: float, rate: float, amp: float, sig: float) -> np.ndarray:
+    nearest = t0 + np.round((t - t0) * rate) / rate
+    return _gauss(t, nearest, amp, sig)
+
+
+class _Comp(NamedTuple):
+    lo: float
+    hi: float
+    fn: Callable[[np.ndarray], np.ndarray]
+
+
+def _eval(comps: Sequence[_Comp], t: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(t))
+    for c in comps:
+        i, j = np.searchsorted(t, (c.lo, c.hi))
+        if j > i:
+            out[i:j] += c.fn(t[i:j])
+    return out
+
+
+# --- quaternions (w, x, y, z), device → world ------------------------------------------------
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    w = a[..., :1] * b[..., :1] - np.sum(a[..., 1:] * b[..., 1:], axis=-1, keepdims=True)
+    v = a[..., :1] * b[..., 1:] + b[..., :1] * a[..., 1:] + np.cross(a[..., 1:], b[..., 1:])
+    return np.concatenate([w, v], axis=-1)
+
+
+def _qaxis(axis: np.ndarray, angle: float) -> np.ndarray:
+    return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * _unit(axis)])
+
+
+def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    w, u = q[..., :1], q[..., 1:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+def _conj(q: np.ndarray) -> np.ndarray:
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def _integrate(q0: np.ndarray, omega_rad: np.ndarray, dt: float) -> np.ndarray:
+    """Attitude on a grid from body-frame angular velocity (a parallel prefix product)."""
+    half = omega_rad * (dt / 2)
+    ang = np.linalg.norm(half, axis=1, keepdims=True)
+    q = np.concatenate([np.cos(ang), half * np.sinc(ang / np.pi)], axis=1)
+    q = np.concatenate([q0[None, :], q[:-1]])
+    step = 1
+    while step < len(q):
+        q[step:] = _qmul(q[:-step], q[step:])
+        step *= 2
+    return _unit(q)
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Device:
+    """One simulated device (``kind`` "pelvis", "wrist" or "bat") at attitude ``q0`` at t = 0.
+
+    ``main`` components turn it about ``axis`` (its swing axis, device frame), ``other`` about
+    their own axes; ``world_acc`` and ``body_acc`` add linear acceleration in the world and
+    device frames. It sits ``radius_m`` along ``e_r`` from the rotation axis.
+    """
+
+    kind: str
+    q0: np.ndarray
+    axis: np.ndarray
+    e_r: np.ndarray
+    radius_m: float
+    main: list[_Comp] = field(default_factory=list)
+    other: list[tuple[np.ndarray, _Comp]] = field(default_factory=list)
+    world_acc: list[tuple[np.ndarray, _Comp]] = field(default_factory=list)
+    body_acc: list[tuple[np.ndarray, _Comp]] = field(default_factory=list)
+
+    def omega_dps(self, t: np.ndarray) -> np.ndarray:
+        """Angular velocity (n, 3) in °/s, device frame, at times ``t`` (s)."""
+        w = np.outer(_eval(self.main, t), self.axis)
+        for ax, comp in self.other:
+            w += np.outer(_eval([comp], t), ax)
+        return w
+
+    def user_accel(self, t: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """User acceleration (n, 3) in m/s², device frame, at times ``t`` (s), attitudes ``q``."""
+        world = np.zeros((len(t), 3))
+        for d, comp in self.world_acc:
+            world += np.outer(_eval([comp], t), d)
+        acc = _rotate(_conj(q), world)
+        # rigid body: the device sits at radius_m * e_r from a point on the rotation axis
+        h, r = 1e-4, self.radius_m * self.e_r
+        w = self.omega_dps(t) * _RAD
+        alpha = (self.omega_dps(t + h) - self.omega_dps(t - h)) * (_RAD / (2 * h))
+        acc += np.cross(alpha, r) + np.cross(w, np.cross(w, r))
+        for d, comp in self.body_acc:
+            acc += np.outer(_eval([comp], t), d)
+        return acc
+
+
+_INF = math.inf
+_UP = np.array([0.0, 0.0, 1.0])
+_FORWARD = np.array([1.0, 0.0, 0.0])
+
+
+def new_device(kind: str, orng: np.random.Generator) -> Device:
+    """A device of ``kind`` with a random swing axis and a random, tilted attitude."""
+    axis = _unit(orng.normal(size=3))
+    e_r = _unit(np.cross(axis, orng.normal(size=3)))
+    tilt = math.radians(orng.uniform(*_TILT_DEG[kind]))
+    az = orng.uniform(0, 2 * math.pi)
+    world_axis = np.array([math.sin(tilt) * math.cos(az), math.sin(tilt) * math.sin(az)])
+    world_axis = np.append(world_axis, math.cos(tilt))
+    cross = np.cross(axis, world_axis)
+    between = _qaxis(cross, math.acos(float(np.clip(axis @ world_axis, -1, 1))))
+    q0 = _qmul(_qaxis(world_axis, orng.uniform(0, 2 * math.pi)), between)
+    return Device(kind, q0, axis, e_r, _RADIUS_M[kind])
+
+
+def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
+    """Add one swing to ``dev``: load, the segment's rotation, its return to the stance and, for
+    the pelvis, the stride and foot plant; for the bat, the contact pulse."""
+    fp = s.foot_plant_s
+    wobble_axis = _unit(np.cross(dev.axis, rng.normal(size=3)))
+    if dev.kind in ("pelvis", "wrist"):
+        if dev.kind == "pelvis":
+            tp, peak = s.pelvis_peak_s, s.pelvis_peak_dps
+            sr, sf, t_load = rng.uniform(0.07, 0.10), rng.uniform(0.05, 0.07), fp - 0.25
+        else:
+            tp, peak = s.hand_peak_s, s.hand_peak_dps
+            sr, sf, t_load = rng.uniform(0.05, 0.07), rng.uniform(0.035, 0.05), fp - 0.2
+        swing = _Comp(
+            tp - 6 * sr, tp + 6 * sf, partial(_askew, t0=tp, peak=peak, sig_r=sr, sig_f=sf)
+        )
+        k, lag = rng.uniform(0.08, 0.2), rng.uniform(0.0, 0.02)
+        wob = partial(_askew, t0=tp - lag, peak=k * peak, sig_r=sr, sig_f=sf)
+        dev.other.append((wobble_axis, _Comp(tp - lag - 6 * sr, tp + 6 * sf, wob)))
+        end = tp + 6 * sf
+    else:
+        t_pk, sf = s.bat_peak_s, rng.uniform(0.05, 0.07)
+        t_ds = t_pk - s.downswing_s
+        fn = partial(_bat, t_ds=t_ds, t_pk=t_pk, peak=s.bat_peak_dps, sig_f=sf)
+        fn = partial(fn, t_imp=s.impact_s, drop=s.impact_drop)
+        end = t_pk + 6 * sf
+        swing = _Comp(t_ds, end, fn)
+        shift = rng.uniform(0.0, 0.015)
+        wob = partial(_scaled, fn=fn, k=rng.uniform(0.1, 0.2), shift=shift)
+        dev.other.append((wobble_axis, _Comp(t_ds + shift, end + shift, wob)))
+        t_load = t_ds - 0.25
+        if s.contact:
+            e_t = np.cross(dev.axis, dev.e_r)
+            pulse = partial(_gauss, t0=s.impact_s + 0.001, peak=rng.uniform(40, 80), sig=0.003)
+            dev.body_acc.append((-e_t, _Comp(s.impact_s - 0.03, s.impact_s + 0.03, pulse)))
+    load = _Comp(
+        t_load - 0.5, t_load + 0.5, partial(_gauss, t0=t_load, peak=-rng.uniform(60, 110), sig=0.08)
+    )
+    grid = np.arange(fp - 1.0, end + 0.1, _GRID_S)
+    net = float(np.sum(_eval([swing, load], grid)) * _GRID_S)
+    # turning back to the stance, slower than any threshold (what is left stays turned)
+    sig = min(0.5, max(0.3, net / (180.0 * math.sqrt(2 * math.pi))))
+    t_ret = end + 0.2 + 2.5 * sig
+    back = partial(
+        _gauss, t0=t_ret, peak=-min(net / (sig * math.sqrt(2 * math.pi)), 180.0), sig=sig
+    )
+    dev.main += [swing, load, _Comp(t_ret - 5 * sig, t_ret + 5 * sig, back)]
+    if dev.kind == "pelvis":
+        a_stride = rng.uniform(1.5, 3.0)
+        for t0, a, sg in ((fp - 0.35, a_stride, 0.08), (fp - 0.08, -a_stride, 0.06)):
+            dev.world_acc.append(
+                (_FORWARD, _Comp(t0 - 0.5, t0 + 0.5, partial(_gauss, t0=t0, peak=a, sig=sg)))
+            )
+        spike = partial(_gauss, t0=fp, peak=s.foot_plant_g * _G_MS2, sig=rng.uniform(0.008, 0.014))
+        dev.world_acc.append((_UP, _Comp(fp - 0.1, fp + 0.1, spike)))
+
+
+def add_activity(
+    dev: Device,
+    activity: str,
+    duration_s: float,
+    specs: Sequence[SwingSpec],
+    rng: np.random.Generator,
+) -> None:
+    """Add what the hitter does between ``specs`` (one of :data:`ACTIVITIES`) and a slow sway.
+    Raises ValueError for an unknown activity."""
+    quiet = [(s.foot_plant_s - 1.3, s.foot_plant_s + 3.0) for s in specs]
+    if activity in ("walk", "jog"):
+        jog = activity == "jog"
+        f = rng.uniform(1.3, 1.5) if jog else rng.uniform(0.85, 1.0)
+
+        def quieted(fn: Callable) -> _Comp:
+            return _Comp(-_INF, _INF, partial(_enveloped, fn=fn, quiet=quiet))
+
+        def sway(amp: float, freq: float) -> _Comp:
+            return quieted(partial(_sine, amp=amp, f=freq, phase=rng.uniform(0, 2 * math.pi)))
+
+        if dev.kind == "pelvis":
+            dev.main.append(sway(rng.uniform(100, 160) if jog else rng.uniform(50, 90), f))
+            dev.other.append(
+                (dev.e_r, sway(rng.uniform(60, 100) if jog else rng.uniform(20, 40), 2 * f))
+            )
+        else:
+            lo, hi = {("wrist", True): (300, 450), ("wrist", False): (100, 200)}.get(
+                (dev.kind, jog), (250, 400) if jog else (60, 150)
+            )
+            dev.other.append((_unit(rng.normal(size=3)), sway(rng.uniform(lo, hi), f)))
+        bounce = partial(
+            _sine, amp=rng.uniform(5, 8) if jog else rng.uniform(2, 3), f=2 * f, phase=0.0
+        )
+        heel_g = rng.uniform(15, 25) if jog else rng.uniform(5, 8)
+        heel = partial(_steps, t0=0.0, rate=2 * f, amp=heel_g, sig=0.02)
+        dev.world_acc += [(_UP, quieted(bounce)), (_UP, quieted(heel))]
+    elif activity == "waggle":
+        t = rng.uniform(0.5, 1.5)
+        while t < duration_s - 1.0:
+            n = int(rng.integers(2, 4))
+            if dev.kind == "pelvis":
+                sig, peak, ax = rng.uniform(0.10, 0.15), rng.uniform(150, 250), None
+            else:
+                sig, peak, ax = (
+                    rng.uniform(0.05, 0.07),
+                    rng.uniform(200, 400),
+                    _unit(rng.normal(size=3)),
+                )
+            span = (t - 4 * sig, t + 3.0 * sig * n + 4 * sig)
+            if not any(a < span[1] and span[0] < b for a, b in quiet):
+                for i in range(n):
+                    t0, sign = t + i * 3.0 * sig, (-1) ** i
+                    fn = partial(_gauss, t0=t0, peak=sign * peak, sig=sig)
+                    comp = _Comp(t0 - 5 * sig, t0 + 5 * sig, fn)
+                    if ax is None:
+                        dev.main.append(comp)
+                    else:
+                        dev.other.append((ax, comp))
+            t = span[1] + rng.uniform(1.0, 2.5)
+    elif activity != "stand":
+        raise ValueError(f"unknown activity {activity!r}; expected one of {', '.join(ACTIVITIES)}")
+    for _ in range(3):
+        fn = partial(
+            _sine, amp=rng.uniform(1, 4), f=rng.uniform(0.2, 1.0), phase=rng.uniform(0, 6.28)
+        )
+        dev.other.append((_unit(rng.normal(size=3)), _Comp(-_INF, _INF, fn)))
+
+
+# --- sampling --------------------------------------------------------------------------------
+
+
+def _times(rng, duration_s: float, rate_hz: float, gaps_s) -> np.ndarray:
+    n = int(duration_s * rate_hz)
+    t = (np.arange(n) + rng.uniform(0.0, 1.0)) / rate_hz
+    t += np.clip(rng.normal(0.0, 0.05, n), -0.3, 0.3) / rate_hz
+    keep = t < duration_s
+    for a, length in gaps_s:
+        keep &= (t < a) | (t >= a + length)
+    return t[keep]
+
+
+def sample_readings(
+    dev: Device,
+    rates: Mapping[str, float],
+    duration_s: float,
+    gaps_s: Sequence[tuple[float, float]],
+    gyro_range_dps: float,
+    accel_range_g: float,
+    noise: float,
+    rng: np.random.Generator,
+) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[str, ...]]]:
+    """The device's sensors sampled over ``duration_s``: sensor name to (times s, values,
+    column names), in Sensor Logger units, with timing jitter, ``gaps_s``, noise (scaled by
+    ``noise``) and clipping at the ranges. ``rates`` gives each sensor's rate in Hz."""
+    grid = np.arange(0.0, duration_s + 3 * _GRID_S, _GRID_S)
+    qg = _integrate(dev.q0, dev.omega_dps(grid) * _RAD, _GRID_S)
+
+    def attitude(t):
+        x = t / _GRID_S
+        i = np.clip(np.floor(x).astype(int), 0, len(qg) - 2)
+        f = (x - i)[:, None]
+        return _unit(qg[i] * (1 - f) + qg[i + 1] * f)
+
+    def gyro(t):
+        w = dev.omega_dps(t) * _RAD + rng.normal(0.0, 0.003 * noise, (len(t), 3))
+        return np.clip(w, -gyro_range_dps * _RAD, gyro_range_dps * _RAD)
+
+    def accel(t, q):
+        a = dev.user_accel(t, q) + rng.normal(0.0, 0.02 * noise, (len(t), 3))
+        return np.clip(a, -accel_range_g * _G_MS2, accel_range_g * _G_MS2)
+
+    def gravity(q):
+        down = np.broadcast_to(np.array([0.0, 0.0, -_G_MS2]), (len(q), 3))
+        return _rotate(_conj(q), down) + rng.normal(0.0, 0.01 * noise, (len(q), 3))
+
+    out: dict[str, tuple[np.ndarray, np.ndarray, tuple[str, ...]]] = {}
+    for name in SENSORS_BY_DEVICE[dev.kind]:
+        t = _times(rng, duration_s, rates[name], gaps_s)
+        q = attitude(t)
+        if name == "gyroscope":
+            out[name] = (t, gyro(t), _XYZ)
+        elif name == "accelerometer":
+            out[name] = (t, accel(t, q), _XYZ)
+        elif name == "gravity":
+            out[name] = (t, gravity(q), _XYZ)
+        else:
+            v = np.hstack([gyro(t), accel(t, q) / _G_MS2, gravity(q) / _G_MS2, q])
+            out[name] = (t, v, _WRIST_COLUMNS)
+    return out

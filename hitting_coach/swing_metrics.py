@@ -1,0 +1,354 @@
+"""Per-swing metrics: one row of the swing table from the readings around a swing window.
+
+:func:`swing_row` measures one window found by :class:`hitting_coach.swings.SwingDetector`:
+peaks of |ω| refined between samples, the foot plant, bat contact and bat metrics, and the
+sampling quality near each event. :func:`swing_table` turns rows into the swing table. Pure
+numpy/pandas; :mod:`hitting_coach.swings` runs these for the live tracker and re-exports the
+public names.
+
+Swing table columns (units in the names; ``*_ns`` epoch ns, nullable Int64):
+
+- ``swing`` (0, 1, ...), ``placement``, ``start_ns``, ``end_ns``, ``duration_ms``: the window.
+- ``foot_plant_ns``, ``foot_plant_g`` (height of the vertical spike): pelvis accelerometer.
+- ``{pelvis,hand,bat}_peak_dps``: peak |ω|, refined between samples; NaN when clipped.
+  ``*_peak_measured_dps`` is the highest |ω| seen: equal when unclipped, a lower bound when
+  clipped. ``*_peak_ns``; ``*_peak_after_fp_ms`` (pelvis, hand): time after foot plant.
+- ``peak_gap_ms`` (hand peak - pelvis peak), ``sequence_ok`` (pelvis peaks first),
+  ``speed_gain`` (hand / pelvis peak).
+- Bat: ``bat_speed_mph`` (peak ω x ``sweet_spot_m``; NaN when clipped) and
+  ``bat_speed_measured_mph``; ``downswing_start_ns`` (the rise of |ω| extrapolated to zero),
+  ``impact_ns`` and ``impact_found`` (contact: a sudden drop of |ω|), ``time_to_contact_ms``
+  (downswing start to impact, or to the peak without contact), ``rot_accel_g`` (centripetal
+  acceleration of the sweet spot 30 ms into the downswing). With ``bat_clipped``, all of
+  these are approximate.
+- Quality: ``*_rate_hz`` (samples/s within 100 ms of the event), ``*_gap`` (a sampling gap
+  there: a step over 2.5 x the median), ``*_clipped`` (an axis at >= 98% of the gyroscope range
+  in the swing). NA when the segment is not measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from hitting_coach.swings import SwingTracker, SwingWindow
+
+__all__ = [
+    "CLIP_FRACTION",
+    "COLUMNS",
+    "FOOT_PLANT_MIN_G",
+    "MPS_TO_MPH",
+    "SensorData",
+    "angular_speed_dps",
+    "swing_row",
+    "swing_table",
+]
+
+_G_MS2 = 9.80665
+MPS_TO_MPH = 3600.0 / 1609.344
+#: An axis at or above this fraction of the gyroscope range counts as clipped.
+CLIP_FRACTION = 0.98
+#: The smallest vertical spike (g, after removing the pelvis rotation) taken as a foot plant.
+FOOT_PLANT_MIN_G = 0.5
+_RAD = math.pi / 180.0
+_SEARCH_NS = 300_000_000  # the pelvis may start before the watch's window; foot plant before peak
+_QUALITY_NS = 100_000_000
+
+_SEGMENT_COLUMNS = ("peak_dps", "peak_measured_dps", "peak_ns", "clipped", "rate_hz", "gap")
+#: Columns of the swing table, in order.
+COLUMNS = [
+    *("swing", "placement", "start_ns", "end_ns", "duration_ms"),
+    *("foot_plant_ns", "foot_plant_g", "foot_plant_rate_hz", "foot_plant_gap"),
+    *(f"pelvis_{c}" for c in (*_SEGMENT_COLUMNS, "peak_after_fp_ms")),
+    *(f"hand_{c}" for c in (*_SEGMENT_COLUMNS, "peak_after_fp_ms")),
+    *("peak_gap_ms", "sequence_ok", "speed_gain"),
+    *(f"bat_{c}" for c in _SEGMENT_COLUMNS),
+    *("bat_speed_mph", "bat_speed_measured_mph", "downswing_start_ns", "impact_ns"),
+    *("impact_found", "time_to_contact_ms", "rot_accel_g"),
+]
+_FLAG_COLUMNS = {c for c in COLUMNS if c.endswith(("_gap", "_clipped", "_ok", "_found"))}
+#: Readings around one swing: sensor name to (time_ns, values), time-sorted.
+SensorData = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def angular_speed_dps(rate_rad_s: np.ndarray) -> np.ndarray:
+    """|ω| in °/s from an (n, 3) array of angular velocity in rad/s."""
+    return np.sqrt(np.einsum("ij,ij->i", rate_rad_s, rate_rad_s)) * (180.0 / math.pi)
+
+
+def _quality(t: np.ndarray, event_ns: float) -> tuple[float, bool]:
+    """Samples/s within 100 ms of an event, and whether a step there is over 2.5x the median."""
+    if len(t) < 3:
+        return math.nan, True
+    i = max(int(np.searchsorted(t, event_ns - _QUALITY_NS)) - 1, 0)
+    j = min(int(np.searchsorted(t, event_ns + _QUALITY_NS, side="right")) + 1, len(t))
+    seg = t[i:j]
+    if len(seg) < 2:
+        return math.nan, True
+    rate = (len(seg) - 1) / ((seg[-1] - seg[0]) * 1e-9)
+    return float(rate), bool(np.diff(seg).max() > 2.5 * np.median(np.diff(t)))
+
+
+def _fit_peak(x: np.ndarray, y: np.ndarray, x_hi: float) -> tuple[float, float] | None:
+    """Vertex (x0, height) of a least-squares peak model, x0 within [x[0], x_hi].
+
+    From five samples on: a parabola with its own curvature on each side of x0 (the rise and
+    fall of a swing differ), x0 found by a grid search. With fewer, one parabola.
+    """
+    if len(x) >= 5:
+        cands = np.linspace(x[0], x_hi, 41)
+        for _ in range(3):
+            d = x[None, :] - cands[:, None]
+            a = np.stack(
+                [np.ones_like(d), np.where(d < 0, d * d, 0), np.where(d >= 0, d * d, 0)], 2
+            )
+            ata = np.einsum("mni,mnj->mij", a, a) + np.diag([0.0, 1e-9, 1e-9])
+            coef = np.linalg.solve(ata, np.einsum("mni,n->mi", a, y)[..., None])[..., 0]
+            resid = np.sum((np.einsum("mni,mi->mn", a, coef) - y) ** 2, axis=1)
+            resid[(coef[:, 1] > 0) | (coef[:, 2] > 0)] = np.inf
+            if not np.isfinite(resid).any():
+                return None
+            best = int(np.argmin(resid))
+            x0, height = float(cands[best]), float(coef[best, 0])
+            step = cands[1] - cands[0]
+            cands = np.linspace(max(x0 - step, x[0]), min(x0 + step, x_hi), 21)
+        return x0, height
+    c2, c1, c0 = np.polyfit(x, y, 2)
+    if c2 >= 0:
+        return None
+    x0 = min(max(-c1 / (2 * c2), x[0]), x_hi)
+    return float(x0), float(c0 + c1 * x0 + c2 * x0 * x0)
+
+
+def _refine_peak(t: np.ndarray, w: np.ndarray, k: int, i: int, j: int, limit_ns: float):
+    """Peak (time_ns, °/s) between samples, from samples i..j-1 within 2% of the highest
+    (and at least its neighbours); the vertex may not pass ``limit_ns``."""
+    a = b = k
+    while a > i and w[a - 1] >= 0.98 * w[k]:
+        a -= 1
+    while b < j - 1 and w[b + 1] >= 0.98 * w[k]:
+        b += 1
+    a, b = max(min(a, k - 1), i), min(max(b, k + 1), j - 1)
+    x = (t[a : b + 1] - t[k]) * 1e-6
+    if len(x) < 3:
+        return float(t[k]), float(w[k])
+    x_hi = x[-1] if b > k else min(max((limit_ns - t[k]) * 1e-6, 0.0), x[-1] - x[-2])
+    fit = _fit_peak(x, w[a : b + 1], x_hi)
+    if fit is None:
+        return float(t[k]), float(w[k])
+    return float(t[k]) + fit[0] * 1e6, fit[1]
+
+
+def _peak(t, v, w, lo_ns, hi_ns, range_dps, stop_ns=None, limit_ns=None) -> dict[str, Any] | None:
+    """Peak |ω| (°/s) of one segment between lo_ns and hi_ns, refined between samples unless
+    an axis clipped; with contact, from samples before stop_ns and not later than limit_ns."""
+    i = int(np.searchsorted(t, lo_ns))
+    j_all = int(np.searchsorted(t, hi_ns, side="right"))
+    j = j_all if stop_ns is None else min(j_all, int(np.searchsorted(t, stop_ns)))
+    if j - i < 3:
+        return None
+    k = i + int(np.argmax(w[i:j]))
+    clipped = bool(np.any(np.abs(v[i:j_all]) >= CLIP_FRACTION * range_dps * _RAD))
+    peak_ns, value = float(t[k]), float(w[k])
+    if not clipped:
+        limit = float(t[j - 1]) if limit_ns is None else float(limit_ns)
+        peak_ns, value = _refine_peak(t, w, k, i, j, limit)
+    rate, gap = _quality(t, peak_ns)
+    return {
+        "peak_dps": math.nan if clipped else value,
+        "peak_measured_dps": value,
+        "peak_ns": round(peak_ns),
+        "clipped": clipped,
+        "rate_hz": rate,
+        "gap": gap,
+        "k": k,
+    }
+
+
+def _highpass(t: np.ndarray, x: np.ndarray, width_s: float) -> np.ndarray:
+    """x minus its running median over ``width_s``: keeps spikes, drops smooth motion."""
+    n = max(3, int(round(width_s / (np.median(np.diff(t)) * 1e-9))) | 1)
+    med = pd.Series(x).rolling(n, center=True, min_periods=1).median().to_numpy()
+    return x - med
+
+
+def _rotation_accel(t, a, tg, rate_rad_s) -> np.ndarray:
+    """Acceleration of a rigid body turning at the gyroscope's rate, α × r + ω × (ω × r),
+    with the phone's offset r from the rotation axis fitted by least squares (m/s²)."""
+    x, xg = (t - t[0]) * 1e-9, (tg - t[0]) * 1e-9
+    w = np.column_stack([np.interp(x, xg, rate_rad_s[:, c]) for c in range(3)])
+    al = np.gradient(w, x, axis=0)
+    m = np.einsum("ni,nj->nij", w, w) - np.einsum("ni,ni->n", w, w)[:, None, None] * np.eye(3)
+    m += np.cross(al[:, None, :], np.eye(3)).transpose(0, 2, 1)  # α × r as a matrix
+    r = np.linalg.lstsq(m.reshape(-1, 3), a.reshape(-1), rcond=None)[0]
+    return m @ r
+
+
+def _foot_plant(data: SensorData, lo_ns: float, hi_ns: float) -> dict[str, Any] | None:
+    """The sharpest vertical acceleration spike between lo_ns and hi_ns (pelvis phone)."""
+    if "accelerometer" not in data:
+        return None
+    t_all, a_all = data["accelerometer"]
+    i = int(np.searchsorted(t_all, lo_ns - 100_000_000))
+    j = int(np.searchsorted(t_all, hi_ns + 100_000_000, side="right"))
+    t, a = t_all[i:j], a_all[i:j]
+    if len(t) < 5:
+        return None
+    if "gyroscope" in data and len(data["gyroscope"][0]) >= 3:
+        a = a - _rotation_accel(t, a, *data["gyroscope"])
+    vert = np.linalg.norm(a, axis=1)
+    if "gravity" in data and len(data["gravity"][0]) >= 2:
+        tg, g = data["gravity"]
+        g = np.column_stack([np.interp(t, tg, g[:, c]) for c in range(3)])
+        norm = np.linalg.norm(g, axis=1)
+        # the sign of gravity differs between iOS and Android: only the vertical line matters
+        vert = np.where(norm > 1.0, np.einsum("ij,ij->i", a, g) / np.maximum(norm, 1e-9), vert)
+    hp = np.abs(_highpass(t, vert, 0.15))
+    core = np.flatnonzero((t >= lo_ns) & (t <= hi_ns))
+    if not core.size:
+        return None
+    k = int(core[np.argmax(hp[core])])
+    if hp[k] < FOOT_PLANT_MIN_G * _G_MS2:
+        return None
+    fp_ns = float(t[k])
+    if 0 < k < len(t) - 1 and hp[k - 1] > 0 and hp[k + 1] > 0:  # a Gaussian: parabola in log
+        x = (t[k - 1 : k + 2] - t[k]) * 1e-6
+        fit = _fit_peak(x, np.log(hp[k - 1 : k + 2]), x[-1])
+        fp_ns += 0.0 if fit is None else fit[0] * 1e6
+    rate, gap = _quality(t_all, fp_ns)
+    return {"ns": round(fp_ns), "g": float(hp[k] / _G_MS2), "rate_hz": rate, "gap": gap}
+
+
+def _impact(t: np.ndarray, w: np.ndarray, k: int) -> tuple[float, float] | None:
+    """Contact near the peak at index k: (time_ns, time_ns the peak must come before), or None.
+
+    The steepest relative drop within 15 ms before to 40 ms after the peak, three times the
+    step before it began, reached within one step or 10 ms and losing 12% within 20 ms; the
+    follow-through of a swing without contact slows down gradually. Phone accelerometers sample
+    too slowly to catch the spike.
+    """
+    i0 = int(np.searchsorted(t, t[k] - 15_000_000))
+    i1 = min(int(np.searchsorted(t, t[k] + 40_000_000, side="right")), len(t) - 1)
+    if i1 - i0 < 2:
+        return None
+    steps = np.arange(i0, i1)
+    drop = w[steps] - w[steps + 1]
+    rel = drop / (np.maximum(w[steps], 1e-9) * (t[steps + 1] - t[steps]) * 1e-9)
+    s = int(np.argmax(rel))
+    if rel[s] < 15.0:
+        return None
+    s0 = s
+    while s0 > 0 and drop[s0 - 1] >= 0.25 * drop[s]:
+        s0 -= 1
+    i = i0 + s0
+    if s - s0 > 1 and t[i0 + s] - t[i] > 10_000_000:
+        return None
+    if s0 > 0 and drop[s] < 3 * drop[s0 - 1]:
+        return None
+    after = w[i + 1 : int(np.searchsorted(t, t[i] + 20_000_000, side="right")) + 1]
+    if after.min() > 0.88 * w[i]:
+        return None
+    # the sample that starts the drop may itself have begun to fall: keep it out of the peak
+    partial = s0 > 0 and drop[s0 - 1] > 2 * max(drop[s0 - 2] if s0 > 1 else 0, 0) + 0.002 * w[i]
+    return (float(t[i]) + float(t[i + 1])) / 2, float(t[i] if partial else t[i + 1])
+
+
+def _crossing(t, w, k, level) -> tuple[float, int] | None:
+    """Last upward crossing of ``level`` before index k: (time_ns, index below)."""
+    below = np.flatnonzero(w[:k] < level)
+    if not below.size:
+        return None
+    i = int(below[-1])
+    frac = (level - w[i]) / (w[i + 1] - w[i])
+    return float(t[i]) + frac * float(t[i + 1] - t[i]), i
+
+
+def _bat_metrics(data: SensorData, win: SwingWindow, range_dps: float, sweet_m: float) -> dict:
+    t, v = data["gyroscope"]
+    w = angular_speed_dps(v)
+    pk = _peak(t, v, w, win.start_ns, win.end_ns, range_dps)
+    if pk is None:
+        return {}
+    k = pk["k"]
+    found = _impact(t, w, k)
+    impact = None if found is None else found[0]
+    if found is not None:
+        pk = _peak(t, v, w, win.start_ns, win.end_ns, range_dps, stop_ns=found[1], limit_ns=impact)
+    out = {f"bat_{name}": pk[name] for name in _SEGMENT_COLUMNS}
+    out["bat_speed_mph"] = pk["peak_dps"] * _RAD * sweet_m * MPS_TO_MPH
+    out["bat_speed_measured_mph"] = pk["peak_measured_dps"] * _RAD * sweet_m * MPS_TO_MPH
+    out["impact_found"] = impact is not None
+    out["impact_ns"] = None if impact is None else round(impact)
+    c30 = _crossing(t, w, k, 0.3 * pk["peak_measured_dps"])
+    c10 = _crossing(t, w, c30[1] + 1, 0.1 * pk["peak_measured_dps"]) if c30 else None
+    if c30 and c10:
+        start = c10[0] - 0.5 * (c30[0] - c10[0])
+        out["downswing_start_ns"] = round(start)
+        end = impact if impact is not None else pk["peak_ns"]
+        out["time_to_contact_ms"] = (end - start) / 1e6
+        early = float(np.interp(start + 30e6, t.astype(float), w)) * _RAD
+        out["rot_accel_g"] = early * early * sweet_m / _G_MS2
+    return out
+
+
+def swing_row(
+    win: SwingWindow, placement: str, driver: str, data: SensorData, tracker: SwingTracker
+) -> dict[str, Any]:
+    """One row of the swing table (:data:`COLUMNS`, ``swing`` left unset) for a window that
+    ``driver`` (the sensor whose detector found it) opened, analysed as ``placement``.
+
+    ``data`` holds the readings around the window; ``tracker`` gives the gyroscope ranges
+    (``gyro_range_dps``, ``wrist_gyro_range_dps``, °/s) and ``sweet_spot_m``. Segments without
+    data stay NaN/None."""
+    row: dict[str, Any] = {
+        c: None if c.endswith("_ns") or c in _FLAG_COLUMNS else math.nan for c in COLUMNS
+    }
+    row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns)
+    row["duration_ms"] = (win.end_ns - win.start_ns) / 1e6
+    segments = []
+    if "wrist" in placement and "wrist motion" in data:
+        segments.append(("hand", "wrist motion", win.start_ns, tracker.wrist_gyro_range_dps))
+    if "pelvis" in placement and "gyroscope" in data:
+        lo = win.start_ns - (_SEARCH_NS if driver == "wrist motion" else 0)
+        segments.append(("pelvis", "gyroscope", lo, tracker.gyro_range_dps))
+    for seg, sensor, lo, range_dps in segments:
+        t, v = data[sensor]
+        pk = _peak(t, v, angular_speed_dps(v), lo, win.end_ns, range_dps)
+        if pk is not None:
+            row.update({f"{seg}_{name}": pk[name] for name in _SEGMENT_COLUMNS})
+    if row["pelvis_peak_ns"] is not None:
+        fp = _foot_plant(data, row["pelvis_peak_ns"] - _SEARCH_NS, row["pelvis_peak_ns"])
+        if fp is not None:
+            row.update(foot_plant_ns=fp["ns"], foot_plant_g=fp["g"])
+            row.update(foot_plant_rate_hz=fp["rate_hz"], foot_plant_gap=fp["gap"])
+            for seg in ("pelvis", "hand"):
+                if row[f"{seg}_peak_ns"] is not None:
+                    row[f"{seg}_peak_after_fp_ms"] = (row[f"{seg}_peak_ns"] - fp["ns"]) / 1e6
+        if row["hand_peak_ns"] is not None:
+            row["peak_gap_ms"] = (row["hand_peak_ns"] - row["pelvis_peak_ns"]) / 1e6
+            row["sequence_ok"] = row["pelvis_peak_ns"] < row["hand_peak_ns"]
+            row["speed_gain"] = row["hand_peak_dps"] / row["pelvis_peak_dps"]
+    if placement == "bat" and "gyroscope" in data:
+        row.update(_bat_metrics(data, win, tracker.gyro_range_dps, tracker.sweet_spot_m))
+    return row
+
+
+def swing_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The swing table (see the module docstring) from rows given by
+    :class:`~hitting_coach.swings.SwingTracker` or :func:`swing_row`."""
+    rows = list(rows)
+    cols: dict[str, Any] = {}
+    for c in COLUMNS:
+        values = [r.get(c) for r in rows]
+        if c.endswith("_ns") or c in _FLAG_COLUMNS:
+            cols[c] = pd.array(values, dtype="Int64" if c.endswith("_ns") else "boolean")
+        elif c in ("swing", "placement"):
+            cols[c] = pd.array(values, dtype="int64" if c == "swing" else "string")
+        else:
+            cols[c] = np.array([math.nan if x is None else x for x in values], dtype=float)
+    return pd.DataFrame(cols, columns=list(COLUMNS))
