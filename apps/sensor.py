@@ -4,18 +4,22 @@ import panel as pn
 
 from hitting_coach.plots import Dashboard
 from hitting_coach.runtime import get_runtime
+from hitting_coach.takes_panel import TakesPanel
 
 runtime = get_runtime()
 settings = runtime.settings
 
 pn.extension(sizing_mode="stretch_width")
+dashboard = Dashboard(
+    runtime.hub,
+    status=runtime.status,
+    window=settings.window_points,
+    period_ms=settings.update_ms,
+    swings=runtime.swings,
+)
 pn.Column(
     pn.pane.Markdown("## Hitting Coach · live sensors"),
-    Dashboard(
-        runtime.hub,
-        status=runtime.status,
-        window=settings.window_points,
-        period_ms=settings.update_ms,
-    ),
+    TakesPanel(runtime.recorder, runtime.hub, device=dashboard.param.device),
+    dashboard,
     sizing_mode="stretch_width",
 ).servable(title="Hitting Coach")

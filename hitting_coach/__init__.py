@@ -6,3 +6,18 @@ try:
     __version__ = version("hitting-coach")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
+
+#: The notebook API, imported on first use so ``hitting-coach --version`` stays quick.
+_LAZY = {
+    "list_sessions": "hitting_coach.sessions",
+    "load_session": "hitting_coach.sessions",
+    "list_takes": "hitting_coach.sessions",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hitting_coach' has no attribute {name!r}")

@@ -51,7 +51,7 @@ class Settings:
     mqtt_transport: str = _setting(
         PREFIX + "MQTT_TRANSPORT",
         "tcp",
-        "MQTT transport: tcp or websockets.",
+        "MQTT transport: tcp (best for the server) or websockets.",
         choices=("tcp", "websockets"),
     )
     mqtt_ws_path: str = _setting(
@@ -103,6 +103,12 @@ class Settings:
         "Seconds between journal fsyncs; 0 fsyncs every message.",
         minimum=0,
     )
+    parquet_interval_s: float = _setting(
+        PREFIX + "PARQUET_INTERVAL_S",
+        10.0,
+        "Seconds between conversions of the journal into session Parquet files.",
+        minimum=0.1,
+    )
     gyro_range_dps: float = _setting(
         PREFIX + "GYRO_RANGE_DPS",
         2000.0,
@@ -111,9 +117,15 @@ class Settings:
     )
     sweet_spot_m: float = _setting(
         PREFIX + "SWEET_SPOT_M",
-        0.70,
+        0.686,
         "Bat placement: distance from the sensor to the sweet spot, in metres.",
         minimum=0.01,
+    )
+    placement: str = _setting(
+        PREFIX + "PLACEMENT",
+        "auto",
+        "Where the sensors are worn: auto (guess from the data), pelvis, wrist, pelvis+wrist, bat.",
+        choices=("auto", "pelvis", "wrist", "pelvis+wrist", "bat"),
     )
     port: int = _setting(PREFIX + "PORT", 8000, "Port of hitting-coach serve.", minimum=0)
     address: str = _setting(

@@ -6,7 +6,8 @@
      ├── MessageError       a pushed message is malformed; rejected whole, nothing kept
      │    └── TooLarge      the message is over the size limit
      ├── RecordingError     the journal or a session file could not be written
-     └── SessionError       a session, take or export cannot be found or read
+     ├── SessionError       a session, take or export cannot be found or read
+     └── ReplayError        a replay target cannot be reached, refuses us, or rejects a message
 
 The CLI prints one line for any of these and exits 1; the HTTP handler answers
 ``{"error": ...}`` with the message.
@@ -19,6 +20,7 @@ __all__ = [
     "HittingCoachError",
     "MessageError",
     "RecordingError",
+    "ReplayError",
     "SessionError",
     "StartupError",
     "TooLarge",
@@ -64,3 +66,7 @@ class RecordingError(HittingCoachError):
 
 class SessionError(HittingCoachError):
     """A recorded session or take cannot be found or read."""
+
+
+class ReplayError(HittingCoachError):
+    """The replay target cannot be reached, refuses us, or rejects a message."""

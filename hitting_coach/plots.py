@@ -17,6 +17,8 @@ from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, R
 from bokeh.plotting import figure
 
 from hitting_coach.hub import Hub, Reader
+from hitting_coach.live_swings import LiveSwings
+from hitting_coach.swing_panel import SwingPanel
 
 __all__ = ["Dashboard", "LivePlot", "status_text"]
 
@@ -112,12 +114,18 @@ def status_text(status: dict[str, Any], device: str | None) -> str:
 
 
 class Dashboard(pn.viewable.Viewer):
-    """The live view: device picker, status line, accelerometer and gyroscope plots."""
+    """The live view: device picker, status line, swing panel, accelerometer and gyroscope."""
 
     device = param.Selector(default=None, objects=[], doc="Device whose sensors are shown.")
 
     def __init__(
-        self, hub: Hub, status: Any = None, window: int = 200, period_ms: int = 500, **params: Any
+        self,
+        hub: Hub,
+        status: Any = None,
+        window: int = 200,
+        period_ms: int = 500,
+        swings: LiveSwings | None = None,
+        **params: Any,
     ) -> None:
         super().__init__(**params)
         self.hub = hub
@@ -130,8 +138,10 @@ class Dashboard(pn.viewable.Viewer):
         self.picker = pn.widgets.Select.from_param(
             self.param.device, name="Device", width=320, visible=False
         )
+        self.swing_panel = SwingPanel(swings) if swings is not None else None
         self._layout = pn.Column(
             pn.Row(self.picker, self.status_line, sizing_mode="stretch_width"),
+            *([self.swing_panel] if self.swing_panel is not None else []),
             *(pn.pane.Bokeh(p.figure, sizing_mode="stretch_width") for p in self.plots),
             sizing_mode="stretch_width",
         )
@@ -154,6 +164,8 @@ class Dashboard(pn.viewable.Viewer):
                 self.device = devices[0]
         for plot in self.plots:
             plot.update()
+        if self.swing_panel is not None:
+            self.swing_panel.update(self.device)
         self.status_line.object = status_text(self._status(), self.device)
 
     def stop(self) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 from hitting_coach import __version__
 from hitting_coach.config import Settings
 from hitting_coach.hub import Hub
+from hitting_coach.live_swings import LiveSwings
+from hitting_coach.recorder import Recorder
 
 __all__ = ["Runtime", "configure", "get_runtime"]
 
@@ -27,9 +29,21 @@ class Runtime:
     def __init__(self, settings: Settings, demo: bool = False) -> None:
         self.settings = settings
         self.demo = demo
-        self.hub = Hub(
-            capacity=settings.buffer_readings, max_message_bytes=settings.max_message_bytes
+        self.recorder = Recorder(
+            settings.data_path,
+            fsync_interval_s=settings.fsync_interval_s,
+            parquet_interval_s=settings.parquet_interval_s,
         )
+        self.hub = Hub(
+            capacity=settings.buffer_readings,
+            max_message_bytes=settings.max_message_bytes,
+            sink=self.recorder,
+        )
+        self.swings = LiveSwings(
+            None if settings.placement == "auto" else settings.placement,
+            gyro_range_dps=settings.gyro_range_dps,
+            sweet_spot_m=settings.sweet_spot_m,
+        ).attach(self.hub)
         self._workers: list[Any] = []
         self._started = False
         self._lock = threading.Lock()
@@ -40,6 +54,11 @@ class Runtime:
             if self._started:
                 return self
             self._started = True
+            # First started, last stopped: on SIGTERM everything accepted is flushed to disk.
+            # Raises StartupError (one clear line from the CLI) if the data dir is unusable.
+            for key in self.recorder.open():
+                self.hub.remember(key)
+            self._workers.append(self.recorder)
             if self.demo:
                 from hitting_coach.demo import DemoFeed
 
@@ -47,6 +66,10 @@ class Runtime:
             if not self.settings.mqtt_broker:
                 self.hub.set_source_state("mqtt", state="not configured (HTTP push only)")
                 log.info("no MQTT_BROKER set: receiving over HTTP POST /data only")
+            else:  # started last, so it stops first: what it acknowledged is already recorded
+                from hitting_coach.mqtt import MqttConsumer
+
+                self._workers.append(MqttConsumer(self.settings, self.hub).start())
         return self
 
     def stop(self) -> None:
@@ -61,6 +84,12 @@ class Runtime:
         status["version"] = __version__
         status["http"] = {"token_required": bool(self.settings.ingest_token)}
         status["demo"] = self.demo
+        recorder = self.recorder.status()
+        status["recording"].update(
+            recorder,
+            ok=status["recording"]["ok"] and recorder["ok"],
+            error=status["recording"]["error"] or recorder["error"],
+        )
         return status
 
 

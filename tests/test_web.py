@@ -22,10 +22,12 @@ T0 = 1_700_000_000_000_000_000
 @pytest.fixture
 def app(tmp_path):
     """Start a tornado server with our routes; returns a function building (runtime, url)."""
-    loops = []
+    loops, runtimes = [], []
 
     def start(**settings):
-        runtime = Runtime(Settings.load(environ={}, env_file=None).replace(**settings))
+        settings.setdefault("data_dir", str(tmp_path / "data"))
+        runtime = Runtime(Settings.load(environ={}, env_file=None).replace(**settings)).start()
+        runtimes.append(runtime)
         port = free_port()
         ready = threading.Event()
 
@@ -48,6 +50,9 @@ def app(tmp_path):
     yield start
     for loop in loops:
         loop.call_soon_threadsafe(loop.stop)
+    for runtime in runtimes:
+        assert runtime.hub.status()["recording"]["ok"]
+        runtime.stop()
 
 
 def test_accepts_a_message_and_reports_duplicates(app):

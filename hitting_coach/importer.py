@@ -1,0 +1,387 @@
+"""Sensor Logger exports in and out: the zip (or folder) of CSVs, and the older JSON export.
+
+What real exports look like (SENSOR_LOGGER.md): one CSV per sensor (``Accelerometer.csv``,
+``Orientation.csv``, ...) with ``time`` (epoch ns), ``seconds_elapsed`` and value columns in
+varying order, so columns are taken by name; files of one recording start at different times
+(each sensor keeps its own axis, nothing is aligned); any sensor may be missing;
+``Metadata.csv`` comes in an older and a newer layout and may lack its trailing newline. The
+JSON export is one list of records, ``{"sensor": "Accelerometer", "time": "1698...", ...}``,
+with every number as a string.
+
+An import writes the session's Parquet directly (the export is its own source of truth, so
+nothing goes through the journal) into ``sessions/device=<d>/session=<s>``, under names
+derived from the content: importing the same export again changes nothing. It is safe while a
+server records into the same data directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from hitting_coach.errors import SessionError
+from hitting_coach.parse import SCHEMAS
+from hitting_coach.sessions import Session, data_path, refresh_index
+from hitting_coach.storage import (
+    frame_from_tables,
+    sensor_dir,
+    session_dir,
+    write_json,
+    write_table,
+)
+
+__all__ = [
+    "SENSOR_FILES",
+    "ImportResult",
+    "import_export",
+    "read_export",
+    "write_export",
+]
+
+log = logging.getLogger(__name__)
+
+#: Push-message sensor name -> export file name (without ``.csv``).
+SENSOR_FILES = {
+    "accelerometer": "Accelerometer",
+    "accelerometeruncalibrated": "AccelerometerUncalibrated",
+    "gravity": "Gravity",
+    "gyroscope": "Gyroscope",
+    "gyroscopeuncalibrated": "GyroscopeUncalibrated",
+    "magnetometer": "Magnetometer",
+    "magnetometeruncalibrated": "MagnetometerUncalibrated",
+    "orientation": "Orientation",
+    "totalacceleration": "TotalAcceleration",
+    "wrist motion": "WristMotion",
+    "location": "Location",
+    "barometer": "Barometer",
+    "microphone": "Microphone",
+    "battery": "Battery",
+    "brightness": "Brightness",
+    "network": "Network",
+    "pedometer": "Pedometer",
+    "bluetooth": "Bluetooth",
+    "headphone": "Headphone",
+    "annotation": "Annotation",
+}
+_FILE_TO_SENSOR = {f.lower(): s for s, f in SENSOR_FILES.items()}
+_NOT_VALUES = {"time", "seconds_elapsed", "sensor"}
+#: Metadata.csv columns we write (the newer layout) plus two of ours.
+_METADATA_COLUMNS = [
+    "version",
+    "device name",
+    "recording epoch time",
+    "recording time",
+    "recording timezone",
+    "platform",
+    "appVersion",
+    "device id",
+    "sensors",
+    "sampleRateMs",
+    "session id",
+    "name",
+]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import wrote: the session's identity, name and readings per sensor."""
+
+    device_id: str
+    session_id: str
+    name: str
+    counts: dict[str, int]
+    rates_hz: dict[str, float]
+    source: Path
+
+    def describe(self) -> str:
+        sensors = ", ".join(
+            f"{s} {n:,}" + (f" ({self.rates_hz[s]:.0f} Hz)" if s in self.rates_hz else "")
+            for s, n in self.counts.items()
+        )
+        return (
+            f"imported {self.source.name} as {self.device_id}/{self.session_id} "
+            f"(name {self.name!r}): {sensors}"
+        )
+
+
+# ------------------------------------------------------------------------------- reading
+def read_export(path: str | Path, progress: Progress | None = None) -> Session:
+    """Read a Sensor Logger export (zip, folder of CSVs, or JSON file) into a
+    :class:`Session` without storing it. Raises :class:`SessionError` naming the file and
+    the problem if it cannot be read."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise SessionError(f"{path} does not exist")
+    say = progress or (lambda text: None)
+    if path.is_file() and path.suffix.lower() == ".json":
+        say(f"reading {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+        frames, meta = _read_json_export(path)
+    else:
+        frames, meta = {}, {}
+        for name, read in _csv_files(path).items():
+            data = read()
+            stem = name[: -len(".csv")]
+            if stem.lower() == "metadata":
+                meta = _read_metadata(data, name)
+                continue
+            say(f"reading {name} ({len(data) / 1e6:.1f} MB)")
+            frame = _read_sensor_csv(data, name)
+            if frame is not None:
+                frames[_FILE_TO_SENSOR.get(stem.lower(), stem.lower())] = frame
+    if not frames:
+        raise SessionError(f"{path}: no sensor readings found (expected Sensor Logger CSVs)")
+    frames = {s: _normalize(s, f) for s, f in sorted(frames.items())}
+    start = min(int(f["time_ns"].iloc[0]) for f in frames.values() if len(f))
+    device_id = meta.get("device id") or meta.get("device name") or "sensor-logger"
+    session_id = meta.get("session id") or meta.get("recording time") or _stamp(meta, start)
+    name = meta.get("name") or (path.stem if path.is_file() else path.name)
+    return Session(device_id, session_id, name, frames)
+
+
+def _stamp(meta: dict[str, str], first_ns: int) -> str:
+    try:
+        ms = int(Decimal(meta["recording epoch time"]))
+        when = datetime.fromtimestamp(ms / 1e3, UTC)
+    except (KeyError, InvalidOperation, ValueError, OverflowError):
+        when = datetime.fromtimestamp(first_ns / 1e9, UTC)
+    return when.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def _csv_files(path: Path) -> dict[str, Callable[[], bytes]]:
+    """CSV files of an export by file name (wherever they sit inside it)."""
+    found: dict[str, Callable[[], bytes]] = {}
+
+    def add(name: str, read: Callable[[], bytes]) -> None:
+        if name in found:
+            raise SessionError(f"{path}: two files named {name}; import one recording at a time")
+        found[name] = read
+
+    def wanted(parts: tuple[str, ...]) -> bool:
+        return (
+            parts[-1].lower().endswith(".csv")
+            and not parts[-1].startswith("._")
+            and "__MACOSX" not in parts
+        )
+
+    if path.is_dir():
+        for file in sorted(path.rglob("*")):
+            rel = file.relative_to(path).parts
+            if file.is_file() and wanted(rel):
+                add(file.name, file.read_bytes)
+        return found
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise SessionError(f"{path}: not a zip file, folder or JSON export ({e})") from None
+    for info in archive.infolist():
+        parts = PurePosixPath(info.filename).parts
+        if not info.is_dir() and parts and wanted(parts):
+            add(parts[-1], lambda info=info: archive.read(info))
+    return found
+
+
+def _read_metadata(data: bytes, name: str) -> dict[str, str]:
+    """Metadata.csv: a header row and one value row, older or newer layout."""
+    text = data.decode("utf-8-sig", errors="replace")
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        log.warning("%s has no values; using defaults", name)
+        return {}
+    return {k.strip(): v.strip() for k, v in zip(rows[0], rows[1], strict=False) if v.strip()}
+
+
+def _read_sensor_csv(data: bytes, name: str) -> pd.DataFrame | None:
+    if not data.strip():
+        return None
+    try:
+        # pandas >= 3 parses floats exactly (round trip) by default.
+        frame = pd.read_csv(io.BytesIO(data), dtype={"time": str}, encoding="utf-8")
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise SessionError(f"{name}: not a readable CSV ({e})") from None
+    if "time" not in frame.columns:
+        raise SessionError(f"{name}: no 'time' column (columns: {', '.join(frame.columns)})")
+    if frame.empty:
+        return None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    time_ns = _times(frame["time"].tolist(), name)
+    values = {c: frame[c] for c in frame.columns if c not in _NOT_VALUES}
+    return pd.DataFrame({"time_ns": time_ns, **{c: _values(v) for c, v in values.items()}})
+
+
+def _read_json_export(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    try:
+        records = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise SessionError(f"{path.name}: not valid JSON ({e})") from None
+    if not isinstance(records, list):
+        raise SessionError(f"{path.name}: expected a list of records")
+    grouped: dict[str, list[dict]] = {}
+    meta: dict[str, str] = {}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or "sensor" not in record:
+            raise SessionError(f"{path.name}: record {i} has no 'sensor'")
+        sensor = str(record["sensor"])
+        if sensor.lower() == "metadata":
+            meta = {k: str(v) for k, v in record.items() if k != "sensor" and v not in ("", None)}
+            continue
+        grouped.setdefault(sensor, []).append(record)
+    frames = {}
+    for sensor, rows in grouped.items():
+        label = f"{path.name} ({sensor})"
+        if any("time" not in r for r in rows):
+            raise SessionError(f"{label}: a record has no 'time'")
+        columns: dict[str, None] = {}
+        for r in rows:
+            columns.update(dict.fromkeys(k for k in r if k not in _NOT_VALUES))
+        data = {"time_ns": _times([r["time"] for r in rows], label)}
+        for c in columns:
+            data[c] = _values(pd.Series([r.get(c) for r in rows], dtype=object))
+        frames[_FILE_TO_SENSOR.get(sensor.lower().replace(" ", ""), sensor.lower())] = pd.DataFrame(
+            data
+        )
+    return frames, meta
+
+
+def _times(items: list, label: str) -> np.ndarray:
+    """Epoch nanoseconds, exactly (strings or numbers; ``1.6985e18`` is rounded)."""
+    try:
+        return np.array([int(v) for v in items], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    out = np.empty(len(items), dtype=np.int64)
+    for i, v in enumerate(items):
+        try:
+            out[i] = int(Decimal(str(v).strip()).to_integral_value())
+        except (InvalidOperation, ValueError, OverflowError):
+            raise SessionError(
+                f"{label}: row {i + 1}: time {v!r} is not epoch nanoseconds"
+            ) from None
+    return out
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    """float64 when every non-empty value is a number (strings included), else text."""
+    if column.dtype.kind == "b":  # as the live path stores JSON booleans
+        return np.array(["true" if v else "false" for v in column], dtype=object)
+    if column.dtype.kind in "fiu":
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    items = column.tolist()
+    try:
+        return np.array(
+            [np.nan if v is None or v == "" or v != v else float(v) for v in items],
+            dtype=np.float64,
+        )
+    except (TypeError, ValueError):
+        return np.array(
+            [None if v is None or v != v else str(v) for v in items],
+            dtype=object,
+        )
+
+
+def _normalize(sensor: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Known value columns in their usual order, sorted by time, identical rows once."""
+    known = [c for c in SCHEMAS.get(sensor, ()) if c in frame.columns]
+    columns = ["time_ns", *known, *(c for c in frame.columns if c not in known and c != "time_ns")]
+    arrays = {"time_ns": pa.array(frame["time_ns"].to_numpy(), pa.int64())}
+    for c in columns[1:]:
+        v = frame[c].to_numpy()
+        arrays[c] = pa.array(v, pa.float64()) if v.dtype.kind == "f" else pa.array(v, pa.string())
+    return frame_from_tables([pa.table(arrays)])
+
+
+# ------------------------------------------------------------------------------- storing
+def import_export(
+    path: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import a Sensor Logger export into ``data_dir`` (default: the data-dir setting).
+
+    Raises :class:`SessionError` if the export cannot be read or stored.
+    """
+    root = data_path(data_dir)
+    session = read_export(path, progress)
+    if name:
+        session.name = name
+    say = progress or (lambda text: None)
+    try:
+        for sensor, frame in session.frames.items():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            digest = hashlib.sha1(frame["time_ns"].to_numpy().tobytes()).hexdigest()[:16]
+            part = sensor_dir(root, session.device_id, session.session_id, sensor)
+            write_table(part / f"part-import-{digest}.parquet", table)
+            say(f"stored {sensor}: {len(frame):,} readings")
+        write_json(
+            session_dir(root, session.device_id, session.session_id) / "meta.json",
+            {"name": session.name, "imported_from": str(Path(path).resolve())},
+        )
+        refresh_index(root)
+    except OSError as e:
+        raise SessionError(f"cannot store the import in {root}: {e.strerror}") from None
+    counts = {s: len(f) for s, f in session.frames.items()}
+    rates = {}
+    for s, f in session.frames.items():
+        t = f["time_ns"].to_numpy()
+        if len(t) > 1 and t[-1] > t[0]:
+            rates[s] = (len(t) - 1) * 1e9 / float(t[-1] - t[0])
+    return ImportResult(
+        session.device_id, session.session_id, session.name, counts, rates, Path(path)
+    )
+
+
+# ------------------------------------------------------------------------------- writing
+def export_file_name(sensor: str) -> str:
+    """The CSV file name Sensor Logger uses for a sensor (``wrist motion`` -> WristMotion)."""
+    return SENSOR_FILES.get(sensor) or "".join(w[:1].upper() + w[1:] for w in sensor.split())
+
+
+def write_export(session: Session, out_dir: str | Path) -> list[Path]:
+    """Write ``session`` in Sensor Logger's CSV layout (what ``import`` reads back)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = session.start_ns or 0
+    written = []
+    for sensor, frame in session.frames.items():
+        csv_frame = frame.rename(columns={"time_ns": "time"})
+        csv_frame.insert(1, "seconds_elapsed", (frame["time_ns"] - start) / 1e9)
+        path = out / f"{export_file_name(sensor)}.csv"
+        csv_frame.to_csv(path, index=False)
+        written.append(path)
+    meta = {
+        "version": "3",
+        "device name": session.device_id,
+        "recording epoch time": str(start // 1_000_000),
+        "recording time": datetime.fromtimestamp(start / 1e9, UTC).strftime("%Y-%m-%d_%H-%M-%S"),
+        "recording timezone": "UTC",
+        "platform": "",
+        "appVersion": "",
+        "device id": session.device_id,
+        "sensors": "|".join(export_file_name(s) for s in session.frames),
+        "sampleRateMs": "",
+        "session id": session.session_id,
+        "name": session.name,
+    }
+    path = out / "Metadata.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(_METADATA_COLUMNS)
+        writer.writerow([meta[c] for c in _METADATA_COLUMNS])
+    written.append(path)
+    return written

@@ -1,0 +1,502 @@
+"""Recorded sessions for notebooks and the CLI: list them, load them as pandas DataFrames.
+
+A session is one Sensor Logger recording: a (device id, session id) pair. Loading reads the
+session's Parquet parts plus whatever the journal holds that is not converted yet, so a session
+that is still being recorded loads complete up to the last accepted message::
+
+    from hitting_coach import list_sessions, load_session
+    list_sessions()                       # one row per session: start, end, sensors, rates
+    s = load_session("latest")            # or a session id, a unique prefix, a name
+    s["gyroscope"]                        # time_ns + x, y, z; sorted by time, no duplicates
+    load_session(s, take="tee work")      # only a take's time range
+
+Every sensor keeps its own time axis; nothing is aligned or resampled here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hitting_coach.errors import SessionError
+from hitting_coach.storage import (
+    SESSIONS,
+    SensorStats,
+    batches_to_table,
+    frame_from_tables,
+    list_parts,
+    part_stats,
+    read_meta,
+    read_tail,
+    session_dir,
+    session_dirs,
+    write_json,
+)
+from hitting_coach.takes import Take, read_takes
+
+__all__ = [
+    "Session",
+    "SessionSummary",
+    "data_path",
+    "export_session",
+    "list_sessions",
+    "list_takes",
+    "load_session",
+    "refresh_index",
+    "resolve_session",
+    "session_summaries",
+    "sessions_report",
+]
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "index.json"
+_INDEX_VERSION = 1
+SessionRef = Any  # str (id, prefix, "device/session", name, "latest"), (device, session), ...
+
+
+@dataclass
+class Session:
+    """One session's readings: ``frames[sensor]`` is a DataFrame of ``time_ns`` (int64 epoch
+    nanoseconds, the phone's clock) and the value columns, sorted by time, de-duplicated."""
+
+    device_id: str
+    session_id: str
+    name: str = ""
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    takes: list[Take] = field(default_factory=list)
+
+    def __getitem__(self, sensor: str) -> pd.DataFrame:
+        try:
+            return self.frames[sensor]
+        except KeyError:
+            have = ", ".join(self.frames) or "no sensors"
+            raise KeyError(f"no {sensor!r} in this session (it has {have})") from None
+
+    def __contains__(self, sensor: object) -> bool:
+        return sensor in self.frames
+
+    @property
+    def sensors(self) -> list[str]:
+        return list(self.frames)
+
+    @property
+    def readings(self) -> int:
+        return sum(len(f) for f in self.frames.values())
+
+    @property
+    def start_ns(self) -> int | None:
+        starts = [int(f["time_ns"].iloc[0]) for f in self.frames.values() if len(f)]
+        return min(starts) if starts else None
+
+    @property
+    def end_ns(self) -> int | None:
+        ends = [int(f["time_ns"].iloc[-1]) for f in self.frames.values() if len(f)]
+        return max(ends) if ends else None
+
+    def take(self, take: str | Take) -> Take:
+        """A take of this session by id or name (or a :class:`Take`)."""
+        if isinstance(take, Take):
+            return take
+        found = [t for t in self.takes if t.take_id == take] or [
+            t for t in self.takes if t.name == take
+        ]
+        if not found:
+            names = ", ".join(repr(t.name) for t in self.takes) or "none"
+            raise SessionError(f"no take {take!r} in session {self.session_id} (takes: {names})")
+        if len(found) > 1:
+            ids = ", ".join(t.take_id for t in found)
+            raise SessionError(f"{len(found)} takes are named {take!r}; use an id: {ids}")
+        return found[0]
+
+    def __repr__(self) -> str:
+        sensors = ", ".join(f"{s} {len(f)}" for s, f in self.frames.items())
+        span = ""
+        if self.start_ns is not None and self.end_ns is not None:
+            span = f", {_local(self.start_ns)}, {(self.end_ns - self.start_ns) / 1e9:.1f} s"
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Session {self.device_id}/{self.session_id}{name}: {sensors}{span}>"
+
+
+@dataclass
+class SessionSummary:
+    """A session as the index knows it (counts before de-duplication)."""
+
+    device_id: str
+    session_id: str
+    name: str = ""
+    sensors: dict[str, SensorStats] = field(default_factory=dict)
+
+    @property
+    def start_ns(self) -> int | None:
+        starts = [s.start_ns for s in self.sensors.values() if s.start_ns is not None]
+        return min(starts) if starts else None
+
+    @property
+    def end_ns(self) -> int | None:
+        ends = [s.end_ns for s in self.sensors.values() if s.end_ns is not None]
+        return max(ends) if ends else None
+
+
+# ------------------------------------------------------------------------------ listing
+def data_path(data_dir: str | Path | None = None) -> Path:
+    """``data_dir`` as a Path; None: the ``HITTING_COACH_DATA_DIR`` setting."""
+    if data_dir is None:
+        from hitting_coach.config import Settings
+
+        return Settings.load().data_path
+    return Path(data_dir).expanduser()
+
+
+def session_summaries(data_dir: str | Path | None = None) -> list[SessionSummary]:
+    """Every session in ``data_dir``, from the index (refreshed where parts changed) plus the
+    journal's unconverted tail. Sorted by start time."""
+    root = data_path(data_dir)
+    for attempt in range(3):
+        try:
+            summaries = _index(root, write=True)
+            break
+        except FileNotFoundError:  # a part was compacted away while we looked
+            if attempt == 2:
+                raise
+    tail = read_tail(root)
+    for (device, session), sensors in tail.batches.items():
+        key = (device, session)
+        if key not in summaries:
+            meta = read_meta(session_dir(root, device, session))
+            summaries[key] = SessionSummary(device, session, str(meta.get("name", "")))
+        for sensor, batches in sensors.items():
+            stats = summaries[key].sensors.setdefault(sensor, SensorStats())
+            for b in batches:
+                if len(b):
+                    stats.add(len(b), int(b.time_ns.min()), int(b.time_ns.max()))
+    return sorted(summaries.values(), key=lambda s: (s.start_ns or 0, s.device_id, s.session_id))
+
+
+def refresh_index(data_dir: str | Path) -> None:
+    """Rebuild ``index.json`` from the Parquet parts on disk (the recorder does it at start)."""
+    _index(Path(data_dir), write=True)
+
+
+def _index(root: Path, write: bool) -> dict[tuple[str, str], SessionSummary]:
+    path = root / INDEX_FILE
+    try:
+        cached = orjson.loads(path.read_bytes())
+        if cached.get("version") != _INDEX_VERSION:
+            cached = {}
+    except (OSError, orjson.JSONDecodeError):
+        cached = {}
+    old = cached.get("sessions", {})
+    entries: dict[str, Any] = {}
+    out: dict[tuple[str, str], SessionSummary] = {}
+    for device, session, sdir in session_dirs(root):
+        parts = list_parts(sdir)
+        rel = sdir.relative_to(root / SESSIONS).as_posix()
+        fingerprint = [
+            [f"{sensor}/{p.name}", (st := p.stat()).st_size, st.st_mtime_ns]
+            for sensor, files in parts.items()
+            for p in files
+        ]
+        entry = old.get(rel)
+        if entry is None or entry.get("fingerprint") != fingerprint:
+            sensors: dict[str, list[int]] = {}
+            for sensor, files in parts.items():
+                stats = SensorStats()
+                for p in files:
+                    got = part_stats(p)
+                    if got:
+                        stats.add(*got)
+                if stats.count:
+                    sensors[sensor] = [stats.count, stats.start_ns, stats.end_ns]
+            entry = {"device_id": device, "session_id": session, "fingerprint": fingerprint}
+            entry["sensors"] = sensors
+        entries[rel] = entry
+        summary = SessionSummary(device, session, str(read_meta(sdir).get("name", "")))
+        for sensor, (count, start, end) in entry["sensors"].items():
+            summary.sensors[sensor] = SensorStats(count, start, end)
+        out[(device, session)] = summary
+    if write and entries != old:
+        try:
+            write_json(path, {"version": _INDEX_VERSION, "sessions": entries})
+        except OSError as e:  # a read-only copy of a data directory still lists
+            log.debug("cannot write %s: %s", path, e)
+    return out
+
+
+def list_sessions(data_dir: str | Path | None = None) -> pd.DataFrame:
+    """One row per session, oldest first.
+
+    Columns: ``device_id``, ``session_id``, ``name``, ``start`` and ``end`` (UTC timestamps of
+    the first and last reading), ``duration_s``, ``readings``, ``sensors`` (list), ``counts``
+    and ``rates_hz`` (dicts by sensor), ``takes`` (how many). ``data_dir`` defaults to the
+    ``HITTING_COACH_DATA_DIR`` setting.
+    """
+    root = data_path(data_dir)
+    takes = read_takes(root)
+    rows = []
+    for s in session_summaries(root):
+        start, end = s.start_ns, s.end_ns
+        rows.append(
+            {
+                "device_id": s.device_id,
+                "session_id": s.session_id,
+                "name": s.name,
+                "start": pd.Timestamp(start, unit="ns", tz="UTC") if start else pd.NaT,
+                "end": pd.Timestamp(end, unit="ns", tz="UTC") if end else pd.NaT,
+                "duration_s": (end - start) / 1e9 if start and end else 0.0,
+                "readings": sum(st.count for st in s.sensors.values()),
+                "sensors": sorted(s.sensors),
+                "counts": {k: v.count for k, v in sorted(s.sensors.items())},
+                "rates_hz": {
+                    k: round(v.rate_hz, 1) for k, v in sorted(s.sensors.items()) if v.rate_hz
+                },
+                "takes": sum(_take_in(t, s.device_id, s.session_id, start, end) for t in takes),
+            }
+        )
+    columns = ["device_id", "session_id", "name", "start", "end", "duration_s", "readings"]
+    columns += ["sensors", "counts", "rates_hz", "takes"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _take_in(take: Take, device: str, session: str, start: int | None, end: int | None) -> bool:
+    if take.device_id != device:
+        return False
+    if take.session_id is not None:
+        return take.session_id == session
+    if start is None or end is None:
+        return False
+    return take.start_ns <= end and (take.end_ns is None or take.end_ns >= start)
+
+
+def list_takes(session: SessionRef = None, data_dir: str | Path | None = None) -> pd.DataFrame:
+    """Takes (all, or one session's) as a DataFrame: ``take_id``, ``name``, ``device_id``,
+    ``session_id``, ``start``, ``end`` (UTC; NaT while running), ``duration_s``, ``start_ns``,
+    ``end_ns``."""
+    root = data_path(data_dir)
+    takes = read_takes(root)
+    if session is not None:
+        summary = _summary_of(resolve_session(session, root), root)
+        takes = [
+            t
+            for t in takes
+            if _take_in(t, summary.device_id, summary.session_id, summary.start_ns, summary.end_ns)
+        ]
+    rows = [
+        {
+            "take_id": t.take_id,
+            "name": t.name,
+            "device_id": t.device_id,
+            "session_id": t.session_id,
+            "start": pd.Timestamp(t.start_ns, unit="ns", tz="UTC"),
+            "end": pd.NaT if t.end_ns is None else pd.Timestamp(t.end_ns, unit="ns", tz="UTC"),
+            "duration_s": t.duration_s,
+            "start_ns": t.start_ns,
+            "end_ns": t.end_ns,
+        }
+        for t in takes
+    ]
+    columns = ["take_id", "name", "device_id", "session_id", "start", "end", "duration_s"]
+    return pd.DataFrame(rows, columns=[*columns, "start_ns", "end_ns"])
+
+
+def _summary_of(key: tuple[str, str], root: Path) -> SessionSummary:
+    for s in session_summaries(root):
+        if (s.device_id, s.session_id) == key:
+            return s
+    return SessionSummary(*key)
+
+
+# ------------------------------------------------------------------------------ resolving
+def resolve_session(ref: SessionRef, data_dir: str | Path | None = None) -> tuple[str, str]:
+    """``(device_id, session_id)`` for a reference: a :class:`Session`, a ``(device,
+    session)`` pair, a row of :func:`list_sessions`, or a string: a session id, a
+    ``device/session`` pair, a session name, a unique prefix of a session id, or ``latest``.
+    Raises :class:`SessionError` if there is no such session or the string is ambiguous."""
+    if isinstance(ref, Session | SessionSummary):
+        return ref.device_id, ref.session_id
+    if isinstance(ref, pd.Series):
+        return str(ref["device_id"]), str(ref["session_id"])
+    if isinstance(ref, tuple) and len(ref) == 2:
+        return str(ref[0]), str(ref[1])
+    if not isinstance(ref, str) or not ref:
+        raise SessionError(f"not a session reference: {ref!r}")
+    root = data_path(data_dir)
+    summaries = session_summaries(root)
+    if not summaries:
+        raise SessionError(f"no sessions recorded in {root}")
+    if ref == "latest":
+        last = max(summaries, key=lambda s: s.end_ns or 0)
+        return last.device_id, last.session_id
+    tests: list[Callable[[SessionSummary], bool]] = [
+        lambda s: s.session_id == ref or f"{s.device_id}/{s.session_id}" == ref,
+        lambda s: s.name == ref,
+        lambda s: len(ref) >= 3 and s.session_id.startswith(ref),
+    ]
+    for test in tests:
+        found = [s for s in summaries if test(s)]
+        if len(found) == 1:
+            return found[0].device_id, found[0].session_id
+        if len(found) > 1:
+            shown = ", ".join(f"{s.device_id}/{s.session_id}" for s in found[:5])
+            raise SessionError(f"{ref!r} matches {len(found)} sessions ({shown}); be specific")
+    raise SessionError(f"no session {ref!r} in {root}; `hitting-coach sessions` lists them")
+
+
+# -------------------------------------------------------------------------------- loading
+def load_session(
+    session: SessionRef,
+    data_dir: str | Path | None = None,
+    *,
+    take: str | Take | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> Session:
+    """Load a session (see :func:`resolve_session`) as one DataFrame per sensor.
+
+    ``take`` (a take's id or name, or a :class:`Take`) and ``start_ns <= time_ns < end_ns``
+    narrow it to a time range. Works while the session is being recorded. Raises
+    :class:`SessionError` if the session or take does not exist.
+    """
+    root = data_path(data_dir)
+    device, session_id = resolve_session(session, root)
+    for attempt in range(3):
+        try:
+            tables = _read_tables(root, device, session_id)
+            break
+        except FileNotFoundError:  # compacted while we read: the new file is there now
+            if attempt == 2:
+                raise
+    if not tables:
+        raise SessionError(f"no session {device}/{session_id} in {root}")
+    frames = {sensor: frame_from_tables(t) for sensor, t in sorted(tables.items())}
+    meta = read_meta(session_dir(root, device, session_id))
+    result = Session(device, session_id, str(meta.get("name", "")), frames)
+    start, end = result.start_ns, result.end_ns
+    result.takes = [t for t in read_takes(root) if _take_in(t, device, session_id, start, end)]
+    if take is not None:
+        chosen = result.take(take)
+        start_ns = chosen.start_ns if start_ns is None else max(start_ns, chosen.start_ns)
+        if chosen.end_ns is not None:
+            end_ns = chosen.end_ns if end_ns is None else min(end_ns, chosen.end_ns)
+    if start_ns is not None or end_ns is not None:
+        result.frames = {s: _slice(f, start_ns, end_ns) for s, f in result.frames.items()}
+    return result
+
+
+def _read_tables(root: Path, device: str, session_id: str) -> dict[str, list[pa.Table]]:
+    # The tail first: it reads each segment's checkpoint before we list the parts, so a part
+    # written in between overlaps the tail (duplicates, dropped) instead of leaving a gap.
+    tail = read_tail(root, only=(device, session_id))
+    tables: dict[str, list[pa.Table]] = {}
+    for sensor, parts in list_parts(session_dir(root, device, session_id)).items():
+        tables[sensor] = [pq.read_table(p) for p in parts]
+    for sensor, batches in tail.batches.get((device, session_id), {}).items():
+        tables.setdefault(sensor, []).append(batches_to_table(batches))
+    return tables
+
+
+def _slice(frame: pd.DataFrame, start_ns: int | None, end_ns: int | None) -> pd.DataFrame:
+    time_ns = frame["time_ns"].to_numpy()
+    lo = 0 if start_ns is None else int(np.searchsorted(time_ns, start_ns, "left"))
+    hi = len(time_ns) if end_ns is None else int(np.searchsorted(time_ns, end_ns, "left"))
+    return frame.iloc[lo:hi].reset_index(drop=True)
+
+
+# -------------------------------------------------------------------------------- export
+def export_session(
+    session: SessionRef,
+    out_dir: str | Path | None = None,
+    *,
+    format: str = "parquet",
+    data_dir: str | Path | None = None,
+    take: str | Take | None = None,
+) -> Path:
+    """Write a session (or a take) to ``out_dir``: one Parquet file per sensor plus
+    ``session.json``, or (``format="csv"``) Sensor Logger's CSV layout, which
+    ``hitting-coach import`` reads back. Returns the directory written."""
+    from hitting_coach.importer import write_export
+
+    if format not in ("parquet", "csv"):
+        raise SessionError(f"unknown export format {format!r}; use parquet or csv")
+    loaded = session if isinstance(session, Session) and take is None else None
+    loaded = loaded or load_session(session, data_dir, take=take)
+    out = Path(out_dir) if out_dir else Path(_safe_name(loaded.name or loaded.session_id))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if format == "csv":
+            write_export(loaded, out)
+            return out
+        for sensor, frame in loaded.frames.items():
+            pq.write_table(
+                pa.Table.from_pandas(frame, preserve_index=False),
+                out / f"{_safe_name(sensor)}.parquet",
+                compression="zstd",
+            )
+        write_json(
+            out / "session.json",
+            {
+                "device_id": loaded.device_id,
+                "session_id": loaded.session_id,
+                "name": loaded.name,
+                "sensors": {s: len(f) for s, f in loaded.frames.items()},
+                "takes": [t.as_dict() for t in loaded.takes],
+            },
+        )
+    except OSError as e:
+        raise SessionError(f"cannot write the export to {out}: {e.strerror}") from None
+    return out
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._") or "session"
+
+
+# --------------------------------------------------------------------------------- report
+def _local(time_ns: int) -> str:
+    return datetime.fromtimestamp(time_ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> str:
+    """The ``hitting-coach sessions`` table (local times), optionally with each session's
+    takes under it."""
+    root = data_path(data_dir)
+    frame = list_sessions(root)
+    if frame.empty:
+        return f"no sessions in {root}"
+    all_takes = read_takes(root) if takes else []
+    lines = []
+    header = f"{'start':19}  {'duration':>8}  {'device':14}  {'session':38}  {'name':20}  sensors"
+    lines.append(header)
+    for row in frame.itertuples():
+        start = _local(row.start.value) if not pd.isna(row.start) else "-"
+        sensors = ", ".join(
+            f"{s} {row.rates_hz[s]:.0f} Hz" if s in row.rates_hz else f"{s} ({row.counts[s]})"
+            for s in row.sensors
+        )
+        lines.append(
+            f"{start:19}  {_duration(row.duration_s):>8}  {row.device_id[:14]:14}  "
+            f"{row.session_id[:38]:38}  {row.name[:20]:20}  {sensors}"
+        )
+        for t in all_takes:
+            s_ns, e_ns = row.start.value, row.end.value
+            if _take_in(t, row.device_id, row.session_id, s_ns, e_ns):
+                length = "running" if t.end_ns is None else _duration(t.duration_s or 0)
+                lines.append(f"{'':21}take {t.name!r} at {_local(t.start_ns)}, {length}")
+    lines.append(f"{len(frame)} sessions, {int(frame['readings'].sum()):,} readings in {root}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes}:{secs:04.1f}"
