@@ -1,8 +1,9 @@
 """Live swing detection on the hub's stream: one :class:`SwingTracker` per device.
 
-Subscribed to the hub, it feeds every accepted message's batches to its device's tracker (the
-same code :func:`hitting_coach.swings.swings` runs on a recorded session) and keeps the rows of
-finished swings for the dashboard, each stamped with the moment it was found.
+A worker thread reads what is new in the hub's ring buffers every ``interval_s`` and feeds it
+to its device's tracker (the same code :func:`hitting_coach.swings.swings` runs on a recorded
+session), so the producers (HTTP handler, MQTT thread) never wait for the analysis. It keeps
+the rows of finished swings for the dashboard, each stamped with the moment it was found.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import threading
 import time
 from typing import Any
 
-from hitting_coach.hub import Hub
-from hitting_coach.parse import Message
+from hitting_coach.hub import Hub, Reader
 from hitting_coach.swings import SWEET_SPOT_M, SwingTracker
 
 __all__ = ["LiveSwings"]
@@ -21,62 +21,94 @@ __all__ = ["LiveSwings"]
 log = logging.getLogger(__name__)
 
 _KEEP_SWINGS = 500  # per device; a long practice has a few hundred
+_SENSORS = ("gyroscope", "accelerometer", "gravity", "wrist motion")
 
 
 class LiveSwings:
-    """Swings found so far, per device. Thread-safe: producers feed, dashboards read.
-
-    ``placement`` is ``None`` (guess from the data) or one of the tracker's placements.
-    """
+    """Swings found so far, per device. ``placement`` is ``None`` (guess from the data) or one
+    of the tracker's placements. Call :meth:`poll` yourself, or :meth:`start` a thread that
+    does every ``interval_s``."""
 
     def __init__(
         self,
+        hub: Hub,
         placement: str | None = None,
         gyro_range_dps: float = 2000.0,
         sweet_spot_m: float = SWEET_SPOT_M,
+        interval_s: float = 0.1,
     ) -> None:
+        self.hub = hub
         self.placement = placement
         self.gyro_range_dps = gyro_range_dps
         self.sweet_spot_m = sweet_spot_m
+        self.interval_s = interval_s
         self._lock = threading.Lock()
-        self._trackers: dict[tuple[str, str], SwingTracker] = {}
+        self._trackers: dict[str, SwingTracker] = {}
+        self._readers: dict[tuple[str, str], Reader] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-swings", daemon=True)
 
-    def attach(self, hub: Hub) -> LiveSwings:
-        hub.subscribe(self.on_message)
+    def start(self) -> LiveSwings:
+        self._thread.start()
         return self
 
-    def on_message(self, message: Message) -> None:
-        """Feed one accepted message (called on the producer's thread)."""
-        key = (message.device_id, message.session_id)
-        with self._lock:
-            tracker = self._trackers.get(key)
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.poll()
+            except Exception:  # never let one bad chunk stop live analysis
+                log.exception("live swing detection failed; carrying on")
+
+    def poll(self) -> int:
+        """Feed everything new to the trackers; returns the number of swings found."""
+        found = 0
+        for device in self.hub.devices():
+            tracker = self._trackers.get(device)
             if tracker is None:
-                tracker = self._trackers[key] = SwingTracker(
+                tracker = self._trackers[device] = SwingTracker(
                     self.placement,
                     gyro_range_dps=self.gyro_range_dps,
                     sweet_spot_m=self.sweet_spot_m,
                 )
-            found: list[dict[str, Any]] = []
-            for batch in message.batches.values():
-                try:
-                    found += tracker.feed(batch.sensor, batch.time_ns, batch.values)
-                except ValueError as e:  # a sensor without the columns the tracker needs
-                    log.debug("swing tracker skipped %s: %s", batch.sensor, e)
-            if found:
-                self._keep(message.device_id, message.session_id, found)
+            chunks = {}
+            for sensor in _SENSORS:
+                reader = self._reader(device, sensor)
+                if reader is None:
+                    continue
+                columns, time_ns, values = reader.read_arrays()
+                if len(time_ns):
+                    chunks[sensor] = (time_ns, {c: values[i] for i, c in enumerate(columns)})
+            rows = tracker.feed_many(chunks) if chunks else []
+            if rows:
+                self._keep(device, rows)
+                found += len(rows)
+        return found
 
-    def _keep(self, device: str, session: str, found: list[dict[str, Any]]) -> None:
-        rows = self._rows.setdefault(device, [])
-        now_ns = time.time_ns()
-        for row in found:
-            self._counts[device] = self._counts.get(device, 0) + 1
-            rows.append(
-                {**row, "number": self._counts[device], "session_id": session, "found_ns": now_ns}
+    def _reader(self, device: str, sensor: str) -> Reader | None:
+        reader = self._readers.get((device, sensor))
+        if reader is None and sensor in self.hub.sensors(device):
+            # from the start of what the buffer holds: the device may be newer than our last poll
+            reader = self._readers[(device, sensor)] = self.hub.reader(
+                device, sensor, backlog=self.hub.capacity
             )
-            log.info("swing %d on %s (%s)", self._counts[device], device, row["placement"])
-        del rows[:-_KEEP_SWINGS]
+        return reader
+
+    def _keep(self, device: str, found: list[dict[str, Any]]) -> None:
+        now_ns = time.time_ns()
+        with self._lock:
+            rows = self._rows.setdefault(device, [])
+            for row in found:
+                self._counts[device] = self._counts.get(device, 0) + 1
+                rows.append({**row, "number": self._counts[device], "found_ns": now_ns})
+                log.info("swing %d on %s (%s)", self._counts[device], device, row["placement"])
+            del rows[:-_KEEP_SWINGS]
 
     def rows(self, device: str) -> list[dict[str, Any]]:
         """The device's swings, oldest first (at most the last 500)."""

@@ -84,10 +84,6 @@ class Message:
         return (self.device_id, self.session_id, self.message_id)
 
 
-def _is_number(v: object) -> bool:
-    return (isinstance(v, int | float)) and not isinstance(v, bool)
-
-
 def _ident(doc: dict, name: str) -> str:
     if name not in doc:
         raise MessageError("missing_field", "required field is missing", name)
@@ -134,65 +130,88 @@ def parse_message(raw: bytes | str) -> Message:
     if not isinstance(payload, list):
         raise MessageError("bad_field", f"expected a list, got {_show(payload)}", "payload")
 
-    grouped: dict[str, tuple[list[int], list[dict], list[object]]] = {}
+    grouped: dict[str, _Group] = {}
     for i, reading in enumerate(payload):
-        if not isinstance(reading, dict):
+        if type(reading) is not dict:
             raise MessageError(
                 "bad_reading", f"expected an object, got {_show(reading)}", f"payload[{i}]"
             )
         name = reading.get("name")
-        if not isinstance(name, str) or not name:
+        if type(name) is not str or not name:
             raise MessageError(
                 "bad_reading", f"expected a sensor name, got {_show(name)}", f"payload[{i}].name"
             )
         t = reading.get("time")
-        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+        if type(t) is not int or t < 0:  # type(), not isinstance: a bool is not a time
             raise MessageError(
                 "bad_reading",
                 f"expected integer epoch nanoseconds, got {_show(t)}",
                 f"payload[{i}].time",
             )
         values = reading.get("values")
-        if not isinstance(values, dict):
+        if type(values) is not dict:
             raise MessageError(
                 "bad_reading", f"expected an object, got {_show(values)}", f"payload[{i}].values"
             )
-        required = SCHEMAS.get(name.lower())
-        if required:
-            for key in required:
-                v = values.get(key)
-                if not _is_number(v):
-                    detail = (
-                        "missing" if key not in values else f"expected a number, got {_show(v)}"
-                    )
-                    raise MessageError("bad_reading", detail, f"payload[{i}].values.{key}")
         group = grouped.get(name)
         if group is None:
-            group = grouped[name] = ([], [], [])
-        group[0].append(t)
-        group[1].append(values)
-        group[2].append(reading.get("accuracy"))
+            group = grouped[name] = _Group(name)
+        group.add(i, t, values, reading.get("accuracy"))
 
-    batches = {name: _columns(name, *group) for name, group in grouped.items()}
+    batches = {name: group.batch() for name, group in grouped.items()}
     return Message(device_id, session_id, message_id, batches, user_id, len(payload))
 
 
-def _columns(name: str, times: list[int], rows: list[dict], accuracy: list[object]) -> Batch:
-    try:
-        time_ns = np.array(times, dtype=np.int64)
-    except OverflowError:
-        raise MessageError("bad_reading", "time is out of range", f"{name}.time") from None
-    keys: dict[str, None] = dict.fromkeys(SCHEMAS.get(name.lower(), ()))
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    columns = {key: _column([row.get(key) for row in rows]) for key in keys}
-    if any(a is not None for a in accuracy):
-        columns["accuracy"] = _column(accuracy)
-    return Batch(name, time_ns, columns)
+#: Exact JSON number types as orjson returns them (``bool`` is a subclass of int: excluded).
+_NUMBER_TYPES = frozenset((int, float))
+
+
+class _Group:
+    """The readings of one sensor in one message, collected column by column."""
+
+    __slots__ = ("accuracy", "columns", "extra_rows", "name", "required", "times")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.required = SCHEMAS.get(name.lower(), ())
+        self.times: list[int] = []
+        self.columns: dict[str, list[float]] = {key: [] for key in self.required}
+        self.extra_rows: list[tuple[int, dict]] = []  # readings with keys beyond the schema
+        self.accuracy: list[object] = []
+
+    def add(self, i: int, t: int, values: dict, accuracy: object) -> None:
+        for key in self.required:
+            v = values.get(key)
+            if type(v) not in _NUMBER_TYPES:
+                detail = "missing" if key not in values else f"expected a number, got {_show(v)}"
+                raise MessageError("bad_reading", detail, f"payload[{i}].values.{key}")
+            self.columns[key].append(v)
+        if len(values) > len(self.required):
+            self.extra_rows.append((len(self.times), values))
+        self.times.append(t)
+        self.accuracy.append(accuracy)
+
+    def batch(self) -> Batch:
+        try:
+            time_ns = np.array(self.times, dtype=np.int64)
+        except OverflowError:
+            raise MessageError("bad_reading", "time is out of range", f"{self.name}.time") from None
+        columns = {k: np.array(v, dtype=np.float64) for k, v in self.columns.items()}
+        extra_keys = dict.fromkeys(k for _, row in self.extra_rows for k in row)
+        for key in extra_keys:
+            if key in columns:
+                continue
+            items: list[object] = [None] * len(self.times)
+            for n, row in self.extra_rows:
+                items[n] = row.get(key)
+            columns[key] = _column(items)
+        if any(a is not None for a in self.accuracy):
+            columns["accuracy"] = _column(self.accuracy)
+        return Batch(self.name, time_ns, columns)
 
 
 def _column(items: list[object]) -> np.ndarray:
-    if all(v is None or _is_number(v) for v in items):
+    if all(v is None or type(v) in _NUMBER_TYPES for v in items):
         return np.array([np.nan if v is None else v for v in items], dtype=np.float64)
     return np.array(
         [v if isinstance(v, str) or v is None else orjson.dumps(v).decode() for v in items],

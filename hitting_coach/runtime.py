@@ -2,7 +2,7 @@
 
 ``panel serve`` imports the app, the plugin routes and the setup script separately; they all
 meet here through :func:`get_runtime`, which builds the runtime once per process and starts
-its background work (demo feed, and later the MQTT consumer and recorder) exactly once.
+its background work (recorder, live swing detection, demo feed, MQTT consumer) exactly once.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ class Runtime:
             sink=self.recorder,
         )
         self.swings = LiveSwings(
+            self.hub,
             None if settings.placement == "auto" else settings.placement,
             gyro_range_dps=settings.gyro_range_dps,
             sweet_spot_m=settings.sweet_spot_m,
-        ).attach(self.hub)
+        )
         self._workers: list[Any] = []
         self._started = False
         self._lock = threading.Lock()
@@ -59,6 +60,7 @@ class Runtime:
             for key in self.recorder.open():
                 self.hub.remember(key)
             self._workers.append(self.recorder)
+            self._workers.append(self.swings.start())
             if self.demo:
                 from hitting_coach.demo import DemoFeed
 

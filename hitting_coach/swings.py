@@ -313,7 +313,14 @@ class SwingTracker:
         column name to array (a DataFrame works) or an (n, 3) array in column order (rad/s or
         m/s² as Sensor Logger sends them). Other sensors are ignored. Returns finished swings.
         Raises ValueError when a needed column is missing or the lengths differ."""
-        self._ingest(sensor, time_ns, values)
+        return self.feed_many({sensor: (time_ns, values)})
+
+    def feed_many(self, chunks: Mapping[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+        """Add readings of several sensors at once, ``{sensor: (time_ns, values)}`` as for
+        :meth:`feed` (what one poll of a live stream brings), then return finished swings.
+        Every sensor is in before any swing is measured, as in :func:`swings`."""
+        for sensor, (time_ns, values) in chunks.items():
+            self._ingest(sensor, time_ns, values)
         return self._drain(final=False)
 
     def flush(self) -> list[dict[str, Any]]:
