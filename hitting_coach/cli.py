@@ -38,8 +38,46 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_serve, overrides=("port", "address"))
 
 
+def _add_broker(sub: argparse._SubParsersAction) -> None:
+    from hitting_coach.broker import add_parser
+
+    add_parser(sub)
+
+
+def _add_recording(sub: argparse._SubParsersAction) -> None:
+    from hitting_coach.recording_cli import add_parsers
+
+    add_parsers(sub)
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from hitting_coach.report import report_command
+
+    return report_command(args, settings)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a session's report as one self-contained HTML file")
+    p.add_argument("session", help="session id, unique prefix, name, device/session or 'latest'")
+    p.add_argument("-o", "--output", default="report.html", help="HTML file (default report.html)")
+    p.add_argument("--take", help="only this take of the session (id or name)")
+    p.add_argument(
+        "--placement",
+        choices=("pelvis", "wrist", "pelvis+wrist", "bat"),
+        help="where the devices sat (default: guessed from the data)",
+    )
+    p.add_argument("--data-dir", help="data directory (default HITTING_COACH_DATA_DIR)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_report)
+
+
 #: Each subcommand module adds its parser here: (add_parser function).
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_serve,
+    _add_broker,
+    _add_recording,
+    _add_report,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@
      │    └── TooLarge      the message is over the size limit
      ├── RecordingError     the journal or a session file could not be written
      ├── SessionError       a session, take or export cannot be found or read
-     └── ReplayError        a replay target cannot be reached, refuses us, or rejects a message
+     ├── ReplayError        a replay target cannot be reached, refuses us, or rejects a message
+     └── ReportError        a report could not be produced (a cell failed, output unwritable)
 
 The CLI prints one line for any of these and exits 1; the HTTP handler answers
 ``{"error": ...}`` with the message.
@@ -21,6 +22,7 @@ __all__ = [
     "MessageError",
     "RecordingError",
     "ReplayError",
+    "ReportError",
     "SessionError",
     "StartupError",
     "TooLarge",
@@ -70,3 +72,7 @@ class SessionError(HittingCoachError):
 
 class ReplayError(HittingCoachError):
     """The replay target cannot be reached, refuses us, or rejects a message."""
+
+
+class ReportError(HittingCoachError):
+    """The report could not be produced (a notebook cell failed, the output is unwritable)."""

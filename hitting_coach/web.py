@@ -17,7 +17,7 @@ import tornado.web
 from hitting_coach.errors import MessageError, TooLarge
 from hitting_coach.metrics import prometheus_text
 
-__all__ = ["DataHandler", "MetricsHandler", "StatusHandler", "routes"]
+__all__ = ["DataHandler", "MetricsHandler", "ReadingsHandler", "StatusHandler", "routes"]
 
 #: The app answers a 499 with a text body by showing that text to the user (SENSOR_LOGGER.md).
 APP_MESSAGE_STATUS = 499
@@ -93,6 +93,47 @@ class MetricsHandler(_JSONHandler):
         self.finish(prometheus_text(self._get_runtime().status()))
 
 
+class ReadingsHandler(_JSONHandler):
+    """Read-only live readings for notebooks (:mod:`hitting_coach.live`).
+
+    ``GET readings.json``: ``{"devices": {device: [sensor, ...]}}``.
+    ``GET readings.json?device=D&sensor=S&cursor=N&last=M``: what the ring buffer got after
+    ``cursor`` (at most the last ``M``, default and cap 20000), sorted by time, as
+    ``{"columns", "time_ns", "values": {column: [...]}, "cursor", "missed"}``; pass the
+    returned ``cursor`` back to get only what is new.
+    """
+
+    LIMIT = 20_000
+
+    def get(self) -> None:
+        hub = self._get_runtime().hub
+        device = self.get_query_argument("device", "")
+        if not device:
+            self.reply(200, {"devices": {d: hub.sensors(d) for d in hub.devices()}})
+            return
+        sensor = self.get_query_argument("sensor", "")
+        try:
+            cursor = int(self.get_query_argument("cursor", "0"))
+            last = min(int(self.get_query_argument("last", str(self.LIMIT))), self.LIMIT)
+        except ValueError:
+            self.reply(400, {"error": "cursor and last must be integers", "field": "cursor"})
+            return
+        if sensor not in hub.sensors(device):
+            self.reply(404, {"error": f"no readings of {sensor!r} from {device!r}"})
+            return
+        columns, time_ns, values, cursor, missed = hub.read(device, sensor, max(cursor, 0), last)
+        body = {
+            "device": device,
+            "sensor": sensor,
+            "columns": columns,
+            "time_ns": time_ns.tolist(),
+            "values": {c: values[i].tolist() for i, c in enumerate(columns)},
+            "cursor": cursor,
+            "missed": missed,
+        }
+        self.reply(200, body)
+
+
 class RootRedirect(tornado.web.RequestHandler):
     def get(self) -> None:
         self.redirect("/sensor/")
@@ -105,5 +146,6 @@ def routes(runtime: Callable[[], Any] = _runtime) -> list[tuple[str, type, dict[
         (r"/data$|/data", DataHandler, kwargs),
         (r"/status.json", StatusHandler, kwargs),
         (r"/metrics", MetricsHandler, kwargs),
+        (r"/readings.json", ReadingsHandler, kwargs),
         (r"$|/", RootRedirect, {}),
     ]

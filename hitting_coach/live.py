@@ -1,0 +1,467 @@
+"""Live data inside JupyterLab: the dashboard's components fed from a running server or broker.
+
+A notebook builds a :class:`LiveSession`, which owns a local :class:`~hitting_coach.hub.Hub`
+and one background thread that feeds it through ``hub.ingest`` (the one ingest path), from
+
+- a running ``hitting-coach serve`` (:func:`connect`): the thread polls the read-only
+  ``/sensor/readings.json`` route for what is new since its cursor per device and sensor; or
+- the MQTT broker (:func:`connect_mqtt`): a separate, non-persistent client (clean session,
+  its own random client id, QoS 0), so it never steals or queues the server's messages.
+
+The same :class:`hitting_coach.plots.Dashboard` the server shows renders on the local hub, and
+:class:`Explorer` picks a device, a sensor and a time window, pauses, and snapshots to a
+DataFrame::
+
+    from hitting_coach.live import connect
+    live = connect("http://localhost:8000")
+    live.dashboard()                  # the /sensor/ plots, live in the notebook
+    live.snapshot("phone", "gyroscope", seconds=10)   # a DataFrame: time_ns, x, y, z
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import panel as pn
+import param
+
+from hitting_coach.config import Settings
+from hitting_coach.errors import ConfigError, MessageError
+from hitting_coach.hub import Hub
+from hitting_coach.live_swings import LiveSwings
+from hitting_coach.parse import SCHEMAS
+from hitting_coach.plots import Dashboard
+from hitting_coach.report import project_settings
+from hitting_coach.swings import swing_table
+
+__all__ = ["Explorer", "LiveSession", "connect", "connect_mqtt"]
+
+log = logging.getLogger(__name__)
+
+_LIVE_SESSION_ID = "live"
+
+
+class LiveSession:
+    """A local hub fed in the background from a server (``url``) or the broker (``settings``).
+
+    Build it with :func:`connect` or :func:`connect_mqtt`. ``capacity`` is the local ring size
+    per device and sensor (readings); ``period_s`` how often the server is polled; ``backlog``
+    how many recent readings per stream to fetch when a stream is first seen; ``placement``
+    as for :class:`~hitting_coach.swings.SwingTracker` (None: guessed).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        capacity: int = 60_000,
+        period_s: float = 0.25,
+        backlog: int = 2_000,
+        timeout_s: float = 5.0,
+        placement: str | None = None,
+    ) -> None:
+        if (url is None) == (settings is None):
+            raise ConfigError("give a LiveSession either a server url or MQTT settings")
+        self.url = url.rstrip("/") if url else None
+        self.settings = settings
+        self.hub = Hub(capacity=capacity)
+        #: Swings found live in what arrives (the dashboard's swing panel shows them).
+        self.swings = LiveSwings(self.hub, placement)
+        self.period_s = period_s
+        self.backlog = backlog
+        self.timeout_s = timeout_s
+        self.source = "server" if url else "mqtt"
+        self._cursors: dict[tuple[str, str], int] = {}
+        self._message_id = 0
+        self._paused = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+        self._queue: queue.Queue[bytes] = queue.Queue(10_000)
+        self.dropped = 0
+        self.error: str | None = None
+
+    # ---------------------------------------------------------------------- lifecycle
+    def start(self) -> LiveSession:
+        """Start the background thread (and the MQTT client); calling it again does nothing."""
+        if self._thread is not None:
+            return self
+        target = self._poll_loop if self.url else self._mqtt_loop
+        if self.settings is not None:
+            self._start_mqtt()
+        self.swings.start()
+        self._thread = threading.Thread(target=target, name=f"live-{self.source}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop receiving; the local hub keeps what it has. Safe to call twice."""
+        self._stop.set()
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if self._thread is not None:
+            self.swings.stop()
+        self._state("stopped")
+
+    def pause(self) -> None:
+        """Freeze what the plots show: nothing new reaches the local hub until :meth:`resume`.
+        (The server keeps recording; a resumed view continues from where it is then.)"""
+        self._paused.set()
+        self._state("paused")
+
+    def resume(self) -> None:
+        self._paused.clear()
+        self._state("resumed")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def __enter__(self) -> LiveSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url or f"mqtt://{self.settings.mqtt_broker}:{self.settings.mqtt_port}"
+        state = "paused" if self.paused else "stopped" if self._stop.is_set() else "live"
+        return f"<LiveSession {where} {state}: {len(self.devices())} device(s)>"
+
+    # ------------------------------------------------------------------------ reading
+    def devices(self) -> list[str]:
+        return self.hub.devices()
+
+    def sensors(self, device: str) -> list[str]:
+        return self.hub.sensors(device)
+
+    def wait_for_data(self, timeout_s: float = 15.0, readings: int = 1) -> list[str]:
+        """Block until some device sent ``readings``; returns the devices. Raises
+        TimeoutError naming the source (and its last error) when nothing came."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.hub.status()["readings"] >= readings:
+                return self.devices()
+            time.sleep(0.05)
+        where = self.url or (self.settings.mqtt_broker if self.settings else "?")
+        why = f" (last error: {self.error})" if self.error else ""
+        raise TimeoutError(f"no readings from {where} within {timeout_s:.0f} s{why}")
+
+    def snapshot(
+        self,
+        device: str | None = None,
+        sensor: str = "gyroscope",
+        seconds: float | None = None,
+    ) -> pd.DataFrame:
+        """What the local hub holds for (device, sensor): ``time_ns`` (epoch ns) plus the value
+        columns, sorted by time, optionally only the last ``seconds`` of readings. A copy:
+        later readings do not change it. Device defaults to the first one seen."""
+        device = device or (self.devices() or [None])[0]
+        if device is None:
+            return pd.DataFrame({"time_ns": np.empty(0, np.int64)})
+        frame = self.hub.frame(device, sensor)
+        if seconds is not None and len(frame):
+            t = frame["time_ns"].to_numpy()
+            frame = frame.iloc[int(np.searchsorted(t, t[-1] - seconds * 1e9)) :]
+        return frame.reset_index(drop=True)
+
+    def status(self) -> dict[str, Any]:
+        """The local hub's status (what the dashboard's status line shows)."""
+        return self.hub.status()
+
+    def dashboard(self, window: int = 200, period_ms: int = 500) -> Dashboard:
+        """The server's live dashboard component (swing panel included), on the local hub."""
+        return Dashboard(
+            self.hub, status=self.status, window=window, period_ms=period_ms, swings=self.swings
+        )
+
+    def swing_table(self, device: str | None = None) -> pd.DataFrame:
+        """Swings found live so far for ``device`` (default: the first), as the swing table
+        of :func:`hitting_coach.swings.swings`."""
+        device = device or (self.devices() or [""])[0]
+        return swing_table(self.swings.rows(device))
+
+    def explorer(self, **params: Any) -> Explorer:
+        """An :class:`Explorer` (device, sensor, time window, pause, snapshot) on this session."""
+        return Explorer(self, **params)
+
+    # ------------------------------------------------------------------------ feeding
+    def _state(self, state: str, **extra: Any) -> None:
+        where = self.url or (self.settings.mqtt_broker if self.settings else "")
+        self.hub.set_source_state(self.source, state=state, address=where, **extra)
+
+    def _feed(self, device: str, sensor: str, time_ns: list[int], values: dict) -> None:
+        required = SCHEMAS.get(sensor.lower(), ())
+        payload = []
+        for i, t in enumerate(time_ns):
+            reading = {c: v[i] for c, v in values.items() if v[i] is not None}
+            if all(c in reading for c in required):
+                payload.append({"name": sensor, "time": t, "values": reading})
+        if not payload:
+            return
+        self._message_id += 1
+        message = {
+            "messageId": self._message_id,
+            "sessionId": _LIVE_SESSION_ID,
+            "deviceId": device,
+            "payload": payload,
+        }
+        self.hub.ingest(orjson.dumps(message), source=self.source)
+
+    def _get(self, query: dict[str, Any]) -> Any:
+        url = f"{self.url}/sensor/readings.json?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+            return orjson.loads(response.read())
+
+    def poll(self) -> int:
+        """Fetch what is new on the server into the local hub once; returns readings added."""
+        added = 0
+        index = self._get({})["devices"]
+        for device, sensors in index.items():
+            for sensor in sensors:
+                key = (device, sensor)
+                query: dict[str, Any] = {"device": device, "sensor": sensor}
+                if key in self._cursors:
+                    query["cursor"] = self._cursors[key]
+                else:
+                    query["last"] = self.backlog
+                try:
+                    got = self._get(query)
+                except urllib.error.HTTPError as e:
+                    if e.code == 404:
+                        continue
+                    raise
+                self._cursors[key] = got["cursor"]
+                if got["time_ns"]:
+                    self._feed(device, sensor, got["time_ns"], got["values"])
+                    added += len(got["time_ns"])
+        return added
+
+    def _poll_loop(self) -> None:
+        self._state(f"connecting to {self.url}")
+        while not self._stop.is_set():
+            if not self._paused.is_set():
+                try:
+                    self.poll()
+                    if self.error is not None or not self._connected:
+                        self._state(f"connected to {self.url}")
+                    self.error = None
+                except (OSError, ValueError, KeyError, MessageError) as e:
+                    if self.error is None:
+                        log.warning("live: cannot read %s: %s", self.url, e)
+                    self.error = str(e)
+                    self._state(f"cannot reach {self.url}: {e}")
+            self._stop.wait(self.period_s)
+
+    @property
+    def _connected(self) -> bool:
+        state = self.hub.source_states().get(self.source, {}).get("state", "")
+        return state.startswith("connected")
+
+    # --------------------------------------------------------------------------- MQTT
+    def _start_mqtt(self) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from hitting_coach.mqtt import tls_context
+
+        s = self.settings
+        assert s is not None
+        if not s.mqtt_broker:
+            raise ConfigError("MQTT_BROKER is empty: nothing to connect to")
+        client_id = f"{s.mqtt_client_id}-notebook-{uuid.uuid4().hex[:8]}"
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=True,  # nothing queued for us on the broker after we leave
+            transport=s.mqtt_transport,
+        )
+        if s.mqtt_transport == "websockets":
+            client.ws_set_options(path=s.mqtt_ws_path)
+        if s.mqtt_tls:
+            client.tls_set_context(tls_context(s))
+            if s.mqtt_tls_insecure:
+                client.tls_insecure_set(True)
+        if s.mqtt_username:
+            client.username_pw_set(s.mqtt_username, s.mqtt_password or None)
+
+        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+            if reason.is_failure:
+                self.error = str(reason)
+                self._state(f"refused by {s.mqtt_broker}: {reason}")
+                return
+            client.subscribe(s.mqtt_topic, qos=0)
+            self.error = None
+            self._state(f"connected to {s.mqtt_broker}:{s.mqtt_port}", client_id=client_id)
+
+        def on_disconnect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any):
+            if not self._stop.is_set():
+                self._state(f"disconnected ({reason}); reconnecting")
+
+        def on_message(client: Any, userdata: Any, msg: Any) -> None:
+            try:
+                self._queue.put_nowait(msg.payload)
+            except queue.Full:
+                self.dropped += 1
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_message = on_message
+        client.reconnect_delay_set(1, 30)
+        self._state(f"connecting to {s.mqtt_broker}:{s.mqtt_port}", client_id=client_id)
+        client.connect_async(s.mqtt_broker, s.mqtt_port, keepalive=30)
+        client.loop_start()
+        self._client = client
+
+    def _mqtt_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                payload = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if self._paused.is_set():
+                self.dropped += 1
+                continue
+            with contextlib.suppress(MessageError):  # counted by the hub, by reason
+                self.hub.ingest(payload, source=self.source)
+
+
+def connect(url: str | None = None, **options: Any) -> LiveSession:
+    """A started :class:`LiveSession` on a running ``hitting-coach serve`` at ``url``
+    (default ``http://localhost:<HITTING_COACH_PORT>``). Options as for LiveSession."""
+    if url is None:
+        url = f"http://localhost:{project_settings().port}"
+    return LiveSession(url, **options).start()
+
+
+def connect_mqtt(settings: Settings | None = None, **options: Any) -> LiveSession:
+    """A started :class:`LiveSession` on the MQTT broker of ``settings`` (default: the
+    ``MQTT_*`` settings from the environment and the project's ``.env``, see
+    :func:`hitting_coach.report.project_settings`). Raises ConfigError without a broker."""
+    settings = settings or project_settings()
+    return LiveSession(settings=settings, **options).start()
+
+
+class Explorer(pn.viewable.Viewer):
+    """Pick a device, a sensor and a time window of a :class:`LiveSession`; pause; snapshot.
+
+    The plot refreshes every ``period_ms`` while live; :attr:`last_snapshot` holds the
+    DataFrame of the last press of *Snapshot* (or call :meth:`take_snapshot`).
+    """
+
+    device = param.Selector(default=None, objects=[], doc="Device to show.")
+    sensor = param.Selector(default=None, objects=[], doc="Sensor to show.")
+    seconds = param.Number(default=10.0, bounds=(1.0, 120.0), doc="Time window, seconds.")
+    paused = param.Boolean(default=False, doc="Freeze the view (and the live session).")
+
+    def __init__(self, live: LiveSession, period_ms: int = 1000, **params: Any) -> None:
+        super().__init__(**params)
+        self.live = live
+        self.last_snapshot: pd.DataFrame | None = None
+        self.plot = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
+        self.note = pn.pane.Markdown("", sizing_mode="stretch_width")
+        button = pn.widgets.Button(name="Snapshot", button_type="primary")
+        button.on_click(lambda event: self.take_snapshot())
+        widgets = pn.Param(
+            self.param,
+            parameters=["device", "sensor", "seconds", "paused"],
+            widgets={"paused": pn.widgets.Toggle},
+            show_name=False,
+            width=260,
+        )
+        self._layout = pn.Row(
+            pn.Column(widgets, button, width=280), pn.Column(self.plot, self.note)
+        )
+        self.refresh()
+        self._callback = pn.state.add_periodic_callback(self.refresh, period=period_ms)
+
+    @param.depends("paused", watch=True)
+    def _pause(self) -> None:
+        if self.paused:
+            self.live.pause()
+        else:
+            self.live.resume()
+
+    @param.depends("device", "sensor", "seconds", watch=True)
+    def _redraw(self) -> None:
+        self.refresh(force=True)
+
+    def refresh(self, force: bool = False) -> None:
+        """Update the device and sensor lists and, unless paused, the plot."""
+        devices = self.live.devices()
+        if devices != self.param.device.objects:
+            self.param.device.objects = devices
+            if self.device is None and devices:
+                self.device = devices[0]
+        sensors = self.live.sensors(self.device) if self.device else []
+        if sensors != self.param.sensor.objects:
+            self.param.sensor.objects = sensors
+            if self.sensor not in sensors and sensors:
+                self.sensor = "gyroscope" if "gyroscope" in sensors else sensors[0]
+        if self.paused and not force:
+            return
+        self.plot.object = self._figure(self._frame())
+
+    def _frame(self) -> pd.DataFrame:
+        if not self.device or not self.sensor:
+            return pd.DataFrame({"time_ns": np.empty(0, np.int64)})
+        return self.live.snapshot(self.device, self.sensor, self.seconds)
+
+    def _figure(self, frame: pd.DataFrame) -> Any:
+        import holoviews as hv
+
+        from hitting_coach.report_plots import PLOT_COLUMNS, minmax_downsample
+
+        columns, unit = PLOT_COLUMNS.get(self.sensor or "", (("x", "y", "z"), ""))
+        columns = (
+            tuple(c for c in columns if c in frame)
+            or tuple(c for c in frame.columns if c != "time_ns")[:3]
+        )
+        t_ns = frame["time_ns"].to_numpy(np.int64)
+        curves = []
+        for c in columns:  # at most ~2,000 points a line, whatever the window and rate
+            t_s, v = minmax_downsample(t_ns, frame[c].to_numpy(float), buckets=1000)
+            age_s = t_s - (t_ns[-1] - t_ns[0]) / 1e9 if len(t_ns) else t_s
+            curves.append(hv.Curve((age_s, v), "seconds ago", "value").relabel(c))
+        title = f"{self.device} · {self.sensor}: last {self.seconds:.0f} s ({len(frame)} readings)"
+        return hv.Overlay(curves).opts(
+            title=title,
+            xlabel="seconds (0: the latest reading)",
+            ylabel=unit or "value",
+            responsive=True,
+            height=300,
+            legend_position="top_left",
+        )
+
+    def take_snapshot(self) -> pd.DataFrame:
+        """The shown window as a DataFrame (``time_ns`` + value columns), kept in
+        :attr:`last_snapshot`."""
+        self.last_snapshot = self._frame()
+        self.note.object = (
+            f"Snapshot: {len(self.last_snapshot)} readings of {self.sensor} from {self.device}"
+            " in `explorer.last_snapshot`."
+        )
+        return self.last_snapshot
+
+    def stop(self) -> None:
+        self._callback.stop()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout

@@ -1,0 +1,289 @@
+"""The notebooks run top to bottom from a clean kernel; the live connection they use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import nbformat
+import numpy as np
+import orjson
+import pytest
+
+from hitting_coach.live import LiveSession, connect, connect_mqtt
+from hitting_coach.report import NOTEBOOKS, REPORT_NOTEBOOK, execute_notebook, inject_parameters
+from hitting_coach.simulate import simulate
+from support import free_port, get_json, wait_for
+
+LIVE_NOTEBOOK = NOTEBOOKS / "01-live.ipynb"
+
+
+PANEL_OUTPUT = "application/vnd.holoviews_exec.v0+json"
+
+
+def outputs(nb) -> tuple[str, str, int]:
+    """All printed text, all HTML, and how many cells showed a Panel object."""
+    text, html, panels = [], [], 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"{out.ename}: {out.evalue}"
+            if out.output_type == "stream":
+                text.append(out.text)
+            data = out.get("data", {})
+            text.append(data.get("text/plain", ""))
+            html.append(data.get("text/html", ""))
+            panels += PANEL_OUTPUT in data and "text/plain" in data  # not pn.extension's
+    return "\n".join(text), "\n".join(html), panels
+
+
+def live_messages(seconds: float = 20, device: str = "phone-live", seed: int = 1) -> list[dict]:
+    """A simulated belt phone whose last reading is about now."""
+    start_ns = time.time_ns() - int(seconds * 1e9)
+    sim = simulate("pelvis", duration_s=seconds, rate_hz=100, seed=seed, start_ns=start_ns)
+    return sim.messages(device_id=device, session_id="live-test")
+
+
+@pytest.mark.parametrize("path", [LIVE_NOTEBOOK, REPORT_NOTEBOOK], ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+
+
+def test_report_notebook_runs_as_committed_on_the_latest_session(recorded_swings, monkeypatch):
+    """What a user gets from Run All in JupyterLab: defaults, data dir from the setting."""
+    data_dir, sim = recorded_swings
+    monkeypatch.setenv("HITTING_COACH_DATA_DIR", str(data_dir))
+    steps: list[str] = []
+    nb = execute_notebook(REPORT_NOTEBOOK, progress=steps.append, cwd=data_dir.parent)
+    text, html, panels = outputs(nb)
+    # The title names the session it loaded, how the placement was found, the swings found.
+    assert "sim-swings (phone-1)" in html
+    assert "placement: pelvis+wrist (guessed)" in html
+    assert f"{len(sim.truth)} swings found" in html
+    # Title, glance, sensors, raw signals, swing table, sequences, trends, reference.
+    assert panels == 8
+    assert "swing-slider" in html and "swing-sequence" in html
+    assert len(steps) == sum(c.cell_type == "code" for c in nb.cells) - 1  # not parameters
+    assert steps[0].startswith("[1/8] loading the session")
+
+
+def test_live_notebook_runs_against_a_fed_server(server):
+    for m in live_messages():
+        assert server.post(m)[0] == 200
+    stop = threading.Event()
+
+    def keep_feeding() -> None:  # the phone keeps sending while the notebook runs
+        k = 0
+        while not stop.is_set():
+            for m in live_messages(0.5, seed=100 + k):
+                m["sessionId"] = f"later-{k}"
+                server.post(m)
+            k += 1
+            stop.wait(0.5)
+
+    feeder = threading.Thread(target=keep_feeding, daemon=True)
+    feeder.start()
+    try:
+        nb = execute_notebook(LIVE_NOTEBOOK, {"SERVER_URL": server.base, "WAIT_S": 15})
+    finally:
+        stop.set()
+        feeder.join(5)
+    text, html, panels = outputs(nb)
+    assert panels == 2  # the dashboard and the explorer
+    assert "receiving from phone-live" in text
+    snapshot = next(line for line in text.splitlines() if line.startswith("snapshot: "))
+    readings = int(snapshot.split()[1])
+    assert 900 <= readings <= 1100, snapshot  # 10 s of gyroscope at 100 Hz
+    assert "of gyroscope from phone-live" in snapshot
+    found = next(line for line in text.splitlines() if line.endswith("swing(s) found"))
+    assert int(found.split()[0]) >= 2, found
+    live_found = next(line for line in text.splitlines() if "swing(s) found live" in line)
+    assert int(live_found.split()[0]) >= 2, live_found
+    # The dashboard's own figures, and the explorer, rendered in the notebook.
+    assert "accelerometer-figure" in html and "gyroscope-figure" in html
+    assert "Snapshot" in html
+
+
+def test_live_session_follows_pauses_and_snapshots(server):
+    first = live_messages(5)
+    for m in first:
+        assert server.post(m)[0] == 200
+    sent = [
+        r for m in first for r in m["payload"] if r["name"] == "gyroscope"
+    ]  # what the phone sent
+    with connect(server.base, period_s=0.05) as live:
+        assert live.wait_for_data(10) == ["phone-live"]
+        wait_for(lambda: len(live.snapshot("phone-live", "gyroscope")) == len(sent), 10)
+        frame = live.snapshot("phone-live", "gyroscope")
+        assert list(frame.columns) == ["time_ns", "x", "y", "z"]
+        assert frame["time_ns"].tolist() == sorted(r["time"] for r in sent)
+        by_time = {r["time"]: r["values"]["x"] for r in sent}
+        assert np.allclose(frame["x"], [by_time[t] for t in frame["time_ns"]])
+        assert len(live.snapshot("phone-live", "gyroscope", seconds=1)) in range(99, 103)
+
+        live.pause()
+        time.sleep(0.2)
+        later = live_messages(1, seed=9)
+        for m in later:
+            m["sessionId"] = "after-pause"
+            assert server.post(m)[0] == 200
+        time.sleep(0.5)
+        assert len(live.snapshot("phone-live", "gyroscope")) == len(sent)  # frozen
+        assert live.status()["sources"]["server"]["state"] == "paused"
+        live.resume()
+        wait_for(lambda: len(live.snapshot("phone-live", "gyroscope")) > len(sent), 10)
+        assert "connected to" in live.status()["sources"]["server"]["state"]
+    assert live.status()["sources"]["server"]["state"] == "stopped"
+
+
+def test_readings_route_answers_what_is_new_since_a_cursor(server):
+    base = server.base + "/sensor/readings.json"
+    assert get_json(base) == {"devices": {}}
+    for m in live_messages(2):
+        server.post(m)
+    devices = get_json(base)["devices"]
+    assert list(devices) == ["phone-live"]
+    assert sorted(devices["phone-live"]) == ["accelerometer", "gravity", "gyroscope"]
+    got = get_json(base + "?device=phone-live&sensor=gyroscope&last=50")
+    assert len(got["time_ns"]) == 50 and got["columns"] == ["x", "y", "z"]
+    assert got["time_ns"] == sorted(got["time_ns"])
+    again = get_json(base + f"?device=phone-live&sensor=gyroscope&cursor={got['cursor']}")
+    assert again["time_ns"] == [] and again["cursor"] == got["cursor"]
+    for query, status in (("device=phone-live&sensor=nope", 404), ("device=x&cursor=a", 400)):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{base}?{query}", timeout=10)
+        assert e.value.code == status
+        assert "error" in orjson.loads(e.value.read())
+
+
+def test_live_session_over_mqtt_uses_its_own_clean_client(mosquitto):
+    publisher = mosquitto.publisher().wait_connected()
+    with connect_mqtt(mosquitto.settings(), backlog=0) as live:
+        state = wait_for(
+            lambda: (
+                "connected" in live.status()["sources"].get("mqtt", {}).get("state", "")
+                and live.status()["sources"]["mqtt"]
+            ),
+            15,
+            what="the notebook's MQTT client to connect",
+        )
+        assert state["client_id"].startswith("hitting-coach-notebook-")
+        messages = live_messages(2, device="watch-phone")
+        for m in messages:
+            publisher.publish(m)
+        sent = sum(1 for m in messages for r in m["payload"] if r["name"] == "gyroscope")
+        wait_for(lambda: len(live.snapshot("watch-phone", "gyroscope")) == sent, 15)
+        assert live.devices() == ["watch-phone"]
+    publisher.close()
+
+
+def test_a_live_session_needs_exactly_one_source():
+    from hitting_coach.config import Settings
+    from hitting_coach.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        LiveSession()
+    with pytest.raises(ConfigError):
+        LiveSession("http://x", settings=Settings.load(environ={}, env_file=None))
+
+
+def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
+    """``jupyter lab`` as installed, the live notebook run from the browser, no internet:
+    the dashboard's figures render and keep moving while the phone sends."""
+    nb = nbformat.read(LIVE_NOTEBOOK, as_version=4)
+    inject_parameters(nb, {"SERVER_URL": server.base, "WAIT_S": 30})
+    nbformat.write(nb, tmp_path / "live.ipynb")
+    stop = threading.Event()
+
+    def phone() -> None:
+        k = 0
+        while not stop.is_set():
+            for m in live_messages(0.5, seed=k):
+                m["sessionId"] = f"lab-{k}"
+                server.post(m)
+            k += 1
+            stop.wait(0.5)
+
+    feeder = threading.Thread(target=phone, daemon=True)
+    feeder.start()
+    port = free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    log = open(tmp_path / "lab.log", "wb")
+    lab = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--IdentityProvider.token=test-token",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route(  # no internet: only the Lab server itself answers
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(f"http://127.0.0.1:{port}/")
+            else route.abort()
+        ),
+    )
+    source = """() => { for (const d of Bokeh.documents) {
+        const m = d.get_model_by_name("gyroscope-source");
+        if (m && m.data.t.length) return m.data.t[m.data.t.length - 1]; } return null; }"""
+    try:
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/api/status?token=test-token"), 60)
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/live.ipynb?token=test-token")
+        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        outputs = page.locator(".jp-OutputArea")
+        outputs.get_by_text("receiving from phone-live").wait_for(timeout=60_000)
+        outputs.locator(".bk-Canvas").first.wait_for(timeout=60_000)
+        page.wait_for_function(f"({source})() !== null", timeout=30_000)
+        first = page.evaluate(f"({source})()")
+        page.wait_for_function(f"({source})() > {first} + 1000", timeout=30_000)  # it moves
+        # Dashboard (accelerometer, gyroscope) and explorer figures.
+        assert outputs.locator(".bk-Canvas").count() >= 3
+        outputs.locator("pre", has_text="swing(s) found live").wait_for(timeout=60_000)
+        assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+        assert errors == [], errors
+    finally:
+        context.close()
+        stop.set()
+        feeder.join(5)
+        lab.send_signal(signal.SIGTERM)
+        code = lab.wait(30)
+        log.close()
+    assert code == 0, (tmp_path / "lab.log").read_text()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
