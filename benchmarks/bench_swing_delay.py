@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess  # noqa: E402
-
 from hitting_coach.simulate import iter_messages, simulate  # noqa: E402
+from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess  # noqa: E402
 
 
 def main() -> None:
