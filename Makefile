@@ -18,8 +18,10 @@ test:
 	@scripts/bootstrap.sh --test
 	uv sync --frozen
 	uv run ruff check .
+	uv run ruff format --check .
 	uv run pytest $(ARGS)
 
 lint:
 	uv run ruff check .
+	uv run ruff format --check .
 	uv run ruff format --check .
