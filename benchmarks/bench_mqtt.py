@@ -1,0 +1,234 @@
+"""MQTT ingest: the highest sustained rate with nothing lost, and a burst of 5,000 messages.
+
+A publisher process sends 40-reading Sensor Logger messages (QoS 0, as the app does) over
+TLS to Mosquitto, started from deploy/mosquitto like the tests do. Two subscribers are
+measured one after the other in the same run, each with the same persistent session and QoS 1
+subscription over TLS:
+
+* ``do-nothing``: a bare paho client whose on_message only counts;
+* ``hitting-coach``: our consumer (paho thread -> queue -> worker -> Hub.ingest, acknowledged
+  after ingest) feeding a Hub (parse, validate, de-duplicate, ring buffers; no recorder).
+
+A rate is *sustained* when every message published over ``--seconds`` at that pace has been
+received within ``--lag`` seconds of the last one: the subscriber keeps up, nothing piles up
+and nothing is lost. The search doubles the rate until a failure, then bisects.
+
+    uv run python benchmarks/bench_mqtt.py [--seconds 3] [--lag 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import ssl
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from hitting_coach.hub import Hub  # noqa: E402
+from hitting_coach.mqtt import MqttConsumer  # noqa: E402
+from services import PHONE, SERVER, Mosquitto  # noqa: E402
+from support import motion_messages  # noqa: E402
+
+READINGS = 40
+TOPIC = "sensor-logger"
+
+
+def _template() -> tuple[bytes, bytes]:
+    """A 40-reading message split around its messageId, so ids cost nothing to vary."""
+    doc = motion_messages(1, rate_hz=100, batch_s=0.2)[0]
+    doc = {"messageId": 0, **{k: v for k, v in doc.items() if k != "messageId"}}
+    text = json.dumps(doc).encode()
+    head = b'{"messageId": 0'
+    assert text.startswith(head)
+    return b'{"messageId": ', text[len(head) :]
+
+
+def _publish(host, port, ca_file, first_id, count, rate, ready, go, result) -> None:
+    """Publisher process: ``count`` messages at ``rate`` per second (0: as fast as it can)."""
+    head, tail = _template()
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv311)
+    client.tls_set_context(ssl.create_default_context(cafile=ca_file))
+    client.username_pw_set(*PHONE)
+    client.max_queued_messages_set(0)
+    for attempt in range(5):  # the machine may be busy: a handshake can time out
+        try:
+            client.connect(host, port, keepalive=30)
+            break
+        except OSError:
+            if attempt == 4:
+                raise
+            time.sleep(1)
+    client.loop_start()
+    while not client.is_connected():
+        time.sleep(0.01)
+    ready.set()
+    go.wait()
+    start = time.perf_counter()
+    last = None
+    for k in range(count):
+        if rate:
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        last = client.publish(TOPIC, head + str(first_id + k).encode() + tail, qos=0)
+    last.wait_for_publish(60)
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    result.put(elapsed)
+
+
+class DoNothing:
+    """A bare paho subscriber: same session settings and TLS, counts and nothing else."""
+
+    def __init__(self, broker: Mosquitto, client_id: str) -> None:
+        self.count = 0
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
+        self.client.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
+        self.client.username_pw_set(*SERVER)
+        self.client.on_connect = lambda c, u, f, r, p: c.subscribe(TOPIC, qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port, keepalive=30)
+        self.client.loop_start()
+        while not self.client.is_connected():
+            time.sleep(0.01)
+        time.sleep(0.2)  # SUBACK
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.count += 1
+
+    def received(self) -> int:
+        return self.count
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Ours:
+    """Our consumer and a Hub, as ``hitting-coach serve`` runs them (without the recorder)."""
+
+    def __init__(self, broker: Mosquitto, client_id: str) -> None:
+        self.hub = Hub()
+        settings = broker.settings(HITTING_COACH_MQTT_CLIENT_ID=client_id)
+        self.consumer = MqttConsumer(settings, self.hub).start()
+        while not self.hub.source_states()["mqtt"].get("connected"):
+            time.sleep(0.01)
+        time.sleep(0.2)  # SUBACK
+
+    def received(self) -> int:
+        return self.hub.counters["messages"]
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        assert self.hub.status()["rejected"] == 0
+
+
+class Run:
+    def __init__(self, broker: Mosquitto) -> None:
+        self.broker = broker
+        self.runs = 0
+
+    def once(self, kind: type, rate: float, count: int, lag_s: float, drain_s: float = 0):
+        """Publish ``count`` at ``rate``; (published/s, received in time, received at all)."""
+        self.runs += 1
+        subscriber = kind(self.broker, f"bench-{kind.__name__}-{self.runs}")
+        ctx = mp.get_context("spawn")
+        ready, go, result = ctx.Event(), ctx.Event(), ctx.Queue()
+        first_id = self.runs * 10_000_000
+        proc = ctx.Process(
+            target=_publish,
+            args=(self.broker.host, self.broker.port, self.broker.ca_file, first_id, count, rate,
+                  ready, go, result),
+        )  # fmt: skip
+        proc.start()
+        if not ready.wait(60):
+            proc.terminate()
+            raise RuntimeError("the publisher could not connect")
+        go.set()
+        elapsed = result.get(timeout=600)
+        proc.join()
+        deadline = time.monotonic() + lag_s
+        while subscriber.received() < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        in_time = subscriber.received()
+        deadline = time.monotonic() + drain_s
+        while subscriber.received() < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        total = subscriber.received()
+        subscriber.stop()
+        return count / elapsed, in_time, total
+
+
+def sustained(run: Run, kind: type, seconds: float, lag_s: float) -> tuple[float, list]:
+    """Highest message rate kept up with; and the trials, for the printout."""
+    trials = []
+
+    def ok(rate: float) -> bool:
+        count = int(rate * seconds)
+        achieved, in_time, total = run.once(kind, rate, count, lag_s, drain_s=30)
+        passed = in_time == count and achieved >= 0.97 * rate
+        trials.append((rate, achieved, in_time, count, total, passed))
+        print(
+            f"  {kind.__name__:9s} {rate:8.0f} msg/s asked, {achieved:8.0f} published, "
+            f"{in_time}/{count} in time, {total} in all: {'ok' if passed else 'FAIL'}",
+            flush=True,
+        )
+        return passed
+
+    low, high = 0.0, 500.0
+    while ok(high):
+        low, high = high, high * 2
+        if high > 64_000:
+            break
+    for _ in range(4):
+        mid = (low + high) / 2
+        low, high = (mid, high) if ok(mid) else (low, mid)
+    return low, trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="publishing time per trial")
+    parser.add_argument("--lag", type=float, default=1.0, help="allowed delay after the last")
+    parser.add_argument("--burst", type=int, default=5000, help="messages in the burst case")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Mosquitto(Path(tmp)).start()
+        try:
+            run = Run(broker)
+            print(f"sustained rate ({args.seconds:g} s per trial, {args.lag:g} s lag allowed):")
+            rates = {kind: sustained(run, kind, args.seconds, args.lag)[0]
+                     for kind in (DoNothing, Ours)}  # fmt: skip
+            print(f"burst: {args.burst} messages published as fast as possible:")
+            bursts = {}
+            for kind in (DoNothing, Ours):
+                achieved, _, total = run.once(kind, 0, args.burst, lag_s=0, drain_s=120)
+                bursts[kind] = (achieved, total)
+                print(f"  {kind.__name__:9s} published at {achieved:.0f} msg/s, "
+                      f"received {total}, lost {args.burst - total}")  # fmt: skip
+        finally:
+            broker.stop()
+    base, ours = rates[DoNothing], rates[Ours]
+    print()
+    print(f"| subscriber | messages/s | readings/s | burst of {args.burst}: lost |")
+    print("|---|---|---|---|")
+    for name, kind in (("do-nothing paho subscriber (baseline, same run)", DoNothing),
+                       ("hitting-coach consumer + hub", Ours)):  # fmt: skip
+        rate = rates[kind]
+        lost = args.burst - bursts[kind][1]
+        print(f"| {name} | {rate:,.0f} | {rate * READINGS:,.0f} | {lost} |")
+    print(f"\nratio {ours / base:.2f} (target at least 0.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""The MQTT consumer: Mosquitto (TLS, TCP or WebSockets) into the hub, nothing lost.
+
+* **Persistent session, QoS 1.** A fixed client id with ``clean_session=False`` and a QoS 1
+  subscription: the broker keeps what arrives while we are away and hands it over when we
+  come back (Sensor Logger publishes at QoS 0, so the broker must set ``queue_qos0_messages``;
+  ours also sets ``upgrade_outgoing_qos`` so that deliveries to us are QoS 1, see below).
+* **Acknowledged after ingest.** paho's ``on_message`` hands the bytes to ``hub.ingest`` and
+  then acknowledges the delivery (``manual_ack``): a message is acknowledged only once the hub
+  has it (recorded, when a recorder is attached). One still unacknowledged when we stop or
+  crash is delivered again after the restart, and the hub drops it if it is a duplicate.
+* **The backlog waits in the broker.** The broker sends at most its in-flight window (100 in
+  our config) unacknowledged messages; the rest of a burst waits in its queue (bounded by
+  ``max_queued_messages``, persisted), not in our memory. No hand-off queue and worker thread
+  (streamz' pattern): under the GIL the hand-off cost more than it gave back (measured in
+  benchmarks/bench_mqtt.py), and it would acknowledge messages before they are ingested.
+* **Unbreakable callbacks.** An exception in a paho callback ends its network thread, so every
+  callback catches, counts and logs. A connection attempt that fails in any way is retried with
+  backoff (1 s doubling to 30 s) forever; the subscription is renewed in ``on_connect``.
+* **Visible state.** ``hub.set_source_state("mqtt", ...)``: ``state`` (one line for people),
+  ``connected``, ``reconnects``, ``last_error``, ``received``, ``errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hitting_coach.config import Settings
+from hitting_coach.errors import ConfigError, MessageError
+from hitting_coach.hub import Hub
+
+__all__ = ["MqttConsumer", "tls_context"]
+
+log = logging.getLogger(__name__)
+
+SOURCE = "mqtt"
+QOS = 1
+KEEPALIVE_S = 30
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
+_LOG_EVERY_S = 10.0
+QUIET_S = 0.25  # at a stop, wait for this long a pause in deliveries ...
+QUIET_MAX_S = 2.0  # ... but no longer than this
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The TLS context for the broker: verifies its certificate and host name.
+
+    System CAs by default, only ``HITTING_COACH_MQTT_CA_FILE`` when that is set; nothing is
+    verified only with ``HITTING_COACH_MQTT_TLS_INSECURE=true``. Raises :class:`ConfigError`
+    when the CA file cannot be read.
+    """
+    cafile = settings.mqtt_ca_file or None
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(f"HITTING_COACH_MQTT_CA_FILE={cafile}: cannot load it: {e}") from None
+    if settings.mqtt_tls_insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Client(paho.Client):
+    """paho's client, keeping the reason a connection attempt failed (paho drops it).
+
+    Any failure becomes an ``OSError``, which paho's loop retries; anything else would end
+    the loop thread for good.
+    """
+
+    last_connect_error: BaseException | None = None
+
+    def reconnect(self) -> paho.MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as e:
+            self.last_connect_error = e
+            raise
+        except Exception as e:
+            self.last_connect_error = e
+            raise ConnectionError(str(e)) from e
+
+
+class MqttConsumer:
+    """Subscribe to ``settings.mqtt_topic`` and hand every message to ``hub.ingest``.
+
+    ``start()`` returns at once; connecting, reconnecting and receiving happen in background
+    threads. ``stop()`` finishes and acknowledges what was received, disconnects cleanly
+    (the broker keeps our session) and is safe to call twice.
+    """
+
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        if not settings.mqtt_broker:
+            raise ConfigError("MQTT_BROKER is empty: nothing to connect to")
+        self.settings = settings
+        self.hub = hub
+        self.broker = f"{settings.mqtt_broker}:{settings.mqtt_port}"
+        self._closing = threading.Event()
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._in_callback = threading.Lock()
+        self._connects = 0
+        self._received = 0
+        self._errors = 0
+        self._rejected_since_log = 0
+        self._last_reject_log = 0.0
+        self._last_error_log = 0.0
+        self._last_connect_error: str | None = None
+        self._refused = False
+        self._last_message = 0.0
+        self._client: _Client | None = None
+
+    # --------------------------------------------------------------------------- control
+    def start(self) -> MqttConsumer:
+        s = self.settings
+        client = _Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.mqtt_client_id,
+            clean_session=False,
+            protocol=paho.MQTTv311,
+            transport=s.mqtt_transport,
+            manual_ack=True,
+        )
+        client.suppress_exceptions = True
+        if s.mqtt_transport == "websockets":
+            client.ws_set_options(path=s.mqtt_ws_path)
+        tls = "off"
+        if s.mqtt_tls:
+            try:
+                client.tls_set_context(tls_context(s))
+            except ConfigError as e:
+                self._publish(state=f"not started: {e}", connected=False, last_error=str(e))
+                log.error("MQTT not started: %s", e)
+                return self
+            tls = "verified"
+            if s.mqtt_tls_insecure:
+                tls = "INSECURE (certificate not checked)"
+                log.warning(
+                    "MQTT TLS certificate checks are OFF (HITTING_COACH_MQTT_TLS_INSECURE): "
+                    "anyone on the network can pose as %s and read the password. "
+                    "Development only; set HITTING_COACH_MQTT_CA_FILE instead.",
+                    self.broker,
+                )
+        else:
+            log.warning("MQTT without TLS: the password and all data cross the network in clear")
+        if s.mqtt_username:
+            client.username_pw_set(s.mqtt_username, s.mqtt_password or None)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self._client = client
+        self._publish(
+            state=f"connecting to {self.broker}",
+            connected=False,
+            reconnects=0,
+            last_error=None,
+            broker=self.broker,
+            transport=s.mqtt_transport,
+            tls=tls,
+            topic=s.mqtt_topic,
+            client_id=s.mqtt_client_id,
+            received=0,
+            errors=0,
+        )
+        client.connect_async(s.mqtt_broker, s.mqtt_port, keepalive=KEEPALIVE_S)
+        client.loop_start()
+        log.info(
+            "MQTT: connecting to %s over %s (TLS %s), topic %r",
+            self.broker,
+            s.mqtt_transport,
+            tls,
+            s.mqtt_topic,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Finish the message in hand, disconnect (the broker keeps our session), stop."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        with self._in_callback:  # the message in hand is ingested and acknowledged first
+            self._closing.set()
+        client = self._client
+        if client is None:
+            return
+        # From now on nothing is acknowledged, so the broker stops sending once its in-flight
+        # window is out. Wait for that: a socket closed with unread data in it is reset, not
+        # closed, and the broker then drops our last acknowledgements (and sends those
+        # messages again to the next server: duplicates).
+        deadline = time.monotonic() + QUIET_MAX_S
+        while time.monotonic() < min(deadline, self._last_message + QUIET_S):
+            time.sleep(0.02)
+        client.disconnect()
+        client.loop_stop()
+        self._publish(state="stopped", connected=False, **self._counts())
+        log.info("MQTT consumer stopped after %d messages", self._received)
+
+    # ------------------------------------------------------------------ paho's callbacks
+    # Each runs on paho's network thread: short, and never raises.
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        with self._in_callback:
+            self._last_message = time.monotonic()
+            if self._closing.is_set() and msg.qos > 0:
+                return  # not acknowledged: the broker hands it over again after the restart
+            try:
+                self.hub.ingest(msg.payload, source=SOURCE)
+            except MessageError as e:  # counted by the hub, by reason
+                self._log_rejection(e)
+            except Exception as e:
+                self._error("ingesting a message", e)
+            self._received += 1
+            if msg.qos > 0:
+                try:
+                    client.ack(msg.mid, msg.qos)
+                except Exception as e:
+                    self._error("acknowledging a message", e)
+            self._publish(received=self._received)
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        try:
+            self._refused = reason.is_failure
+            if reason.is_failure:
+                error = f"broker refused the connection: {reason}"
+                self._publish(
+                    state=f"refused by {self.broker}: {reason}; retrying",
+                    connected=False,
+                    last_error=error,
+                )
+                log.warning("MQTT %s (check MQTT_USERNAME / MQTT_PASSWORD)", error)
+                return
+            self._connects += 1
+            client.subscribe(self.settings.mqtt_topic, qos=QOS)
+            self._last_connect_error = None
+            reconnects = self._connects - 1
+            again = f" (reconnected {reconnects}x)" if reconnects else ""
+            self._publish(
+                state=f"connected to {self.broker}{again}",
+                connected=True,
+                reconnects=reconnects,
+            )
+            log.info(
+                "MQTT connected to %s (session kept by the broker: %s)",
+                self.broker,
+                "yes" if flags.session_present else "no, new session",
+            )
+        except Exception as e:
+            self._error("on connect", e)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        try:
+            error = getattr(client, "last_connect_error", None)
+            text = _describe(error) if error is not None else "connection failed"
+            self._publish(
+                state=f"cannot reach {self.broker}: {text}; retrying",
+                connected=False,
+                last_error=text,
+            )
+            if text != self._last_connect_error:
+                log.warning("MQTT cannot connect to %s: %s (retrying)", self.broker, text)
+            else:
+                log.debug("MQTT cannot connect to %s: %s (retrying)", self.broker, text)
+            self._last_connect_error = text
+        except Exception as e:
+            self._error("on connect failure", e)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        try:
+            if self._closing.is_set():
+                self._publish(state="disconnected (stopping)", connected=False)
+                return
+            if self._refused:  # the refusal says more than the disconnection that follows
+                return
+            text = f"connection lost: {reason}"
+            self._publish(
+                state=f"disconnected from {self.broker} ({reason}); reconnecting",
+                connected=False,
+                last_error=text,
+            )
+            log.warning("MQTT %s; reconnecting", text)
+        except Exception as e:
+            self._error("on disconnect", e)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        try:
+            failed = [r for r in reasons if r.is_failure]
+            if failed:
+                text = f"subscription to {self.settings.mqtt_topic!r} refused: {failed[0]}"
+                self._publish(state=text, last_error=text)
+                log.error("MQTT %s (check the broker's ACL for this user)", text)
+        except Exception as e:
+            self._error("on subscribe", e)
+
+    # ------------------------------------------------------------------------ reporting
+    def _counts(self) -> dict[str, int]:
+        return {"received": self._received, "errors": self._errors}
+
+    def _publish(self, **state: Any) -> None:
+        try:
+            self.hub.set_source_state(SOURCE, **state)
+        except Exception:
+            log.exception("publishing the MQTT state failed")
+
+    def _log_rejection(self, e: MessageError) -> None:
+        now = time.monotonic()
+        if now - self._last_reject_log < _LOG_EVERY_S:
+            self._rejected_since_log += 1
+            return
+        more = self._rejected_since_log
+        self._rejected_since_log = 0
+        self._last_reject_log = now
+        suffix = f" (and {more} more rejected in the last {_LOG_EVERY_S:.0f} s)" if more else ""
+        log.warning("MQTT message rejected (%s): %s%s", e.reason, e, suffix)
+
+    def _error(self, doing: str, e: BaseException) -> None:
+        """Count and report an unexpected error; log it with its traceback, rate-limited."""
+        try:
+            self._errors += 1
+            text = f"error {doing}: {type(e).__name__}: {e}"
+            self._publish(last_error=text, errors=self._errors)
+            now = time.monotonic()
+            if now - self._last_error_log >= _LOG_EVERY_S:
+                self._last_error_log = now
+                log.error("MQTT %s", text, exc_info=e)
+        except Exception:  # the last line of defence of paho's thread
+            pass
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, ssl.SSLCertVerificationError):
+        text += " (set HITTING_COACH_MQTT_CA_FILE to the broker's CA certificate)"
+    return text

@@ -1,0 +1,156 @@
+"""Through nginx with a self-signed certificate (deploy/nginx), in headless Chromium; and the
+other deployment files (deploy/systemd) as a server would install them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from hitting_coach import broker
+from services import DEPLOY, Nginx
+from support import ROOT, ServerProcess, motion_messages, wait_for
+
+pytestmark = pytest.mark.integration
+
+JS_LENGTHS = """() => {
+  const doc = window.Bokeh && Bokeh.documents[0];
+  if (!doc) return null;
+  const n = (name) => { const m = doc.get_model_by_name(name); return m ? m.data.t.length : null; };
+  return [n('accelerometer-source'), n('gyroscope-source')];
+}"""
+
+
+@pytest.fixture
+def proxied(tmp_path):
+    """Start ``hitting-coach serve`` (with extra args) behind nginx; both stopped cleanly."""
+    started = []
+
+    def start(*args: str) -> tuple[ServerProcess, Nginx]:
+        server = ServerProcess(tmp_path / "server", args=["--use-xheaders", *args])
+        nginx = Nginx(tmp_path / "nginx", upstream_port=server.port)
+        server.env["HITTING_COACH_ALLOWED_ORIGINS"] = f"127.0.0.1:{nginx.port}"
+        started.append((server.start(), nginx.start()))
+        return started[-1]
+
+    yield start
+    for server, nginx in started:
+        nginx.stop()
+        assert server.stop() == 0, server.output()
+
+
+def _post(nginx: Nginx, path: str, body: bytes | dict) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(
+        nginx.base + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=nginx.ssl_context()) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _https_page(browser):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return context, page, errors
+
+
+def test_dashboard_and_push_over_https(proxied, browser):
+    server, nginx = proxied()
+    start = time.time_ns()
+    messages = motion_messages(10, start_ns=start)
+    for m in messages[:4]:
+        assert _post(nginx, "/data", m) == (200, {"ok": True, "readings": 40, "duplicate": False})
+    assert _post(nginx, "/sensor/data", messages[4])[0] == 200
+    # Oversized: the server answers (nginx lets it through), with a reason the app can show.
+    code, body = _post(nginx, "/data", b"[" + b"0," * 600_000 + b"0]")
+    assert (code, body["reason"]) == (413, "too_large")
+
+    context, page, errors = _https_page(browser)
+    try:
+        page.goto(nginx.base + "/sensor/")
+        wait_for(lambda: page.evaluate(JS_LENGTHS) == [100, 100], 30, what="plots over https")
+        status = page.get_by_text("msg/s")
+        wait_for(lambda: "1 rejected" in status.inner_text(), what="the status line")
+        for m in messages[5:]:
+            assert _post(nginx, "/data", m)[0] == 200
+        wait_for(lambda: page.evaluate(JS_LENGTHS) == [200, 200], what="live updates via nginx")
+        assert errors == []
+    finally:
+        context.close()
+    assert server.status()["messages"] == 10
+
+
+def test_dashboard_login_through_nginx(proxied, browser):
+    server, nginx = proxied("--basic-auth", "coach-password", "--cookie-secret", "x" * 32)
+    # Phones cannot log in: the push endpoint stays open (protect it with the ingest token).
+    assert _post(nginx, "/data", motion_messages(1)[0])[0] == 200
+
+    context, page, errors = _https_page(browser)
+    try:
+        page.goto(nginx.base + "/sensor/")
+        assert "/sensor/login" in page.url
+        page.fill("input[name=username]", "coach")
+        page.fill("input[name=password]", "wrong")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        assert "/sensor/login" in page.url
+        assert page.evaluate("() => window.Bokeh === undefined")
+
+        page.fill("input[name=username]", "coach")
+        page.fill("input[name=password]", "coach-password")
+        page.click("button[type=submit]")
+        wait_for(lambda: page.evaluate(JS_LENGTHS) == [20, 20], 30, what="the dashboard")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_example_site_is_valid_nginx(tmp_path):
+    """deploy/nginx as a server would install it: site + snippet + http part, `nginx -t`."""
+    pki = broker.ensure_pki(tmp_path / "tls", ["coach.example.com"])
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    shutil.copy(DEPLOY / "nginx" / "hitting-coach-locations.conf", snippets / "hitting-coach.conf")
+    site = (DEPLOY / "nginx" / "hitting-coach-site.conf").read_text()
+    site = site.replace("/etc/letsencrypt/live/coach.example.com/fullchain.pem", str(pki.cert))
+    site = site.replace("/etc/letsencrypt/live/coach.example.com/privkey.pem", str(pki.key))
+    site = site.replace("include snippets/", f"include {snippets}/")
+    (tmp_path / "site.conf").write_text(site)
+    http = DEPLOY / "nginx" / "hitting-coach-http.conf"
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{ include {http}; include {tmp_path}/site.conf; }}\n"
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    check = subprocess.run(
+        [nginx, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_systemd_unit_is_valid(tmp_path):
+    """The unit as installed (paths pointed at this checkout), checked by systemd itself."""
+    unit = (DEPLOY / "systemd" / "hitting-coach.service").read_text()
+    assert unit.count("/opt/hitting-coach/.venv/bin/hitting-coach") == 1
+    unit = unit.replace(
+        "/opt/hitting-coach/.venv/bin/hitting-coach", str(ROOT / ".venv/bin/hitting-coach")
+    )
+    unit = unit.replace("WorkingDirectory=/opt/hitting-coach", f"WorkingDirectory={ROOT}")
+    (tmp_path / "hitting-coach.service").write_text(unit)
+    check = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "hitting-coach.service")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "hitting-coach.service" not in check.stderr, check.stderr  # no unknown keys
