@@ -78,6 +78,7 @@ class Message:
     batches: dict[str, Batch]
     user_id: str | None = None
     n_readings: int = field(default=0)
+    latest_ns: int = 0  # time of the newest reading (0 without readings)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -159,7 +160,8 @@ def parse_message(raw: bytes | str) -> Message:
         group.add(i, t, values, reading.get("accuracy"))
 
     batches = {name: group.batch() for name, group in grouped.items()}
-    return Message(device_id, session_id, message_id, batches, user_id, len(payload))
+    latest_ns = max((max(group.times) for group in grouped.values()), default=0)
+    return Message(device_id, session_id, message_id, batches, user_id, len(payload), latest_ns)
 
 
 #: Exact JSON number types as orjson returns them (``bool`` is a subclass of int: excluded).
@@ -169,23 +171,24 @@ _NUMBER_TYPES = frozenset((int, float))
 class _Group:
     """The readings of one sensor in one message, collected column by column."""
 
-    __slots__ = ("accuracy", "columns", "extra_rows", "name", "required", "times")
+    __slots__ = ("accuracy", "columns", "extra_rows", "name", "pairs", "required", "times")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.required = SCHEMAS.get(name.lower(), ())
         self.times: list[int] = []
         self.columns: dict[str, list[float]] = {key: [] for key in self.required}
+        self.pairs = list(self.columns.items())  # (key, its list): no dict lookup per value
         self.extra_rows: list[tuple[int, dict]] = []  # readings with keys beyond the schema
         self.accuracy: list[object] = []
 
     def add(self, i: int, t: int, values: dict, accuracy: object) -> None:
-        for key in self.required:
+        for key, column in self.pairs:
             v = values.get(key)
             if type(v) not in _NUMBER_TYPES:
                 detail = "missing" if key not in values else f"expected a number, got {_show(v)}"
                 raise MessageError("bad_reading", detail, f"payload[{i}].values.{key}")
-            self.columns[key].append(v)
+            column.append(v)
         if len(values) > len(self.required):
             self.extra_rows.append((len(self.times), values))
         self.times.append(t)

@@ -24,7 +24,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,8 @@ __all__ = ["Recorder"]
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_WAKE = object()
+_WAKE_EVERY = 5_000  # appended messages that wake the writer before its interval is up
 _KEYS_MAX_AGE_S = 600  # keys of messages journaled this recently are remembered at start
 _KEYS_TAIL_BYTES = 32 << 20
 _REOPEN_EVERY_S = 1.0  # after a failed write, try a fresh segment at most this often
@@ -106,7 +108,11 @@ class Recorder:
         self._last_fsync = time.monotonic()
         self._clock: dict[str, tuple[int, int, str]] = {}  # device: (reading, received, session)
         self.take_log = TakeLog(self.data_dir, self.device_clock)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Accepted messages wait in a deque the writer drains when it wakes (on its interval or
+        # a control item), so a message costs the ingest thread no wake-up of the writer: a
+        # per-message hand-off made the two threads trade the GIL thousands of times a second.
+        self._appended: deque[tuple[Message, Path, int]] = deque()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # control: flush, stop
         self._stop_fsync = threading.Event()
         self._fsyncer: threading.Thread | None = None
         self._writer: threading.Thread | None = None
@@ -240,7 +246,9 @@ class Recorder:
             self.error = None
             self._track_clock(message, received_ns)
             self.counters["messages"] += 1
-            self._queue.put((message, self._segment, self._offset))
+            self._appended.append((message, self._segment, self._offset))
+            if len(self._appended) % _WAKE_EVERY == 0:
+                self._queue.put(_WAKE)
 
     def _write(self, line: bytes) -> None:
         if (
@@ -268,9 +276,8 @@ class Recorder:
             self._dirty = True
 
     def _track_clock(self, message: Message, received_ns: int) -> None:
-        latest = max((int(b.time_ns.max()) for b in message.batches.values() if len(b)), default=0)
-        if latest:
-            self._clock[message.device_id] = (latest, received_ns, message.session_id)
+        if message.latest_ns:
+            self._clock[message.device_id] = (message.latest_ns, received_ns, message.session_id)
 
     def sync(self) -> None:
         """fsync the journal now if anything was written since the last fsync."""
@@ -315,14 +322,14 @@ class Recorder:
                 item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
             except queue.Empty:
                 item = None
+            while self._appended:  # everything appended before the control item, in order
+                self._add(*self._appended.popleft())
             if item is _STOP:
                 break
             if isinstance(item, threading.Event):
                 self._flush()
                 item.set()
                 continue
-            if item is not None:
-                self._add(*item)
             if time.monotonic() >= next_flush or self._pending_readings > 2_000_000:
                 self._flush()
                 self._compact_quiet()

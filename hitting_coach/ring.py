@@ -29,15 +29,23 @@ class RingBuffer:
         n = len(time_ns)
         if n == 0:
             return
-        keep = slice(max(0, n - self.capacity), n)
-        idx = (self.total + np.arange(max(0, n - self.capacity), n)) % self.capacity
-        self.time_ns[idx] = time_ns[keep]
-        for row, name in enumerate(self.columns):
-            column = values.get(name)
-            if column is None or column.dtype.kind != "f":
-                self.values[row, idx] = np.nan
-            else:
-                self.values[row, idx] = column[keep]
+        first = max(0, n - self.capacity)  # more than fits: only the newest are kept
+        start = (self.total + first) % self.capacity
+        # one or two contiguous slices of the ring (two when the write wraps around)
+        split = min(n - first, self.capacity - start)
+        for src, dst in (
+            (slice(first, first + split), slice(start, start + split)),
+            (slice(first + split, n), slice(0, n - first - split)),
+        ):
+            if src.start == src.stop:
+                continue
+            self.time_ns[dst] = time_ns[src]
+            for row, name in enumerate(self.columns):
+                column = values.get(name)
+                if column is None or column.dtype.kind != "f":
+                    self.values[row, dst] = np.nan
+                else:
+                    self.values[row, dst] = column[src]
         self.total += n
 
     def read(
