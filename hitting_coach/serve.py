@@ -9,8 +9,10 @@ The equivalent command line, for deployments that prefer it::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import socket
+import subprocess
 from pathlib import Path
 
 from hitting_coach.config import Settings
@@ -26,11 +28,17 @@ APPS = Path(__file__).resolve().parent.parent / "apps"
 
 def lan_addresses() -> list[str]:
     """This machine's non-loopback IPv4 addresses (what a phone on the LAN types)."""
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-    except OSError:
-        return []
-    return sorted({info[4][0] for info in infos if not info[4][0].startswith("127.")})
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        found.update(
+            i[4][0] for i in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        )
+    try:  # the host name often resolves to 127.0.1.1 only; ask the interfaces (Linux)
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=2)
+        found.update(a for a in out.stdout.split() if "." in a)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return sorted(a for a in found if not a.startswith("127."))
 
 
 def panel_serve_args(
@@ -108,6 +116,8 @@ def _print_urls(settings: Settings, demo: bool) -> None:
     print(f"Hitting Coach: dashboard  http://localhost:{settings.port}/sensor/", flush=True)
     for host in hosts:
         print(f"  Sensor Logger HTTP push URL:  http://{host}:{settings.port}/data{token}")
+    if hosts == ["localhost"]:
+        print("  (no LAN address found: use this computer's address on the phone's network)")
     if not settings.mqtt_broker:
         print("  MQTT: not configured (set MQTT_BROKER to receive over MQTT); HTTP push only")
     if demo:
