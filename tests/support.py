@@ -18,6 +18,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+#: In the page: how many points each live plot holds ([accelerometer, gyroscope]), or null.
+JS_LENGTHS = """() => {
+  const doc = window.Bokeh && Bokeh.documents[0];
+  if (!doc) return null;
+  const n = (name) => { const m = doc.get_model_by_name(name); return m ? m.data.t.length : null; };
+  return [n('accelerometer-source'), n('gyroscope-source')];
+}"""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -17,14 +17,7 @@ from cryptography import x509
 from hitting_coach import broker
 from hitting_coach.errors import StartupError
 from services import Publisher
-from support import ServerProcess, free_port, motion_messages, wait_for
-
-JS_LENGTHS = """() => {
-  const doc = window.Bokeh && Bokeh.documents[0];
-  if (!doc) return null;
-  const n = (name) => { const m = doc.get_model_by_name(name); return m ? m.data.t.length : null; };
-  return [n('accelerometer-source'), n('gyroscope-source')];
-}"""
+from support import JS_LENGTHS, ServerProcess, free_port, motion_messages, wait_for
 
 
 def test_password_hash_is_what_mosquitto_passwd_writes(tmp_path):

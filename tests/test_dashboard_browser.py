@@ -6,16 +6,10 @@ import time
 
 import pytest
 
-from support import ServerProcess, motion_messages, wait_for
+from support import JS_LENGTHS, ServerProcess, motion_messages, wait_for
 
 pytestmark = pytest.mark.integration
 
-JS_LENGTHS = """() => {
-  const doc = window.Bokeh && Bokeh.documents[0];
-  if (!doc) return null;
-  const n = (name) => { const m = doc.get_model_by_name(name); return m ? m.data.t.length : null; };
-  return [n('accelerometer-source'), n('gyroscope-source')];
-}"""
 JS_XRANGE = """(name) => {
   const r = Bokeh.documents[0].get_model_by_name(name).x_range;
   return [r.start, r.end];

@@ -14,16 +14,9 @@ import pytest
 
 from hitting_coach import broker
 from services import DEPLOY, Nginx
-from support import ROOT, ServerProcess, motion_messages, wait_for
+from support import JS_LENGTHS, ROOT, ServerProcess, motion_messages, wait_for
 
 pytestmark = pytest.mark.integration
-
-JS_LENGTHS = """() => {
-  const doc = window.Bokeh && Bokeh.documents[0];
-  if (!doc) return null;
-  const n = (name) => { const m = doc.get_model_by_name(name); return m ? m.data.t.length : null; };
-  return [n('accelerometer-source'), n('gyroscope-source')];
-}"""
 
 
 @pytest.fixture
