@@ -42,3 +42,19 @@ def test_a_device_that_appears_between_polls_is_analysed_from_its_first_reading(
         hub.ingest(orjson.dumps(message))
     live.poll()
     assert live.count("late") == len(sim.truth) == 1
+
+
+def test_swings_of_a_recorded_session_match_the_truth(recorded_swings):
+    from hitting_coach.sessions import load_session
+
+    data_dir, sim = recorded_swings
+    table = swings(load_session("phone-1/sim-swings", data_dir).frames)
+    assert len(table) == len(sim.truth) == 10
+    assert (table["placement"] == "pelvis+wrist").all()
+    for segment in ("pelvis", "hand"):
+        column = f"{segment}_peak_dps"
+        clipped = sim.truth[f"{segment}_clipped"].to_numpy(bool)
+        assert (table[f"{segment}_clipped"].to_numpy(bool) == clipped).all()
+        assert table[column][clipped].isna().all()  # a clipped peak is never given as exact
+        measured, truth = table[column].to_numpy()[~clipped], sim.truth[column].to_numpy()[~clipped]
+        assert abs(measured / truth - 1).max() < 0.03, column
