@@ -112,6 +112,18 @@ class ReadingsHandler(_JSONHandler):
 
     LIMIT = 20_000
 
+    async def prepare(self) -> None:
+        """With a dashboard login (``--basic-auth``, OAuth), readings need it too."""
+        provider = getattr(self.application, "auth_provider", None)  # Bokeh's, when served
+        if getattr(provider, "get_user_async", None) is not None:
+            user = await provider.get_user_async(self)
+        elif getattr(provider, "get_user", None) is not None:
+            user = provider.get_user(self)
+        else:
+            return
+        if not user:
+            self.reply(401, {"error": "log in first: open /sensor/ in this browser"})
+
     def get(self) -> None:
         hub = self._get_runtime().hub
         device = self.get_query_argument("device", "")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
 
-from support import ROOT, free_port, motion_messages
+from support import ROOT, ServerProcess, free_port, motion_messages
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +59,18 @@ def test_apps_are_thin_and_core_never_imports_plotting():
         text = (ROOT / "hitting_coach" / f"{name}.py").read_text()
         for lib in ("panel", "bokeh", "holoviews"):
             assert f"import {lib}" not in text and f"from {lib}" not in text, (name, lib)
+
+
+def test_with_a_login_readings_need_it_but_phones_can_still_post(tmp_path):
+    server = ServerProcess(
+        tmp_path, args=["--basic-auth", "s3cret-pass", "--cookie-secret", "c" * 32]
+    )
+    server.start()
+    try:
+        assert server.post(motion_messages(1)[0])[0] == 200  # phones cannot log in
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(server.base + "/sensor/readings.json")
+        assert e.value.code == 401 and b"log in first" in e.value.read()
+        assert server.status()["readings"] == 40  # monitoring stays open (see README)
+    finally:
+        assert server.stop() == 0, server.output()
