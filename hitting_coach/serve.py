@@ -19,7 +19,7 @@ from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
 from hitting_coach.runtime import configure
 
-__all__ = ["lan_addresses", "panel_serve_args", "run"]
+__all__ = ["lan_addresses", "panel_serve_args", "phone_hosts", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +41,33 @@ def lan_addresses() -> list[str]:
     return sorted(a for a in found if not a.startswith("127."))
 
 
+def phone_hosts(settings: Settings) -> list[str]:
+    """Addresses a phone can reach this server at: the bound one, or every LAN address."""
+    if settings.address not in ("0.0.0.0", "::", ""):
+        return [settings.address]
+    return lan_addresses()
+
+
 def panel_serve_args(
     settings: Settings,
     *,
+    hosts: list[str] | None = None,
     basic_auth: str | None = None,
     cookie_secret: str | None = None,
     use_xheaders: bool = False,
 ) -> list[str]:
-    """The ``panel serve`` arguments for these settings (without the leading ``serve``)."""
+    """The ``panel serve`` arguments for these settings (without the leading ``serve``).
+
+    ``hosts`` are the addresses phones use (default: :func:`phone_hosts`); the dashboard's
+    websocket is allowed from them, from localhost and from ``HITTING_COACH_ALLOWED_ORIGINS``.
+    """
     app = APPS / "sensor.py"
     if not app.is_file():
         raise StartupError(f"dashboard app not found at {app}; run from a source checkout")
-    hosts = {"localhost", "127.0.0.1", socket.gethostname()}
-    if settings.address not in ("0.0.0.0", "::", ""):
-        hosts.add(settings.address)
-    else:
-        hosts.update(lan_addresses())
-    origins = sorted(f"{host}:{settings.port}" for host in hosts) + settings.extra_origins
+    if hosts is None:
+        hosts = phone_hosts(settings)
+    allowed = {"localhost", "127.0.0.1", socket.gethostname(), *hosts}
+    origins = sorted(f"{host}:{settings.port}" for host in allowed) + settings.extra_origins
     args = [
         str(app),
         "--prefix",
@@ -96,9 +106,10 @@ def run(settings: Settings, demo: bool = False, **options: object) -> None:
     """Serve until stopped (Ctrl-C or SIGTERM)."""
     from panel.command.serve import Serve
 
-    args = panel_serve_args(settings, **options)  # type: ignore[arg-type]
+    hosts = phone_hosts(settings)
+    args = panel_serve_args(settings, hosts=hosts, **options)  # type: ignore[arg-type]
     configure(settings, demo=demo)
-    _print_urls(settings, demo)
+    _print_urls(settings, hosts or ["localhost"], demo)
     if settings.log_level != "debug":  # one access line per POST would drown the log
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="panel serve")
@@ -106,12 +117,7 @@ def run(settings: Settings, demo: bool = False, **options: object) -> None:
     command.invoke(parser.parse_args(args))
 
 
-def _print_urls(settings: Settings, demo: bool) -> None:
-    hosts = (
-        lan_addresses() or ["localhost"]
-        if settings.address in ("0.0.0.0", "::", "")
-        else [settings.address]
-    )
+def _print_urls(settings: Settings, hosts: list[str], demo: bool) -> None:
     token = "?token=<HITTING_COACH_INGEST_TOKEN>" if settings.ingest_token else ""
     print(f"Hitting Coach: dashboard  http://localhost:{settings.port}/sensor/", flush=True)
     for host in hosts:
