@@ -2,9 +2,9 @@
 
 import panel as pn
 
-from hitting_coach.plots import Dashboard
 from hitting_coach.runtime import get_runtime
-from hitting_coach.takes_panel import TakesPanel
+from hitting_coach.ui.dashboard import Dashboard
+from hitting_coach.ui.takes_panel import TakesPanel
 
 runtime = get_runtime()
 settings = runtime.settings

@@ -31,8 +31,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from hitting_coach.hub import Hub  # noqa: E402
-from hitting_coach.mqtt import MqttConsumer  # noqa: E402
+from hitting_coach.ingest.hub import Hub  # noqa: E402
+from hitting_coach.ingest.mqtt_consumer import MqttConsumer  # noqa: E402
 from services import PHONE, SERVER, Mosquitto  # noqa: E402
 from support import motion_messages  # noqa: E402
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import orjson
 
-from hitting_coach.hub import Hub
-from hitting_coach.recorder import Recorder
-from hitting_coach.sessions import list_sessions, load_session
-from hitting_coach.storage import read_tail
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.store.layout import read_tail
+from hitting_coach.store.recorder import Recorder
+from hitting_coach.store.sessions import list_sessions, load_session
 
 RATE_HZ = 500
 BATCH_S = 0.2

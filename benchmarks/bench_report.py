@@ -19,9 +19,9 @@ from pathlib import Path
 
 import orjson
 
-from hitting_coach.hub import Hub
-from hitting_coach.recorder import Recorder
-from hitting_coach.simulate import simulate
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.sim.simulate import simulate
+from hitting_coach.store.recorder import Recorder
 
 
 def record(data_dir: Path, minutes: float, rate_hz: float) -> tuple[int, int]:

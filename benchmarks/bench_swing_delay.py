@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from hitting_coach.simulate import iter_messages, simulate  # noqa: E402
+from hitting_coach.sim.simulate import iter_messages, simulate  # noqa: E402
 from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess  # noqa: E402
 
 

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from hitting_coach.simulate import iter_messages, simulate
-from hitting_coach.swings import SwingDetector, SwingTracker, angular_speed_dps, swings
+from hitting_coach.analysis.swings import SwingDetector, SwingTracker, angular_speed_dps, swings
+from hitting_coach.sim.simulate import iter_messages, simulate
 
 
 def chunks_of(frames, batch_s: float, t0_ns: int):

@@ -9,9 +9,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 #: The notebook API, imported on first use so ``hitting-coach --version`` stays quick.
 _LAZY = {
-    "list_sessions": "hitting_coach.sessions",
-    "load_session": "hitting_coach.sessions",
-    "list_takes": "hitting_coach.sessions",
+    "list_sessions": "hitting_coach.store.sessions",
+    "load_session": "hitting_coach.store.sessions",
+    "list_takes": "hitting_coach.store.sessions",
 }
 
 

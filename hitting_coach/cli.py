@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hitting_coach import __version__
-from hitting_coach.config import Settings
+from hitting_coach.config import FIND, Settings
 from hitting_coach.errors import HittingCoachError
 
 __all__ = ["main"]
@@ -39,7 +39,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_broker(sub: argparse._SubParsersAction) -> None:
-    from hitting_coach.broker import add_parser
+    from hitting_coach.dev_broker import add_parser
 
     add_parser(sub)
 
@@ -85,7 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hitting-coach", description="Phone motion sensors in, hitting feedback out."
     )
     parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    parser.add_argument(
+        "--env-file",
+        default=FIND,
+        help="settings file (default: the .env of the project directory you are in)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)

@@ -17,9 +17,25 @@ from typing import Any
 
 from hitting_coach.errors import ConfigError
 
-__all__ = ["Settings", "read_env_file"]
+__all__ = ["FIND", "Settings", "project_root", "read_env_file"]
 
 PREFIX = "HITTING_COACH_"
+
+#: ``Settings.load(env_file=FIND)``: the ``.env`` of the project the working directory is in.
+FIND = "find"
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The project directory: the nearest of ``start`` (default: the working directory) and
+    its parents holding a ``.env`` or a ``pyproject.toml``, else ``start`` itself.
+
+    The server, the CLI, a notebook's kernel (which runs in ``notebooks/``) and reports all
+    start from here, so they find the same ``.env`` and the same data directory."""
+    here = Path(start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / ".env").is_file() or (directory / "pyproject.toml").is_file():
+            return directory
+    return here
 
 
 def _setting(
@@ -147,15 +163,22 @@ class Settings:
     def load(
         cls,
         environ: Mapping[str, str] | None = None,
-        env_file: str | Path | None = ".env",
+        env_file: str | Path | None = FIND,
         **overrides: Any,
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``), then ``env_file``.
 
+        ``env_file`` is a path, None for no file, or :data:`FIND` (the default): the ``.env``
+        of :func:`project_root`, with a relative data directory taken relative to that root,
+        so any subfolder of the project finds the same settings and data.
         ``overrides`` (by attribute name) win over both; they come from CLI flags.
         Raises :class:`ConfigError` naming the setting for any bad value.
         """
         environ = os.environ if environ is None else environ
+        root = None
+        if isinstance(env_file, str) and env_file == FIND:
+            root = project_root()
+            env_file = root / ".env"
         from_file = read_env_file(Path(env_file)) if env_file else {}
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -172,7 +195,10 @@ class Settings:
         unknown = [k for k, v in overrides.items() if v is not None]
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
+        settings = cls(**values)
+        if root is not None and not settings.data_path.is_absolute():
+            settings = dataclasses.replace(settings, data_dir=str(root / settings.data_path))
+        return settings
 
     @classmethod
     def table(cls) -> list[dict[str, Any]]:

@@ -11,15 +11,15 @@ __all__ = ["add_parsers"]
 
 
 def _sessions(args: argparse.Namespace, settings: Settings) -> int:
-    from hitting_coach.sessions import sessions_report
+    from hitting_coach.store.sessions import sessions_report
 
     print(sessions_report(settings.data_path, takes=args.takes))
     return 0
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from hitting_coach.importer import import_export
     from hitting_coach.replay import ProgressLine
+    from hitting_coach.store.exports import import_export
 
     progress = ProgressLine()
     try:
@@ -31,7 +31,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from hitting_coach.sessions import export_session
+    from hitting_coach.store.exports import export_session
 
     out = export_session(
         args.session, args.out, format=args.format, data_dir=settings.data_path, take=args.take

@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 
 from hitting_coach.errors import ReplayError, SessionError
-from hitting_coach.sessions import Session, load_session
+from hitting_coach.store.sessions import Session, load_session
 
 __all__ = [
     "HTTPPublisher",
@@ -413,7 +413,7 @@ def _source(source: str | Path | Session, data_dir: Any, take: str | None) -> Se
     if isinstance(source, Session):
         return source if take is None else load_session(source, data_dir, take=take)
     if Path(source).expanduser().exists():
-        from hitting_coach.importer import read_export
+        from hitting_coach.store.exports import read_export
 
         if take is not None:
             raise SessionError("--take works with recorded sessions, not with export files")

@@ -13,10 +13,10 @@ import threading
 from typing import Any
 
 from hitting_coach import __version__
+from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.config import Settings
-from hitting_coach.hub import Hub
-from hitting_coach.live_swings import LiveSwings
-from hitting_coach.recorder import Recorder
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.store.recorder import Recorder
 
 __all__ = ["Runtime", "configure", "get_runtime"]
 
@@ -62,14 +62,14 @@ class Runtime:
             self._workers.append(self.recorder)
             self._workers.append(self.swings.start())
             if self.demo:
-                from hitting_coach.demo import DemoFeed
+                from hitting_coach.sim.demo import DemoFeed
 
                 self._workers.append(DemoFeed(self.hub).start())
             if not self.settings.mqtt_broker:
                 self.hub.set_source_state("mqtt", state="not configured (HTTP push only)")
                 log.info("no MQTT_BROKER set: receiving over HTTP POST /data only")
             else:  # started last, so it stops first: what it acknowledged is already recorded
-                from hitting_coach.mqtt import MqttConsumer
+                from hitting_coach.ingest.mqtt_consumer import MqttConsumer
 
                 self._workers.append(MqttConsumer(self.settings, self.hub).start())
         return self

@@ -13,17 +13,15 @@ import contextlib
 import logging
 import socket
 import subprocess
-from pathlib import Path
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
+from hitting_coach.resources import app_path
 from hitting_coach.runtime import configure
 
 __all__ = ["lan_addresses", "panel_serve_args", "phone_hosts", "run"]
 
 log = logging.getLogger(__name__)
-
-APPS = Path(__file__).resolve().parent.parent / "apps"
 
 
 def lan_addresses() -> list[str]:
@@ -61,7 +59,7 @@ def panel_serve_args(
     ``hosts`` are the addresses phones use (default: :func:`phone_hosts`); the dashboard's
     websocket is allowed from them, from localhost and from ``HITTING_COACH_ALLOWED_ORIGINS``.
     """
-    app = APPS / "sensor.py"
+    app = app_path("sensor.py")
     if not app.is_file():
         raise StartupError(f"dashboard app not found at {app}; run from a source checkout")
     if hosts is None:
@@ -77,7 +75,7 @@ def panel_serve_args(
         "--plugins",
         "hitting_coach.plugin",
         "--setup",
-        str(APPS / "setup.py"),
+        str(app_path("setup.py")),
         "--port",
         str(settings.port),
         "--address",

@@ -58,8 +58,8 @@ def record():
     or raw bytes) through a hub into a recorder in this process, and close it."""
     import orjson
 
-    from hitting_coach.hub import Hub
-    from hitting_coach.recorder import Recorder
+    from hitting_coach.ingest.hub import Hub
+    from hitting_coach.store.recorder import Recorder
 
     def record(data_dir, messages, **options) -> None:
         with Recorder(data_dir, **options) as recorder:
@@ -123,9 +123,9 @@ def recorded_swings(tmp_path_factory):
     Returns ``(data_dir, simulated)``; the session is ``phone-1/sim-swings``."""
     import orjson
 
-    from hitting_coach.hub import Hub
-    from hitting_coach.recorder import Recorder
-    from hitting_coach.simulate import simulate
+    from hitting_coach.ingest.hub import Hub
+    from hitting_coach.sim.simulate import simulate
+    from hitting_coach.store.recorder import Recorder
 
     data_dir = tmp_path_factory.mktemp("recorded") / "data"
     sim = simulate("pelvis+wrist", duration_s=60, rate_hz=200, seed=3)

@@ -1,7 +1,7 @@
 """Real services for integration tests: Mosquitto over TLS and nginx with a self-signed cert.
 
 Both run from the files in ``deploy/``: Mosquitto from ``deploy/mosquitto/mosquitto.conf``
-rendered by :func:`hitting_coach.broker.prepare` (as ``hitting-coach broker`` does), nginx
+rendered by :func:`hitting_coach.dev_broker.prepare` (as ``hitting-coach broker`` does), nginx
 with ``deploy/nginx/hitting-coach-http.conf`` and ``deploy/nginx/hitting-coach-locations.conf``
 included unchanged but for the upstream port. Everything listens on 127.0.0.1, on free ports,
 with its own files in a temporary directory; ``stop()`` asserts the exit code.
@@ -22,7 +22,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hitting_coach import broker
+from hitting_coach import dev_broker as broker
 from support import ROOT, free_port, wait_for
 
 DEPLOY = ROOT / "deploy"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from hitting_coach import broker
+from hitting_coach import dev_broker as broker
 from hitting_coach.errors import StartupError
 from services import Publisher
 from support import JS_LENGTHS, ServerProcess, free_port, motion_messages, wait_for

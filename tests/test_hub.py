@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from hitting_coach.errors import MessageError, RecordingError
-from hitting_coach.hub import Hub
+from hitting_coach.ingest.hub import Hub
 from support import message, motion_messages, xyz_readings
 
 T0 = 1_700_000_000_000_000_000

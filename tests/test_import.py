@@ -13,10 +13,10 @@ import pytest
 
 from hitting_coach.cli import main
 from hitting_coach.errors import SessionError
-from hitting_coach.hub import Hub
-from hitting_coach.importer import import_export, read_export
-from hitting_coach.recorder import Recorder
-from hitting_coach.sessions import list_sessions, load_session
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.store.exports import import_export, read_export
+from hitting_coach.store.recorder import Recorder
+from hitting_coach.store.sessions import list_sessions, load_session
 
 T0 = 1_714_572_202_123_456_789  # 2024-05-01 14:03:22 UTC
 

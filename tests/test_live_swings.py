@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from hitting_coach.hub import Hub
-from hitting_coach.live_swings import LiveSwings
-from hitting_coach.simulate import simulate
-from hitting_coach.swings import swings
+from hitting_coach.analysis.live_swings import LiveSwings
+from hitting_coach.analysis.swings import swings
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.sim.simulate import simulate
 
 
 @pytest.mark.parametrize(("placement", "rate_hz"), [("pelvis+wrist", 100), ("bat", 500)])
@@ -45,7 +45,7 @@ def test_a_device_that_appears_between_polls_is_analysed_from_its_first_reading(
 
 
 def test_swings_of_a_recorded_session_match_the_truth(recorded_swings):
-    from hitting_coach.sessions import load_session
+    from hitting_coach.store.sessions import load_session
 
     data_dir, sim = recorded_swings
     table = swings(load_session("phone-1/sim-swings", data_dir).frames)

@@ -15,8 +15,8 @@ import pytest
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError
-from hitting_coach.hub import Hub
-from hitting_coach.mqtt import MqttConsumer, tls_context
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.ingest.mqtt_consumer import MqttConsumer, tls_context
 from services import PHONE
 from support import free_port, message, motion_messages, wait_for, xyz_readings
 
@@ -103,7 +103,7 @@ def test_broker_certificate_is_verified(mosquitto, consume, caplog):
     assert "HITTING_COACH_MQTT_CA_FILE" in _mqtt(hub)["last_error"]
     assert not _mqtt(hub)["connected"]
     # The explicit opt-out connects, and says loudly that nothing is checked.
-    with caplog.at_level(logging.WARNING, logger="hitting_coach.mqtt"):
+    with caplog.at_level(logging.WARNING, logger="hitting_coach.ingest.mqtt_consumer"):
         insecure, _ = consume(
             HITTING_COACH_MQTT_CA_FILE="",
             HITTING_COACH_MQTT_TLS_INSECURE="true",

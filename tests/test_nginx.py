@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from hitting_coach import broker
+from hitting_coach import dev_broker as broker
 from services import DEPLOY, Nginx
 from support import JS_LENGTHS, ROOT, ServerProcess, motion_messages, wait_for
 

@@ -16,12 +16,13 @@ import numpy as np
 import orjson
 import pytest
 
-from hitting_coach.live import LiveSession, connect, connect_mqtt
-from hitting_coach.report import NOTEBOOKS, REPORT_NOTEBOOK, execute_notebook, inject_parameters
-from hitting_coach.simulate import simulate
+from hitting_coach.client import LiveSession, connect, connect_mqtt
+from hitting_coach.report import REPORT_NOTEBOOK, execute_notebook, inject_parameters
+from hitting_coach.resources import notebook_path
+from hitting_coach.sim.simulate import simulate
 from support import free_port, get_json, wait_for
 
-LIVE_NOTEBOOK = NOTEBOOKS / "01-live.ipynb"
+LIVE_NOTEBOOK = notebook_path("01-live.ipynb")
 
 
 PANEL_OUTPUT = "application/vnd.holoviews_exec.v0+json"

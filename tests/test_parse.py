@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hitting_coach.errors import MessageError
-from hitting_coach.parse import SCHEMAS, parse_message
+from hitting_coach.ingest.parse import SCHEMAS, parse_message
 from support import message, xyz_readings
 
 T0 = 1_700_000_000_000_000_000

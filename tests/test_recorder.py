@@ -11,12 +11,12 @@ import pytest
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import RecordingError, StartupError
-from hitting_coach.hub import Hub
-from hitting_coach.metrics import prometheus_text
-from hitting_coach.recorder import Recorder
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.ingest.prometheus import prometheus_text
 from hitting_coach.runtime import Runtime
-from hitting_coach.sessions import list_sessions, load_session
-from hitting_coach.storage import read_checkpoint, read_tail, segments
+from hitting_coach.store.layout import read_checkpoint, read_tail, segments
+from hitting_coach.store.recorder import Recorder
+from hitting_coach.store.sessions import list_sessions, load_session
 from support import motion_messages
 
 T0 = 1_700_000_000_000_000_000
@@ -175,7 +175,7 @@ def test_a_full_or_unwritable_data_dir_is_a_clear_startup_error(tmp_path):
 
 
 def test_a_recording_failure_is_reported_and_the_live_view_goes_on(tmp_path):
-    from hitting_coach.plots import status_text
+    from hitting_coach.ui.dashboard import status_text
 
     settings = Settings.load(environ={}, env_file=None).replace(data_dir=str(tmp_path))
     runtime = Runtime(settings).start()

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from hitting_coach.sessions import load_session
-from hitting_coach.storage import read_tail
+from hitting_coach.store.layout import read_tail
+from hitting_coach.store.sessions import load_session
 from support import ROOT, ServerProcess, message, xyz_readings
 
 pytestmark = pytest.mark.integration

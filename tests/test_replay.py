@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from hitting_coach.errors import SessionError
-from hitting_coach.parse import parse_message
+from hitting_coach.ingest.parse import parse_message
 from hitting_coach.replay import HTTPPublisher, ReplayError, build_messages, replay
-from hitting_coach.sessions import Session, load_session
+from hitting_coach.store.sessions import Session, load_session
 from support import ROOT, ServerProcess, free_port, wait_for
 
 T0 = 1_714_572_202_123_456_789
@@ -38,7 +38,7 @@ class Collect:
 
 def readings_of(bodies: list[bytes]) -> Session:
     """The session a list of messages carries, read back like the recorder would."""
-    from hitting_coach.storage import batches_to_table, frame_from_tables
+    from hitting_coach.store.layout import batches_to_table, frame_from_tables
 
     batches: dict[str, list] = {}
     for body in bodies:

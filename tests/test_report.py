@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from hitting_coach.report import ReportData, headline_metrics, inject_parameters
-from hitting_coach.report_plots import minmax_downsample
-from hitting_coach.sessions import Session
-from hitting_coach.simulate import simulate
+from hitting_coach.analysis.report_data import ReportData, headline_metrics
+from hitting_coach.report import inject_parameters
+from hitting_coach.sim.simulate import simulate
+from hitting_coach.store.sessions import Session
+from hitting_coach.ui.report_plots import minmax_downsample
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -164,7 +165,7 @@ def test_parameters_are_injected_after_the_parameters_cell():
 
 def test_notebooks_find_the_projects_settings_from_the_notebooks_folder(tmp_path, monkeypatch):
     """Lab runs a notebook's kernel in notebooks/; the server runs one level up."""
-    from hitting_coach.report import project_settings
+    from hitting_coach.config import Settings
 
     for name in list(os.environ):
         if name.startswith(("HITTING_COACH_", "MQTT_")):
@@ -172,6 +173,6 @@ def test_notebooks_find_the_projects_settings_from_the_notebooks_folder(tmp_path
     (tmp_path / "notebooks").mkdir()
     (tmp_path / ".env").write_text("HITTING_COACH_DATA_DIR=recordings\nMQTT_BROKER=broker.lan\n")
     monkeypatch.chdir(tmp_path / "notebooks")
-    settings = project_settings()
+    settings = Settings.load()
     assert settings.data_path == tmp_path / "recordings"
     assert settings.mqtt_broker == "broker.lan"

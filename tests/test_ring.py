@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hitting_coach.ring import RingBuffer
+from hitting_coach.ingest.ring import RingBuffer
 
 
 @pytest.mark.parametrize("chunks", [[3, 4, 5, 1, 7], [10], [12], [25, 2], [9, 9, 9, 9]])

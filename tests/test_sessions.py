@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from hitting_coach.errors import RecordingError, SessionError
-from hitting_coach.hub import Hub
-from hitting_coach.recorder import Recorder
-from hitting_coach.sessions import (
-    export_session,
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.store.exports import export_session
+from hitting_coach.store.recorder import Recorder
+from hitting_coach.store.sessions import (
     list_sessions,
     list_takes,
     load_session,
@@ -120,7 +120,7 @@ def test_export_parquet_writes_one_file_per_sensor(two_sessions, tmp_path):
 def test_the_take_panel_starts_and_stops_named_takes(tmp_path):
     import orjson
 
-    from hitting_coach.takes_panel import TakesPanel
+    from hitting_coach.ui.takes_panel import TakesPanel
 
     recorder = Recorder(tmp_path)
     hub = Hub(sink=recorder)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hitting_coach import simulate as sim
-from hitting_coach.swings import SwingTracker, angular_speed_dps
+from hitting_coach.analysis.swings import SwingTracker, angular_speed_dps
+from hitting_coach.sim import simulate as sim
 
 START = 1_700_000_000_000_000_000
 

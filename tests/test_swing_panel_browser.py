@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hitting_coach.simulate import simulate
+from hitting_coach.sim.simulate import simulate
 from support import wait_for
 
 pytestmark = pytest.mark.integration

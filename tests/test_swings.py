@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hitting_coach import simulate as sim
-from hitting_coach import swings as sw
+from hitting_coach.analysis import swings as sw
+from hitting_coach.sim import simulate as sim
 
 PLACEMENTS = ["pelvis", "pelvis+wrist", "wrist", "bat"]
 SEGMENTS = {"pelvis": ["pelvis"], "pelvis+wrist": ["pelvis", "hand"], "wrist": ["hand"]}

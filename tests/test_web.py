@@ -12,8 +12,8 @@ import tornado.httpserver
 import tornado.web
 
 from hitting_coach.config import Settings
+from hitting_coach.ingest.handlers import routes
 from hitting_coach.runtime import Runtime
-from hitting_coach.web import routes
 from support import free_port, message, motion_messages, post, xyz_readings
 
 T0 = 1_700_000_000_000_000_000

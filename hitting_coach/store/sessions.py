@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import SessionError
-from hitting_coach.storage import (
+from hitting_coach.store.layout import (
     SESSIONS,
     SensorStats,
     batches_to_table,
@@ -42,13 +42,12 @@ from hitting_coach.storage import (
     session_dirs,
     write_json,
 )
-from hitting_coach.takes import Take, read_takes
+from hitting_coach.store.takes import Take, read_takes
 
 __all__ = [
     "Session",
     "SessionSummary",
     "data_path",
-    "export_session",
     "list_sessions",
     "list_takes",
     "load_session",
@@ -410,55 +409,6 @@ def _slice(frame: pd.DataFrame, start_ns: int | None, end_ns: int | None) -> pd.
     lo = 0 if start_ns is None else int(np.searchsorted(time_ns, start_ns, "left"))
     hi = len(time_ns) if end_ns is None else int(np.searchsorted(time_ns, end_ns, "left"))
     return frame.iloc[lo:hi].reset_index(drop=True)
-
-
-# -------------------------------------------------------------------------------- export
-def export_session(
-    session: SessionRef,
-    out_dir: str | Path | None = None,
-    *,
-    format: str = "parquet",
-    data_dir: str | Path | None = None,
-    take: str | Take | None = None,
-) -> Path:
-    """Write a session (or a take) to ``out_dir``: one Parquet file per sensor plus
-    ``session.json``, or (``format="csv"``) Sensor Logger's CSV layout, which
-    ``hitting-coach import`` reads back. Returns the directory written."""
-    from hitting_coach.importer import write_export
-
-    if format not in ("parquet", "csv"):
-        raise SessionError(f"unknown export format {format!r}; use parquet or csv")
-    loaded = session if isinstance(session, Session) and take is None else None
-    loaded = loaded or load_session(session, data_dir, take=take)
-    out = Path(out_dir) if out_dir else Path(_safe_name(loaded.name or loaded.session_id))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        if format == "csv":
-            write_export(loaded, out)
-            return out
-        for sensor, frame in loaded.frames.items():
-            pq.write_table(
-                pa.Table.from_pandas(frame, preserve_index=False),
-                out / f"{_safe_name(sensor)}.parquet",
-                compression="zstd",
-            )
-        write_json(
-            out / "session.json",
-            {
-                "device_id": loaded.device_id,
-                "session_id": loaded.session_id,
-                "name": loaded.name,
-                "sensors": {s: len(f) for s, f in loaded.frames.items()},
-                "takes": [t.as_dict() for t in loaded.takes],
-            },
-        )
-    except OSError as e:
-        raise SessionError(f"cannot write the export to {out}: {e.strerror}") from None
-    return out
-
-
-def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._") or "session"
 
 
 # --------------------------------------------------------------------------------- report

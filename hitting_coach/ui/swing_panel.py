@@ -11,8 +11,8 @@ from typing import Any
 
 import panel as pn
 
-from hitting_coach.live_swings import LiveSwings
-from hitting_coach.swings import place_against_reference
+from hitting_coach.analysis.live_swings import LiveSwings
+from hitting_coach.analysis.swings import place_against_reference
 
 __all__ = ["SwingPanel", "headline", "swing_list_html"]
 

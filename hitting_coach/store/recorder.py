@@ -34,8 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import MessageError, RecordingError, StartupError
-from hitting_coach.parse import Batch, Message
-from hitting_coach.storage import (
+from hitting_coach.ingest.parse import Batch, Message
+from hitting_coach.store.layout import (
     JOURNAL,
     SESSIONS,
     batches_to_table,
@@ -53,7 +53,7 @@ from hitting_coach.storage import (
     write_checkpoint,
     write_table,
 )
-from hitting_coach.takes import Take, TakeLog, read_takes
+from hitting_coach.store.takes import Take, TakeLog, read_takes
 
 __all__ = ["Recorder"]
 
@@ -483,7 +483,7 @@ class Recorder:
             log.error("cannot compact %s/%s: %s", device_id, session_id, e)
 
     def _refresh_index(self) -> None:
-        from hitting_coach.sessions import refresh_index
+        from hitting_coach.store.sessions import refresh_index
 
         try:
             refresh_index(self.data_dir)

@@ -3,10 +3,10 @@
 A :class:`Device` (pelvis phone, watch on the wrist, or bat phone) turns about axes fixed in
 its frame; its angular velocity and acceleration are sums of components (signal shapes in
 °/s or m/s² over time in s). :func:`new_device` places one on the body at random,
-:func:`add_swing` adds one swing of a :class:`~hitting_coach.simulate.SwingSpec` and
+:func:`add_swing` adds one swing of a :class:`~hitting_coach.sim.simulate.SwingSpec` and
 :func:`add_activity` what the hitter does between swings; :func:`sample_readings` integrates
 the attitude (quaternions, device → world) and samples each sensor with jitter, gaps, noise
-and clipping in Sensor Logger units. :func:`hitting_coach.simulate.simulate` puts these together.
+and clipping in Sensor Logger units. :func:`hitting_coach.sim.simulate.simulate` puts these together.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from hitting_coach.simulate import SwingSpec
-
 __all__ = [
+    "SwingSpec",
     "ACTIVITIES",
     "SENSORS_BY_DEVICE",
     "Device",
@@ -31,6 +29,46 @@ __all__ = [
     "new_device",
     "sample_readings",
 ]
+
+
+@dataclass(frozen=True)
+class SwingSpec:
+    """One simulated swing. Times in seconds from the session start, angular speeds in °/s.
+
+    The chain: foot plant → pelvis peak (``pelvis_delay_s`` later) → hand peak
+    (``hand_delay_s`` after the pelvis) → bat peak (``bat_delay_s`` after the hand), with the
+    downswing starting ``downswing_s`` before the bat peak and contact ``impact_delay_s`` after.
+    """
+
+    foot_plant_s: float
+    pelvis_peak_dps: float = 700.0
+    pelvis_delay_s: float = 0.05
+    hand_peak_dps: float = 1800.0
+    hand_delay_s: float = 0.06
+    bat_peak_dps: float = 2200.0
+    bat_delay_s: float = 0.01
+    downswing_s: float = 0.16
+    contact: bool = True
+    impact_delay_s: float = 0.004
+    impact_drop: float = 0.35
+    foot_plant_g: float = 2.0
+
+    @property
+    def pelvis_peak_s(self) -> float:
+        return self.foot_plant_s + self.pelvis_delay_s
+
+    @property
+    def hand_peak_s(self) -> float:
+        return self.pelvis_peak_s + self.hand_delay_s
+
+    @property
+    def bat_peak_s(self) -> float:
+        return self.hand_peak_s + self.bat_delay_s
+
+    @property
+    def impact_s(self) -> float:
+        return self.bat_peak_s + self.impact_delay_s if self.contact else math.nan
+
 
 _G_MS2 = 9.80665
 _RAD = math.pi / 180.0

@@ -15,8 +15,8 @@ Placements: "pelvis" (phone on the belt), "wrist" (watch, ``wrist motion``), "pe
 (both; the watch drives detection), "bat" (phone on the knob).
 
 The per-swing measurements and the swing table's columns live in
-:mod:`hitting_coach.swing_metrics`, the OpenBiomechanics reference figures in
-:mod:`hitting_coach.reference`; their public names (:data:`COLUMNS`, :func:`swing_table`,
+:mod:`hitting_coach.analysis.swing_metrics`, the OpenBiomechanics reference figures in
+:mod:`hitting_coach.analysis.reference`; their public names (:data:`COLUMNS`, :func:`swing_table`,
 :func:`angular_speed_dps`, :func:`reference_table`, :func:`place_against_reference`, ...)
 are importable from here too.
 """
@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hitting_coach.reference import REFERENCE_SOURCE
-from hitting_coach.reference import place_against_reference as place_against_reference
-from hitting_coach.reference import reference_table as reference_table
-from hitting_coach.swing_metrics import (
+from hitting_coach.analysis.reference import REFERENCE_SOURCE
+from hitting_coach.analysis.reference import place_against_reference as place_against_reference
+from hitting_coach.analysis.reference import reference_table as reference_table
+from hitting_coach.analysis.swing_metrics import (
     CLIP_FRACTION,
     COLUMNS,
     FOOT_PLANT_MIN_G,
     MPS_TO_MPH,
     SensorData,
+    SwingWindow,
     angular_speed_dps,
     swing_row,
     swing_table,
@@ -57,7 +57,6 @@ __all__ = [
     "THRESHOLDS_DPS",
     "SwingDetector",
     "SwingTracker",
-    "SwingWindow",
     "guess_placement",
     "swing_traces",
     "swings",
@@ -99,17 +98,6 @@ _REQUIRED = {
     "pelvis+wrist": ("gyroscope", "accelerometer", "gravity", "wrist motion"),
     "bat": ("gyroscope",),
 }
-
-
-@dataclass(frozen=True)
-class SwingWindow:
-    """A stretch of high angular speed: ``start_ns``/``end_ns`` are the samples below the low
-    threshold around it; ``peak_dps`` the highest sample, at ``peak_ns``."""
-
-    start_ns: int
-    end_ns: int
-    peak_dps: float
-    peak_ns: int
 
 
 class SwingDetector:
@@ -442,7 +430,7 @@ def swings(
     wrist_gyro_range_dps: float | None = None,
     sweet_spot_m: float = SWEET_SPOT_M,
 ) -> pd.DataFrame:
-    """Swings of a recording: one row per swing (columns in :mod:`hitting_coach.swing_metrics`).
+    """Swings of a recording: one row per swing (columns in :mod:`hitting_coach.analysis.swing_metrics`).
 
     ``frames`` maps a sensor name to a DataFrame with ``time_ns`` (int64 epoch ns) and its
     value columns (``x, y, z`` for accelerometer, gyroscope and gravity; ``rotationRateX/Y/Z``

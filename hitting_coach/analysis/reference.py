@@ -2,7 +2,7 @@
 
 :func:`reference_table` gives the group medians and quartiles (:data:`REFERENCE_SOURCE`) of
 pelvis, torso and hand peak angular speed and bat speed; :func:`place_against_reference` says
-where one value of a swing table column sits against them. :mod:`hitting_coach.swings`
+where one value of a swing table column sits against them. :mod:`hitting_coach.analysis.swings`
 re-exports all three names.
 """
 

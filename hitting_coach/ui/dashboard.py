@@ -16,9 +16,9 @@ import param
 from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, Range1d
 from bokeh.plotting import figure
 
-from hitting_coach.hub import Hub, Reader
-from hitting_coach.live_swings import LiveSwings
-from hitting_coach.swing_panel import SwingPanel
+from hitting_coach.analysis.live_swings import LiveSwings
+from hitting_coach.ingest.hub import Hub, Reader
+from hitting_coach.ui.swing_panel import SwingPanel
 
 __all__ = ["Dashboard", "LivePlot", "status_text"]
 

@@ -15,7 +15,7 @@ import orjson
 import tornado.web
 
 from hitting_coach.errors import MessageError, TooLarge
-from hitting_coach.metrics import prometheus_text
+from hitting_coach.ingest.prometheus import prometheus_text
 
 __all__ = ["DataHandler", "MetricsHandler", "ReadingsHandler", "StatusHandler", "routes"]
 
@@ -28,14 +28,8 @@ _ACCEPTED = {
 APP_MESSAGE_STATUS = 499
 
 
-def _runtime() -> Any:
-    from hitting_coach.runtime import get_runtime
-
-    return get_runtime()
-
-
 class _JSONHandler(tornado.web.RequestHandler):
-    def initialize(self, runtime: Callable[[], Any] = _runtime) -> None:
+    def initialize(self, runtime: Callable[[], Any]) -> None:
         self._get_runtime = runtime
 
     def check_xsrf_cookie(self) -> None:
@@ -101,7 +95,7 @@ class MetricsHandler(_JSONHandler):
 
 
 class ReadingsHandler(_JSONHandler):
-    """Read-only live readings for notebooks (:mod:`hitting_coach.live`).
+    """Read-only live readings for notebooks (:mod:`hitting_coach.client`).
 
     ``GET readings.json``: ``{"devices": {device: [sensor, ...]}}``.
     ``GET readings.json?device=D&sensor=S&cursor=N&last=M``: what the ring buffer got after
@@ -158,8 +152,11 @@ class RootRedirect(tornado.web.RequestHandler):
         self.redirect("/sensor/")
 
 
-def routes(runtime: Callable[[], Any] = _runtime) -> list[tuple[str, type, dict[str, Any]]]:
-    """Routes for ``panel serve --plugins`` (ROUTES) or any tornado application."""
+def routes(runtime: Callable[[], Any]) -> list[tuple[str, type, dict[str, Any]]]:
+    """Routes for ``panel serve --plugins`` (ROUTES) or any tornado application.
+
+    ``runtime()`` returns the object the handlers serve: it has ``hub``, ``settings`` and
+    ``status()`` (:class:`hitting_coach.runtime.Runtime`)."""
     kwargs = {"runtime": runtime}
     return [
         (r"/data$|/data", DataHandler, kwargs),

@@ -1,6 +1,6 @@
 """The recordings on disk: layout, journal lines, Parquet parts. No threads, no state.
 
-The recorder writes and :mod:`hitting_coach.sessions` reads through these functions::
+The recorder writes and :mod:`hitting_coach.store.sessions` reads through these functions::
 
     DATA_DIR/
       journal/<segment>.jsonl    append-only journal: one accepted message per line
@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import MessageError
-from hitting_coach.parse import Batch, Message, parse_message
+from hitting_coach.ingest.parse import Batch, Message, parse_message
 
 __all__ = [
     "JOURNAL",

@@ -25,7 +25,7 @@ messages; ``iter_demo_messages`` yields an endless live demo stream. Everything 
 for a given seed.
 
 This module holds the swing specification, the ground truth, the session and its messages; the
-device model (signal shapes, attitude, sampling) is in :mod:`hitting_coach.sim_devices`.
+device model (signal shapes, attitude, sampling) is in :mod:`hitting_coach.sim.devices`.
 """
 
 from __future__ import annotations
@@ -38,29 +38,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hitting_coach.sim_devices import (
+from hitting_coach.sim.devices import (
     ACTIVITIES,
+    SwingSpec,
     add_activity,
     add_swing,
     new_device,
     sample_readings,
 )
-from hitting_coach.sim_devices import SENSORS_BY_DEVICE as _SENSORS
-from hitting_coach.swing_metrics import MPS_TO_MPH as _MPS_TO_MPH
-from hitting_coach.swings import SWEET_SPOT_M as _SWEET_SPOT_M
+from hitting_coach.sim.devices import SENSORS_BY_DEVICE as _SENSORS
 
 __all__ = [
     "ACTIVITIES",
     "DEFAULT_START_NS",
     "SENSORS_BY_PLACEMENT",
     "SimulatedSession",
-    "SwingSpec",
     "iter_demo_messages",
     "iter_messages",
     "random_swing",
     "simulate",
     "to_messages",
 ]
+
+# The simulator's own physics, written independently of the code it checks.
+_MPS_TO_MPH = 1 / 0.44704  # 1 mph is exactly 0.44704 m/s
+_SWEET_SPOT_M = 0.686  # 27 in from the knob: 6 in from the tip of a 33-in bat
 
 _G_MS2 = 9.80665
 _RAD = math.pi / 180.0
@@ -70,45 +72,6 @@ _DEVICES["bat"] = ("bat",)
 SENSORS_BY_PLACEMENT = {p: tuple(s for d in ds for s in _SENSORS[d]) for p, ds in _DEVICES.items()}
 _TRUTH_STEP_S = 5e-5
 _ROT_ACCEL_AT_S = 0.03
-
-
-@dataclass(frozen=True)
-class SwingSpec:
-    """One simulated swing. Times in seconds from the session start, angular speeds in °/s.
-
-    The chain: foot plant → pelvis peak (``pelvis_delay_s`` later) → hand peak
-    (``hand_delay_s`` after the pelvis) → bat peak (``bat_delay_s`` after the hand), with the
-    downswing starting ``downswing_s`` before the bat peak and contact ``impact_delay_s`` after.
-    """
-
-    foot_plant_s: float
-    pelvis_peak_dps: float = 700.0
-    pelvis_delay_s: float = 0.05
-    hand_peak_dps: float = 1800.0
-    hand_delay_s: float = 0.06
-    bat_peak_dps: float = 2200.0
-    bat_delay_s: float = 0.01
-    downswing_s: float = 0.16
-    contact: bool = True
-    impact_delay_s: float = 0.004
-    impact_drop: float = 0.35
-    foot_plant_g: float = 2.0
-
-    @property
-    def pelvis_peak_s(self) -> float:
-        return self.foot_plant_s + self.pelvis_delay_s
-
-    @property
-    def hand_peak_s(self) -> float:
-        return self.pelvis_peak_s + self.hand_delay_s
-
-    @property
-    def bat_peak_s(self) -> float:
-        return self.hand_peak_s + self.bat_delay_s
-
-    @property
-    def impact_s(self) -> float:
-        return self.bat_peak_s + self.impact_delay_s if self.contact else math.nan
 
 
 _RANGES: dict[str, tuple[float, float]] = {

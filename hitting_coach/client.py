@@ -1,6 +1,6 @@
 """Live data inside JupyterLab: the dashboard's components fed from a running server or broker.
 
-A notebook builds a :class:`LiveSession`, which owns a local :class:`~hitting_coach.hub.Hub`
+A notebook builds a :class:`LiveSession`, which owns a local :class:`~hitting_coach.ingest.hub.Hub`
 and one background thread that feeds it through ``hub.ingest`` (the one ingest path), from
 
 - a running ``hitting-coach serve`` (:func:`connect`): the thread polls the read-only
@@ -8,11 +8,11 @@ and one background thread that feeds it through ``hub.ingest`` (the one ingest p
 - the MQTT broker (:func:`connect_mqtt`): a separate, non-persistent client (clean session,
   its own random client id, QoS 0), so it never steals or queues the server's messages.
 
-The same :class:`hitting_coach.plots.Dashboard` the server shows renders on the local hub, and
-:class:`Explorer` picks a device, a sensor and a time window, pauses, and snapshots to a
+The same :class:`hitting_coach.ui.dashboard.Dashboard` the server shows renders on the local hub, and
+:class:`~hitting_coach.ui.explorer.Explorer` picks a device, a sensor and a time window, pauses, and snapshots to a
 DataFrame::
 
-    from hitting_coach.live import connect
+    from hitting_coach.client import connect
     live = connect("http://localhost:8000")
     live.dashboard()                  # the /sensor/ plots, live in the notebook
     live.snapshot("phone", "gyroscope", seconds=10)   # a DataFrame: time_ns, x, y, z
@@ -34,17 +34,15 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-import panel as pn
-import param
 
+from hitting_coach.analysis.live_swings import LiveSwings
+from hitting_coach.analysis.swings import swing_table
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError, MessageError
-from hitting_coach.hub import Hub
-from hitting_coach.live_swings import LiveSwings
-from hitting_coach.parse import SCHEMAS
-from hitting_coach.plots import Dashboard
-from hitting_coach.report import project_settings
-from hitting_coach.swings import swing_table
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.ingest.parse import SCHEMAS
+from hitting_coach.ui.dashboard import Dashboard
+from hitting_coach.ui.explorer import Explorer
 
 __all__ = ["Explorer", "LiveSession", "connect", "connect_mqtt"]
 
@@ -59,7 +57,7 @@ class LiveSession:
     Build it with :func:`connect` or :func:`connect_mqtt`. ``capacity`` is the local ring size
     per device and sensor (readings); ``period_s`` how often the server is polled; ``backlog``
     how many recent readings per stream to fetch when a stream is first seen; ``placement``
-    as for :class:`~hitting_coach.swings.SwingTracker` (None: guessed).
+    as for :class:`~hitting_coach.analysis.swings.SwingTracker` (None: guessed).
     """
 
     def __init__(
@@ -194,7 +192,7 @@ class LiveSession:
 
     def swing_table(self, device: str | None = None) -> pd.DataFrame:
         """Swings found live so far for ``device`` (default: the first), as the swing table
-        of :func:`hitting_coach.swings.swings`."""
+        of :func:`hitting_coach.analysis.swings.swings`."""
         device = device or (self.devices() or [""])[0]
         return swing_table(self.swings.rows(device))
 
@@ -280,7 +278,7 @@ class LiveSession:
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
 
-        from hitting_coach.mqtt import tls_context
+        from hitting_coach.ingest.mqtt_consumer import tls_context
 
         s = self.settings
         assert s is not None
@@ -347,121 +345,13 @@ def connect(url: str | None = None, **options: Any) -> LiveSession:
     """A started :class:`LiveSession` on a running ``hitting-coach serve`` at ``url``
     (default ``http://localhost:<HITTING_COACH_PORT>``). Options as for LiveSession."""
     if url is None:
-        url = f"http://localhost:{project_settings().port}"
+        url = f"http://localhost:{Settings.load().port}"
     return LiveSession(url, **options).start()
 
 
 def connect_mqtt(settings: Settings | None = None, **options: Any) -> LiveSession:
     """A started :class:`LiveSession` on the MQTT broker of ``settings`` (default: the
     ``MQTT_*`` settings from the environment and the project's ``.env``, see
-    :func:`hitting_coach.report.project_settings`). Raises ConfigError without a broker."""
-    settings = settings or project_settings()
+    :meth:`Settings.load`). Raises ConfigError without a broker."""
+    settings = settings or Settings.load()
     return LiveSession(settings=settings, **options).start()
-
-
-class Explorer(pn.viewable.Viewer):
-    """Pick a device, a sensor and a time window of a :class:`LiveSession`; pause; snapshot.
-
-    The plot refreshes every ``period_ms`` while live; :attr:`last_snapshot` holds the
-    DataFrame of the last press of *Snapshot* (or call :meth:`take_snapshot`).
-    """
-
-    device = param.Selector(default=None, objects=[], doc="Device to show.")
-    sensor = param.Selector(default=None, objects=[], doc="Sensor to show.")
-    seconds = param.Number(default=10.0, bounds=(1.0, 120.0), doc="Time window, seconds.")
-    paused = param.Boolean(default=False, doc="Freeze the view (and the live session).")
-
-    def __init__(self, live: LiveSession, period_ms: int = 1000, **params: Any) -> None:
-        super().__init__(**params)
-        self.live = live
-        self.last_snapshot: pd.DataFrame | None = None
-        self.plot = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
-        self.note = pn.pane.Markdown("", sizing_mode="stretch_width")
-        button = pn.widgets.Button(name="Snapshot", button_type="primary")
-        button.on_click(lambda event: self.take_snapshot())
-        widgets = pn.Param(
-            self.param,
-            parameters=["device", "sensor", "seconds", "paused"],
-            widgets={"paused": pn.widgets.Toggle},
-            show_name=False,
-            width=260,
-        )
-        self._layout = pn.Row(
-            pn.Column(widgets, button, width=280), pn.Column(self.plot, self.note)
-        )
-        self.refresh()
-        self._callback = pn.state.add_periodic_callback(self.refresh, period=period_ms)
-
-    @param.depends("paused", watch=True)
-    def _pause(self) -> None:
-        if self.paused:
-            self.live.pause()
-        else:
-            self.live.resume()
-
-    @param.depends("device", "sensor", "seconds", watch=True)
-    def _redraw(self) -> None:
-        self.refresh(force=True)
-
-    def refresh(self, force: bool = False) -> None:
-        """Update the device and sensor lists and, unless paused, the plot."""
-        devices = self.live.devices()
-        if devices != self.param.device.objects:
-            self.param.device.objects = devices
-            if self.device is None and devices:
-                self.device = devices[0]
-        sensors = self.live.sensors(self.device) if self.device else []
-        if sensors != self.param.sensor.objects:
-            self.param.sensor.objects = sensors
-            if self.sensor not in sensors and sensors:
-                self.sensor = "gyroscope" if "gyroscope" in sensors else sensors[0]
-        if self.paused and not force:
-            return
-        self.plot.object = self._figure(self._frame())
-
-    def _frame(self) -> pd.DataFrame:
-        if not self.device or not self.sensor:
-            return pd.DataFrame({"time_ns": np.empty(0, np.int64)})
-        return self.live.snapshot(self.device, self.sensor, self.seconds)
-
-    def _figure(self, frame: pd.DataFrame) -> Any:
-        import holoviews as hv
-
-        from hitting_coach.report_plots import PLOT_COLUMNS, minmax_downsample
-
-        columns, unit = PLOT_COLUMNS.get(self.sensor or "", (("x", "y", "z"), ""))
-        columns = (
-            tuple(c for c in columns if c in frame)
-            or tuple(c for c in frame.columns if c != "time_ns")[:3]
-        )
-        t_ns = frame["time_ns"].to_numpy(np.int64)
-        curves = []
-        for c in columns:  # at most ~2,000 points a line, whatever the window and rate
-            t_s, v = minmax_downsample(t_ns, frame[c].to_numpy(float), buckets=1000)
-            age_s = t_s - (t_ns[-1] - t_ns[0]) / 1e9 if len(t_ns) else t_s
-            curves.append(hv.Curve((age_s, v), "seconds ago", "value").relabel(c))
-        title = f"{self.device} · {self.sensor}: last {self.seconds:.0f} s ({len(frame)} readings)"
-        return hv.Overlay(curves).opts(
-            title=title,
-            xlabel="seconds (0: the latest reading)",
-            ylabel=unit or "value",
-            responsive=True,
-            height=300,
-            legend_position="top_left",
-        )
-
-    def take_snapshot(self) -> pd.DataFrame:
-        """The shown window as a DataFrame (``time_ns`` + value columns), kept in
-        :attr:`last_snapshot`."""
-        self.last_snapshot = self._frame()
-        self.note.object = (
-            f"Snapshot: {len(self.last_snapshot)} readings of {self.sensor} from {self.device}"
-            " in `explorer.last_snapshot`."
-        )
-        return self.last_snapshot
-
-    def stop(self) -> None:
-        self._callback.stop()
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout

@@ -3,7 +3,7 @@
 Every function returns a Panel object, never a bare HoloViews element: Panel renders its
 stylesheets inline when the notebook runs ``pn.extension(inline=True)``, which is what lets
 :mod:`hitting_coach.report` export one HTML file that needs no network. The numbers come from
-:class:`hitting_coach.report.ReportData`; nothing here computes a metric.
+:class:`hitting_coach.analysis.report_data.ReportData`; nothing here computes a metric.
 
 Long signals are reduced for display by :func:`minmax_downsample` (the smallest and largest
 reading of each bucket, so spikes such as a foot plant or an impact survive), and a sampling
@@ -33,8 +33,8 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from hitting_coach.report import ReportData, headline_metrics
-from hitting_coach.swings import REFERENCE_SOURCE, place_against_reference, reference_table
+from hitting_coach.analysis.report_data import ReportData, headline_metrics
+from hitting_coach.analysis.swings import REFERENCE_SOURCE, place_against_reference, reference_table
 
 __all__ = [
     "at_a_glance",

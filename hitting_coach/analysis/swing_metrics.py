@@ -1,9 +1,9 @@
 """Per-swing metrics: one row of the swing table from the readings around a swing window.
 
-:func:`swing_row` measures one window found by :class:`hitting_coach.swings.SwingDetector`:
+:func:`swing_row` measures one window found by :class:`hitting_coach.analysis.swings.SwingDetector`:
 peaks of |ω| refined between samples, the foot plant, bat contact and bat metrics, and the
 sampling quality near each event. :func:`swing_table` turns rows into the swing table. Pure
-numpy/pandas; :mod:`hitting_coach.swings` runs these for the live tracker and re-exports the
+numpy/pandas; :mod:`hitting_coach.analysis.swings` runs these for the live tracker and re-exports the
 public names.
 
 Swing table columns (units in the names; ``*_ns`` epoch ns, nullable Int64):
@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from hitting_coach.swings import SwingTracker, SwingWindow
-
 __all__ = [
+    "GyroRanges",
+    "SwingWindow",
     "CLIP_FRACTION",
     "COLUMNS",
     "FOOT_PLANT_MIN_G",
@@ -48,6 +48,26 @@ __all__ = [
     "swing_row",
     "swing_table",
 ]
+
+
+@dataclass(frozen=True)
+class SwingWindow:
+    """A stretch of high angular speed: ``start_ns``/``end_ns`` are the samples below the low
+    threshold around it; ``peak_dps`` the highest sample, at ``peak_ns``."""
+
+    start_ns: int
+    end_ns: int
+    peak_dps: float
+    peak_ns: int
+
+
+class GyroRanges(Protocol):
+    """Gyroscope ranges (°/s) and the sweet-spot distance (m) a swing row is measured with."""
+
+    gyro_range_dps: float
+    wrist_gyro_range_dps: float
+    sweet_spot_m: float
+
 
 _G_MS2 = 9.80665
 MPS_TO_MPH = 3600.0 / 1609.344
@@ -297,7 +317,7 @@ def _bat_metrics(data: SensorData, win: SwingWindow, range_dps: float, sweet_m: 
 
 
 def swing_row(
-    win: SwingWindow, placement: str, driver: str, data: SensorData, tracker: SwingTracker
+    win: SwingWindow, placement: str, driver: str, data: SensorData, tracker: GyroRanges
 ) -> dict[str, Any]:
     """One row of the swing table (:data:`COLUMNS`, ``swing`` left unset) for a window that
     ``driver`` (the sensor whose detector found it) opened, analysed as ``placement``.
@@ -340,7 +360,7 @@ def swing_row(
 
 def swing_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """The swing table (see the module docstring) from rows given by
-    :class:`~hitting_coach.swings.SwingTracker` or :func:`swing_row`."""
+    :class:`~hitting_coach.analysis.swings.SwingTracker` or :func:`swing_row`."""
     rows = list(rows)
     cols: dict[str, Any] = {}
     for c in COLUMNS:

@@ -1,7 +1,7 @@
 """The take controls of the dashboard: a name, Start and Stop, and the last takes.
 
 A take marks a time range of the device's stream (the recorder stores it; see
-:mod:`hitting_coach.takes`); recording itself never stops. Only this module and the other
+:mod:`hitting_coach.store.takes`); recording itself never stops. Only this module and the other
 plotting modules import panel.
 """
 
@@ -15,8 +15,8 @@ import panel as pn
 import param
 
 from hitting_coach.errors import RecordingError
-from hitting_coach.recorder import Recorder
-from hitting_coach.takes import Take
+from hitting_coach.store.recorder import Recorder
+from hitting_coach.store.takes import Take
 
 __all__ = ["TakesPanel"]
 

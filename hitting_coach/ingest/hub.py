@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from hitting_coach.errors import MessageError, RecordingError, TooLarge
-from hitting_coach.parse import Message, parse_message
-from hitting_coach.ring import RingBuffer
+from hitting_coach.ingest.parse import Message, parse_message
+from hitting_coach.ingest.ring import RingBuffer
 
 __all__ = ["Hub", "IngestResult", "Reader", "Sink"]
 

@@ -31,19 +31,28 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hitting_coach.errors import SessionError
-from hitting_coach.parse import SCHEMAS
-from hitting_coach.sessions import Session, data_path, refresh_index
-from hitting_coach.storage import (
+from hitting_coach.ingest.parse import SCHEMAS
+from hitting_coach.store.layout import (
     frame_from_tables,
     sensor_dir,
     session_dir,
     write_json,
     write_table,
 )
+from hitting_coach.store.sessions import (
+    Session,
+    SessionRef,
+    data_path,
+    load_session,
+    refresh_index,
+)
+from hitting_coach.store.takes import Take
 
 __all__ = [
+    "export_session",
     "SENSOR_FILES",
     "ImportResult",
     "import_export",
@@ -385,3 +394,50 @@ def write_export(session: Session, out_dir: str | Path) -> list[Path]:
         writer.writerow([meta[c] for c in _METADATA_COLUMNS])
     written.append(path)
     return written
+
+
+# -------------------------------------------------------------------------------- export
+def export_session(
+    session: SessionRef,
+    out_dir: str | Path | None = None,
+    *,
+    format: str = "parquet",
+    data_dir: str | Path | None = None,
+    take: str | Take | None = None,
+) -> Path:
+    """Write a session (or a take) to ``out_dir``: one Parquet file per sensor plus
+    ``session.json``, or (``format="csv"``) Sensor Logger's CSV layout, which
+    ``hitting-coach import`` reads back. Returns the directory written."""
+    if format not in ("parquet", "csv"):
+        raise SessionError(f"unknown export format {format!r}; use parquet or csv")
+    loaded = session if isinstance(session, Session) and take is None else None
+    loaded = loaded or load_session(session, data_dir, take=take)
+    out = Path(out_dir) if out_dir else Path(_safe_name(loaded.name or loaded.session_id))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if format == "csv":
+            write_export(loaded, out)
+            return out
+        for sensor, frame in loaded.frames.items():
+            pq.write_table(
+                pa.Table.from_pandas(frame, preserve_index=False),
+                out / f"{_safe_name(sensor)}.parquet",
+                compression="zstd",
+            )
+        write_json(
+            out / "session.json",
+            {
+                "device_id": loaded.device_id,
+                "session_id": loaded.session_id,
+                "name": loaded.name,
+                "sensors": {s: len(f) for s, f in loaded.frames.items()},
+                "takes": [t.as_dict() for t in loaded.takes],
+            },
+        )
+    except OSError as e:
+        raise SessionError(f"cannot write the export to {out}: {e.strerror}") from None
+    return out
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._") or "session"

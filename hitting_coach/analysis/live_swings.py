@@ -1,7 +1,7 @@
 """Live swing detection on the hub's stream: one :class:`SwingTracker` per device.
 
 A worker thread reads what is new in the hub's ring buffers every ``interval_s`` and feeds it
-to its device's tracker (the same code :func:`hitting_coach.swings.swings` runs on a recorded
+to its device's tracker (the same code :func:`hitting_coach.analysis.swings.swings` runs on a recorded
 session), so the producers (HTTP handler, MQTT thread) never wait for the analysis. It keeps
 the rows of finished swings for the dashboard, each stamped with the moment it was found.
 """
@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
-from hitting_coach.hub import Hub, Reader
-from hitting_coach.swings import SWEET_SPOT_M, SwingTracker
+from hitting_coach.analysis.swings import SWEET_SPOT_M, SwingTracker
+from hitting_coach.ingest.hub import Hub, Reader
 
 __all__ = ["LiveSwings"]
 

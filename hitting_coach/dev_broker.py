@@ -39,11 +39,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
+from hitting_coach.resources import mosquitto_template
 
 __all__ = [
     "BrokerFiles",
     "Pki",
-    "TEMPLATE",
     "add_parser",
     "ensure_pki",
     "hash_password",
@@ -53,7 +53,6 @@ __all__ = [
     "write_password_file",
 ]
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
 
 #: ``--print-config`` values: Debian's Mosquitto package layout.
 SERVER_DEFAULTS = {
@@ -74,11 +73,12 @@ _RENEW_DAYS = 30
 
 
 # ------------------------------------------------------------------------------ config
-def render_config(values: Mapping[str, object], template: Path = TEMPLATE) -> str:
+def render_config(values: Mapping[str, object], template: Path | None = None) -> str:
     """The template with every ``${name}`` outside comments replaced by ``values[name]``.
 
     Raises :class:`StartupError` naming a field the values lack.
     """
+    template = template or mosquitto_template()
     missing: set[str] = set()
 
     def fill(match: re.Match[str]) -> str:

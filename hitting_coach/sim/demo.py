@@ -9,8 +9,8 @@ import time
 import orjson
 
 from hitting_coach.errors import MessageError
-from hitting_coach.hub import Hub
-from hitting_coach.simulate import iter_demo_messages
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.sim.simulate import iter_demo_messages
 
 __all__ = ["DemoFeed"]
 

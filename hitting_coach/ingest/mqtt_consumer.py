@@ -33,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError, MessageError
-from hitting_coach.hub import Hub
+from hitting_coach.ingest.hub import Hub
 
 __all__ = ["MqttConsumer", "tls_context"]
 
