@@ -53,6 +53,7 @@ from hitting_coach.store.takes import Take
 
 __all__ = [
     "export_session",
+    "safe_file_stem",
     "SENSOR_FILES",
     "ImportResult",
     "import_export",
@@ -356,21 +357,67 @@ def import_export(
 
 
 # ------------------------------------------------------------------------------- writing
+_MAX_STEM = 100
+
+
+def safe_file_stem(text: str, fallback: str = "sensor") -> str:
+    """A file name stem made from a user string (a sensor or session name): letters, digits,
+    ``-`` and ``_`` only, so no separator, ``..``, control character or leading dot gets
+    through; at most 100 characters; ``fallback`` if nothing is left."""
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in text).strip("_")
+    if len(stem) > _MAX_STEM:  # keep long names apart: a digest of the whole text
+        stem = stem[: _MAX_STEM - 9] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    return stem or fallback
+
+
 def export_file_name(sensor: str) -> str:
-    """The CSV file name Sensor Logger uses for a sensor (``wrist motion`` -> WristMotion)."""
-    return SENSOR_FILES.get(sensor) or "".join(w[:1].upper() + w[1:] for w in sensor.split())
+    """The CSV file name Sensor Logger uses for a sensor (``wrist motion`` -> WristMotion);
+    other names are made safe with :func:`safe_file_stem`."""
+    known = SENSOR_FILES.get(sensor)
+    if known:
+        return known
+    return safe_file_stem("".join(w[:1].upper() + w[1:] for w in sensor.split()))
+
+
+def _file_stems(
+    sensors: list[str], stem_of: Callable[[str], str], reserved: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """A distinct file stem per sensor: two names that clean up alike (``a/b``, ``a_b``), or
+    differ only in case, or take a ``reserved`` name, get ``-2``, ``-3`` ... instead of one
+    overwriting the other."""
+    taken = {r.lower() for r in reserved}
+    stems = {}
+    for sensor in sensors:
+        base = stem_of(sensor)
+        stem, n = base, 1
+        while stem.lower() in taken:
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem.lower())
+        stems[sensor] = stem
+    return stems
+
+
+def _inside(out: Path, file_name: str) -> Path:
+    """``out / file_name``, refusing anything that would land outside ``out``."""
+    path = out / file_name
+    if path.resolve().parent != out.resolve():
+        raise SessionError(f"refusing to write {file_name!r} outside {out}")
+    return path
 
 
 def write_export(session: Session, out_dir: str | Path) -> list[Path]:
-    """Write ``session`` in Sensor Logger's CSV layout (what ``import`` reads back)."""
+    """Write ``session`` in Sensor Logger's CSV layout (what ``import`` reads back). File
+    names come from sensor names made safe: every file lands inside ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = session.start_ns or 0
+    stems = _file_stems(list(session.frames), export_file_name, reserved=("Metadata",))
     written = []
     for sensor, frame in session.frames.items():
         csv_frame = frame.rename(columns={"time_ns": "time"})
         csv_frame.insert(1, "seconds_elapsed", (frame["time_ns"] - start) / 1e9)
-        path = out / f"{export_file_name(sensor)}.csv"
+        path = _inside(out, f"{stems[sensor]}.csv")
         csv_frame.to_csv(path, index=False)
         written.append(path)
     meta = {
@@ -382,7 +429,7 @@ def write_export(session: Session, out_dir: str | Path) -> list[Path]:
         "platform": "",
         "appVersion": "",
         "device id": session.device_id,
-        "sensors": "|".join(export_file_name(s) for s in session.frames),
+        "sensors": "|".join(stems.values()),
         "sampleRateMs": "",
         "session id": session.session_id,
         "name": session.name,
@@ -412,16 +459,18 @@ def export_session(
         raise SessionError(f"unknown export format {format!r}; use parquet or csv")
     loaded = session if isinstance(session, Session) and take is None else None
     loaded = loaded or load_session(session, data_dir, take=take)
-    out = Path(out_dir) if out_dir else Path(_safe_name(loaded.name or loaded.session_id))
+    default = safe_file_stem(loaded.name or loaded.session_id, "session")
+    out = Path(out_dir) if out_dir else Path(default)
     try:
         out.mkdir(parents=True, exist_ok=True)
         if format == "csv":
             write_export(loaded, out)
             return out
+        stems = _file_stems(list(loaded.frames), safe_file_stem)
         for sensor, frame in loaded.frames.items():
             pq.write_table(
                 pa.Table.from_pandas(frame, preserve_index=False),
-                out / f"{_safe_name(sensor)}.parquet",
+                _inside(out, f"{stems[sensor]}.parquet"),
                 compression="zstd",
             )
         write_json(
@@ -431,13 +480,10 @@ def export_session(
                 "session_id": loaded.session_id,
                 "name": loaded.name,
                 "sensors": {s: len(f) for s, f in loaded.frames.items()},
+                "files": {s: f"{stem}.parquet" for s, stem in stems.items()},
                 "takes": [t.as_dict() for t in loaded.takes],
             },
         )
     except OSError as e:
         raise SessionError(f"cannot write the export to {out}: {e.strerror}") from None
     return out
-
-
-def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._") or "session"
