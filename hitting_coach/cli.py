@@ -71,12 +71,32 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_report)
 
 
+def _notebooks(args: argparse.Namespace, settings: Settings) -> int:
+    from hitting_coach.resources import copy_notebooks
+
+    written = copy_notebooks(args.directory)
+    for path in written:
+        print(path)
+    if not written:
+        print(f"the notebooks are already in {args.directory} (nothing overwritten)")
+    return 0
+
+
+def _add_notebooks(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("notebooks", help="copy the live and report notebooks into a folder")
+    p.add_argument(
+        "directory", nargs="?", default="notebooks", help="where to (default ./notebooks)"
+    )
+    p.set_defaults(func=_notebooks)
+
+
 #: Each subcommand module adds its parser here: (add_parser function).
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
     _add_broker,
     _add_recording,
     _add_report,
+    _add_notebooks,
 ]
 
 
