@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from hitting_coach import __version__
 from hitting_coach.config import FIND, Settings
 from hitting_coach.errors import HittingCoachError
+from hitting_coach.text import SafeFormatter, printable
 
 __all__ = ["main"]
 
@@ -121,13 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides = {name: getattr(args, name) for name in getattr(args, "overrides", ())}
         settings = Settings.load(env_file=args.env_file, **overrides)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        handler = logging.StreamHandler()  # ids in log lines are escaped: one line each
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
         return args.func(args, settings)
     except HittingCoachError as e:
-        print(f"hitting-coach: error: {e}", file=sys.stderr)
+        print(f"hitting-coach: error: {printable(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

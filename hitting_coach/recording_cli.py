@@ -6,6 +6,7 @@ import argparse
 from urllib.parse import urlsplit
 
 from hitting_coach.config import Settings
+from hitting_coach.text import printable
 
 __all__ = ["add_parsers"]
 
@@ -13,7 +14,7 @@ __all__ = ["add_parsers"]
 def _sessions(args: argparse.Namespace, settings: Settings) -> int:
     from hitting_coach.store.sessions import sessions_report
 
-    print(sessions_report(settings.data_path, takes=args.takes))
+    print(sessions_report(settings.data_path, takes=args.takes))  # escapes ids itself
     return 0
 
 
@@ -26,7 +27,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         result = import_export(args.path, settings.data_path, name=args.name, progress=progress)
     finally:
         progress.close()
-    print(result.describe())
+    print(printable(result.describe()))
     return 0
 
 
@@ -36,7 +37,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     out = export_session(
         args.session, args.out, format=args.format, data_dir=settings.data_path, take=args.take
     )
-    print(f"exported {args.session} ({args.format}) to {out}")
+    print(printable(f"exported {args.session} ({args.format}) to {out}"))
     return 0
 
 
@@ -63,7 +64,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         progress.close()
-    print(result.describe())
+    print(printable(result.describe()))
     return 0
 
 

@@ -36,6 +36,7 @@ import orjson
 
 from hitting_coach.errors import ReplayError, SessionError
 from hitting_coach.store.sessions import Session, load_session
+from hitting_coach.text import printable
 
 __all__ = [
     "HTTPPublisher",
@@ -444,6 +445,7 @@ class ProgressLine:
         self._width = 0
 
     def __call__(self, text: str) -> None:
+        text = printable(text)  # file and sensor names come from the export
         if self.tty:
             self.stream.write("\r" + text.ljust(self._width))
             self._width = len(text)

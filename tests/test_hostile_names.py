@@ -68,3 +68,81 @@ def test_export_writes_only_inside_its_folder_whatever_the_sensor_names(
     values = sorted(v for f in imported.frames.values() for v in f["v"])
     assert values == sorted(v for f in original.frames.values() for v in f["v"])
     assert all(isinstance(f, pd.DataFrame) for f in imported.frames.values())
+
+
+FORGED = "\n2024-05-01 14:03:22  0:02.0  admin  ok"  # a forged table line
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07\r\u202e"  # clear screen, window title, overwrite, RTL
+
+
+def no_controls(text: str) -> bool:
+    return all(c.isprintable() for line in text.split("\n") for c in line)
+
+
+def test_the_sessions_table_escapes_ids_names_and_sensors(tmp_path, record, capsys):
+    data = tmp_path / "data"
+    record(
+        data,
+        [
+            message(
+                1,
+                named_readings([f"gyro{ESCAPES}", "light"]),
+                device=f"phone{FORGED}",
+                session=f"s1{ESCAPES}",
+            )
+        ],
+    )
+    assert main(["sessions", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    lines = out.rstrip("\n").split("\n")
+    assert len(lines) == 3, out  # header, one session, the total
+    assert no_controls(out), repr(out)
+    assert "phone\\x0a2024" in lines[1] and "s1\\x1b[2J" in lines[1]
+    assert "gyro\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\u202e" in lines[1]
+
+
+def test_import_output_and_errors_escape_file_names(tmp_path, capsys):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    name = f"Gyro{ESCAPES}.csv".replace("/", "")
+    (folder / name).write_text("time,x\n1714572202123456789,1.5\n")
+    data = tmp_path / "data"
+    assert main(["import", str(folder), "--name", f"n{FORGED}", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr()
+    assert no_controls(out.out + out.err), repr(out)
+    assert "gyro\\x1b[2j" in out.out  # the sensor, named after the file
+
+    (folder / name).write_text("time,x\nyesterday,1\n")
+    assert main(["import", str(folder), "--data-dir", str(tmp_path / "other")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and no_controls(err), repr(err)
+    assert err.startswith("hitting-coach: error: Gyro\\x1b[2J")
+    assert main(["sessions", "--data-dir", str(data)]) == 0
+    listed = capsys.readouterr().out
+    assert no_controls(listed) and "n\\x0a2024-05-01" in listed
+
+
+def test_log_lines_escape_ids(tmp_path):
+    import io
+    import logging
+
+    from hitting_coach.store.takes import TakeLog
+    from hitting_coach.text import SafeFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("hitting_coach")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        takes = TakeLog(tmp_path, clock=lambda device: (T0, "s1"))
+        takes.start(f"phone{FORGED}{ESCAPES}", name=f"tee{ESCAPES}")
+        takes.stop(f"phone{FORGED}{ESCAPES}")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    lines = stream.getvalue().rstrip("\n").split("\n")
+    assert len(lines) == 2 and no_controls("\n".join(lines)), lines
+    assert lines[0].startswith("INFO hitting_coach.store.takes: take ")
+    assert "started on phone\\x0a2024-05-01" in lines[0]

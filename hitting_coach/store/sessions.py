@@ -43,6 +43,7 @@ from hitting_coach.store.layout import (
     write_json,
 )
 from hitting_coach.store.takes import Take, read_takes
+from hitting_coach.text import printable
 
 __all__ = [
     "Session",
@@ -429,13 +430,17 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
     lines.append(header)
     for row in frame.itertuples():
         start = _local(row.start.value) if not pd.isna(row.start) else "-"
+        # Ids, names and sensors come from the phone: escaped, so none forges a line.
         sensors = ", ".join(
-            f"{s} {row.rates_hz[s]:.0f} Hz" if s in row.rates_hz else f"{s} ({row.counts[s]})"
+            f"{printable(s)} {row.rates_hz[s]:.0f} Hz"
+            if s in row.rates_hz
+            else f"{printable(s)} ({row.counts[s]})"
             for s in row.sensors
         )
+        device, session, name = (printable(v) for v in (row.device_id, row.session_id, row.name))
         lines.append(
-            f"{start:19}  {_duration(row.duration_s):>8}  {row.device_id[:14]:14}  "
-            f"{row.session_id[:38]:38}  {row.name[:20]:20}  {sensors}"
+            f"{start:19}  {_duration(row.duration_s):>8}  {device[:14]:14}  "
+            f"{session[:38]:38}  {name[:20]:20}  {sensors}"
         )
         for t in all_takes:
             s_ns, e_ns = row.start.value, row.end.value
