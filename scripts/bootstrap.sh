@@ -21,3 +21,17 @@ if ! command -v uv >/dev/null 2>&1; then
   echo "bootstrap: installing uv with pip" >&2
   python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
 fi
+
+# The README's `uv run ...` commands must work in a new shell too, not only under make (which
+# adds ~/.local/bin to its own PATH): put uv where a login shell looks.
+if ! env -i HOME="$HOME" bash -lc 'command -v uv' >/dev/null 2>&1; then
+  uv_bin=$(command -v uv)
+  if [ "$(id -u)" -eq 0 ]; then
+    ln -sf "$uv_bin" /usr/local/bin/uv
+    [ -x "$(dirname "$uv_bin")/uvx" ] && ln -sf "$(dirname "$uv_bin")/uvx" /usr/local/bin/uvx
+    echo "bootstrap: linked uv into /usr/local/bin" >&2
+  elif ! grep -qs 'hitting-coach: uv' "$HOME/.profile"; then
+    printf '\n# hitting-coach: uv\nexport PATH="%s:$PATH"\n' "$(dirname "$uv_bin")" >>"$HOME/.profile"
+    echo "bootstrap: added $(dirname "$uv_bin") to PATH in ~/.profile (open a new shell)" >&2
+  fi
+fi

@@ -1,0 +1,25 @@
+"""After the README's two commands, its `uv run ...` commands work in a new shell as written."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from hitting_coach import __version__
+from support import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_new_login_shell_runs_a_readme_uv_command():
+    # `make test` ran scripts/bootstrap.sh before this suite: uv must now be on a login
+    # shell's PATH, not only on the Makefile's.
+    proc = subprocess.run(
+        ["env", "-i", "bash", "-lc", f"cd {ROOT} && uv run hitting-coach --version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == __version__
