@@ -1,11 +1,82 @@
 from __future__ import annotations
 
+import _posixsubprocess
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess
+
+# -- Tests that start a process say so ------------------------------------------------------------
+# While a test without the ``integration`` marker runs (its fixtures included, whatever their
+# scope), every way of starting a process raises, and the test fails even if the caller swallowed
+# the error. So ``pytest -m "not integration"`` stays an in-process, fast run, by construction.
+
+_unmarked: list[str] = []  # the node id of the running test, if it has no integration marker
+_started: list[str] = []  # what the running unmarked test tried to start
+
+
+class StartsAProcess(RuntimeError):
+    """Raised in a test without the ``integration`` marker that starts a process."""
+
+
+def _refuse(what: str, original):
+    def guarded(*args, **kwargs):
+        if _unmarked:
+            _started.append(what)
+            raise StartsAProcess(
+                f"{_unmarked[0]} starts a process ({what}): mark it integration "
+                "(pytestmark = pytest.mark.integration, or @pytest.mark.integration)"
+            )
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+_GUARDED = [
+    # Where Popen (so also subprocess.run and asyncio's subprocesses) starts the child: after
+    # __init__ has set up the object, so the error unwinds through Popen's own cleanup.
+    (subprocess.Popen, "_execute_child", "subprocess.Popen"),
+    (os, "fork", "os.fork"),
+    (os, "forkpty", "os.forkpty"),
+    (os, "posix_spawn", "os.posix_spawn"),
+    (os, "posix_spawnp", "os.posix_spawnp"),
+    (os, "system", "os.system"),
+    (_posixsubprocess, "fork_exec", "multiprocessing"),
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config._process_guard = pytest.MonkeyPatch()
+    for owner, name, what in _GUARDED:
+        config._process_guard.setattr(owner, name, _refuse(what, getattr(owner, name)))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    config._process_guard.undo()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    if item.get_closest_marker("integration") is None:
+        _unmarked.append(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _unmarked.clear()
+        _started.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_unless_integration() -> Iterator[None]:
+    """Fail a test that started (or tried to start) a process without the marker, even when
+    the code under test caught the error."""
+    yield
+    if _unmarked and _started:
+        pytest.fail(f"{_unmarked[0]} starts a process ({', '.join(_started)}): mark it integration")
 
 
 @pytest.fixture

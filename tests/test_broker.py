@@ -20,6 +20,7 @@ from services import Publisher
 from support import JS_LENGTHS, ServerProcess, free_port, motion_messages, wait_for
 
 
+@pytest.mark.integration
 def test_password_hash_is_what_mosquitto_passwd_writes(tmp_path):
     path = tmp_path / "passwd"
     done = subprocess.run(
@@ -121,6 +122,7 @@ def _stop(proc: subprocess.Popen) -> int:
     return proc.wait(15)
 
 
+@pytest.mark.integration
 def test_broker_command_then_serve_puts_the_phone_on_the_dashboard(tmp_path, page):
     data = tmp_path / "data"
     port, ws_port = free_port(), free_port()

@@ -62,6 +62,7 @@ def test_notebooks_are_committed_without_outputs(path):
     assert len(tagged) == 1
 
 
+@pytest.mark.integration
 def test_report_notebook_runs_as_committed_on_the_latest_session(recorded_swings, monkeypatch):
     """What a user gets from Run All in JupyterLab: defaults, data dir from the setting."""
     data_dir, sim = recorded_swings
@@ -80,6 +81,7 @@ def test_report_notebook_runs_as_committed_on_the_latest_session(recorded_swings
     assert steps[0].startswith("[1/8] loading the session")
 
 
+@pytest.mark.integration
 def test_live_notebook_runs_against_a_fed_server(server):
     for m in live_messages():
         assert server.post(m)[0] == 200
@@ -117,6 +119,7 @@ def test_live_notebook_runs_against_a_fed_server(server):
     assert "Snapshot" in html
 
 
+@pytest.mark.integration
 def test_live_session_follows_pauses_and_snapshots(server):
     first = live_messages(5)
     for m in first:
@@ -149,6 +152,7 @@ def test_live_session_follows_pauses_and_snapshots(server):
     assert live.status()["sources"]["server"]["state"] == "stopped"
 
 
+@pytest.mark.integration
 def test_readings_route_answers_what_is_new_since_a_cursor(server):
     base = server.base + "/sensor/readings.json"
     assert get_json(base) == {"devices": {}}
@@ -169,6 +173,7 @@ def test_readings_route_answers_what_is_new_since_a_cursor(server):
         assert "error" in orjson.loads(e.value.read())
 
 
+@pytest.mark.integration
 def test_live_session_over_mqtt_uses_its_own_clean_client(mosquitto):
     publisher = mosquitto.publisher().wait_connected()
     with connect_mqtt(mosquitto.settings(), backlog=0) as live:
@@ -200,6 +205,7 @@ def test_a_live_session_needs_exactly_one_source():
         LiveSession("http://x", settings=Settings.load(environ={}, env_file=None))
 
 
+@pytest.mark.integration
 def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
     """``jupyter lab`` as installed, the live notebook run from the browser, no internet:
     the dashboard's figures render and keep moving while the phone sends."""

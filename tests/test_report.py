@@ -30,6 +30,7 @@ def report_file(recorded_swings, tmp_path_factory):
     return out, done
 
 
+@pytest.mark.integration
 def test_report_command_writes_one_html_file_and_shows_progress(report_file):
     out, done = report_file
     assert done.returncode == 0, done.stderr
@@ -45,6 +46,7 @@ def test_report_command_writes_one_html_file_and_shows_progress(report_file):
     assert 1_000_000 < out.stat().st_size < 15_000_000
 
 
+@pytest.mark.integration
 def test_report_renders_every_plot_offline(report_file, recorded_swings, browser):
     out, done = report_file
     assert done.returncode == 0, done.stderr
@@ -106,6 +108,7 @@ def test_report_renders_every_plot_offline(report_file, recorded_swings, browser
         context.close()
 
 
+@pytest.mark.integration
 def test_report_of_an_unknown_session_is_one_line_and_writes_nothing(recorded_swings, tmp_path):
     data_dir, _ = recorded_swings
     out = tmp_path / "r.html"
