@@ -19,9 +19,10 @@ test:
 	uv sync --frozen
 	uv run ruff check .
 	uv run ruff format --check .
+	uv run lint-imports
 	uv run pytest $(ARGS)
 
 lint:
 	uv run ruff check .
 	uv run ruff format --check .
-	uv run ruff format --check .
+	uv run lint-imports

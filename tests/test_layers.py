@@ -1,0 +1,50 @@
+"""The package's layers: import-linter's contracts in pyproject.toml ([tool.importlinter]),
+checked in this process (``uv run lint-imports`` runs the same contracts from ``make test``)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import importlinter.api  # noqa: F401  (sets import-linter up, as its command line does)
+from importlinter.application import use_cases
+
+from support import ROOT
+
+
+def lint_imports(capsys) -> tuple[bool, str]:
+    """Check the contracts; returns whether all were kept and import-linter's report."""
+    kept = use_cases.lint_imports(
+        config_filename=str(ROOT / "pyproject.toml"), no_logo=True, cache_dir=None
+    )
+    return kept, capsys.readouterr().out
+
+
+def test_every_import_contract_is_kept(capsys):
+    kept, report = lint_imports(capsys)
+    assert kept, report
+    assert "Contracts: 2 kept, 0 broken." in report
+
+
+def test_a_plotting_import_in_ingest_and_an_upward_import_in_store_break_the_contracts(
+    tmp_path, monkeypatch, capsys
+):
+    """The contracts catch what they are for: checked on a copy of the package with two
+    forbidden imports added."""
+    shutil.copytree(
+        ROOT / "hitting_coach",
+        tmp_path / "hitting_coach",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    with open(tmp_path / "hitting_coach" / "ingest" / "hub.py", "a") as f:
+        f.write("\nimport panel\n")
+    with open(tmp_path / "hitting_coach" / "store" / "layout.py", "a") as f:
+        f.write("\nfrom hitting_coach import cli\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "hitting_coach", raising=False)  # find the copy
+
+    kept, report = lint_imports(capsys)
+    assert not kept
+    assert "Contracts: 0 kept, 2 broken." in report
+    assert "hitting_coach.ingest.hub -> panel" in report
+    assert "hitting_coach.store.layout -> hitting_coach.cli" in report
