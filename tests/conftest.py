@@ -4,6 +4,7 @@ import _posixsubprocess
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -77,6 +78,17 @@ def _no_process_unless_integration() -> Iterator[None]:
     yield
     if _unmarked and _started:
         pytest.fail(f"{_unmarked[0]} starts a process ({', '.join(_started)}): mark it integration")
+
+
+@pytest.fixture(autouse=True)
+def _panel_state_reset() -> Iterator[None]:
+    """Panel keeps state between tests (servers, periodic callbacks, the current document,
+    caches): reset it after each test that has imported panel, as Panel's own tests do."""
+    yield
+    pn = sys.modules.get("panel")
+    if pn is not None:
+        pn.state.reset()
+        pn.state.clear_caches()
 
 
 @pytest.fixture

@@ -1,0 +1,158 @@
+"""The live dashboard's components in this process, no browser: a hub with readings, one tick
+called directly, and what the browser would be sent (the Bokeh document's change events)."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.document.events import ColumnsStreamedEvent, DocumentChangedEvent
+
+from hitting_coach.analysis.live_swings import LiveSwings
+from hitting_coach.errors import MessageError
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.sim.simulate import simulate
+from hitting_coach.ui.dashboard import Dashboard
+from support import motion_messages
+
+T0 = 1_700_000_000_000_000_000
+
+
+class Shown:
+    """A component put in a Bokeh document, as a browser session would; ``sent`` collects
+    every change that would go to the browser from now on."""
+
+    def __init__(self, component) -> None:
+        self.document = Document()
+        self.document.add_root(pn.panel(component).get_root(self.document))
+        self.sent: list[DocumentChangedEvent] = []
+        self.document.on_change(self.sent.append)
+
+    def streamed(self) -> dict[str, ColumnsStreamedEvent]:
+        """Points streamed since the last call, by source name."""
+        out = {e.model.name: e for e in self.sent if isinstance(e, ColumnsStreamedEvent)}
+        self.sent.clear()
+        return out
+
+
+def feed(hub: Hub, messages) -> None:
+    for m in messages:
+        hub.ingest(orjson.dumps(m))
+
+
+def times_ms(messages, sensor: str) -> list[float]:
+    return sorted(r["time"] / 1e6 for m in messages for r in m["payload"] if r["name"] == sensor)
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+def test_a_tick_sends_only_the_new_points_and_the_window_rolls_over(hub):
+    messages = motion_messages(12, start_ns=T0)  # 20 readings per sensor per message
+    feed(hub, messages[:5])
+    dashboard = Dashboard(hub, window=200)
+    shown = Shown(dashboard)
+    for plot in dashboard.plots:
+        assert list(plot.source.data["t"]) == times_ms(messages[:5], plot.sensor)
+
+    feed(hub, messages[5:7])
+    dashboard.tick()
+    streamed = shown.streamed()
+    assert set(streamed) == {"accelerometer-source", "gyroscope-source"}
+    for plot in dashboard.plots:
+        event = streamed[f"{plot.sensor}-source"]
+        assert list(event.data["t"]) == times_ms(messages[5:7], plot.sensor)  # nothing old
+        assert event.rollover == 200
+        assert list(plot.source.data["t"]) == times_ms(messages[:7], plot.sensor)
+
+    dashboard.tick()  # nothing new: nothing is sent to the plots
+    assert shown.streamed() == {}
+
+    feed(hub, messages[7:])
+    dashboard.tick()
+    for plot in dashboard.plots:  # 240 readings sent, the plot keeps the newest 200
+        assert list(plot.source.data["t"]) == times_ms(messages, plot.sensor)[-200:]
+
+
+def test_the_device_picker_appears_with_a_second_device_and_switches_the_plots(hub):
+    phone = motion_messages(3, start_ns=T0, device="phone-1")
+    feed(hub, phone)
+    dashboard = Dashboard(hub, window=200)
+    Shown(dashboard)
+    assert not dashboard.picker.visible  # one device: nothing to pick
+    assert dashboard.device == "phone-1"
+
+    watch = motion_messages(5, start_ns=T0, device="watch-2", session="w")
+    feed(hub, watch)
+    dashboard.tick()
+    assert dashboard.picker.visible
+    assert list(dashboard.picker.options) == ["phone-1", "watch-2"]
+    assert dashboard.device == "phone-1"  # a new device does not take the plots over
+    for plot in dashboard.plots:
+        assert list(plot.source.data["t"]) == times_ms(phone, plot.sensor)
+
+    dashboard.picker.value = "watch-2"  # what choosing it in the browser does
+    dashboard.tick()
+    for plot in dashboard.plots:
+        assert list(plot.source.data["t"]) == times_ms(watch, plot.sensor)
+    assert "phone-1" not in dashboard.status_line.object
+
+
+def test_the_status_line_says_what_arrived_and_what_was_refused(hub):
+    dashboard = Dashboard(hub, window=200)
+    shown = Shown(dashboard)
+    assert "no message yet" in dashboard.status_line.object
+    assert "0 rejected" in dashboard.status_line.object
+
+    feed(hub, motion_messages(3, start_ns=T0))
+    with pytest.raises(MessageError):
+        hub.ingest(b'{"messageId": 1}')  # no deviceId: refused
+    dashboard.tick()
+    line = dashboard.status_line.object
+    assert "no message yet" not in line
+    assert re.search(r"last message \d+\.\d s ago", line)
+    assert "1 rejected" in line
+    assert "accelerometer 100 Hz, gyroscope 100 Hz" in line
+    assert any(getattr(e, "attr", None) == "text" for e in shown.sent)  # the browser is told
+
+
+def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
+    sim = simulate("pelvis+wrist", duration_s=20.0, rate_hz=100, seed=7)
+    truth = sim.truth
+    messages = sim.messages(device_id="phone-1", session_id="s")
+    live = LiveSwings(hub)
+    dashboard = Dashboard(hub, window=200, swings=live)
+    Shown(dashboard)
+    panel = dashboard.swing_panel
+    assert "no swing yet" in panel.headline.object
+
+    feed(hub, messages)
+    live.poll()
+    dashboard.tick()
+    headline = panel.headline.object
+    assert f'<div class="v">#{len(truth)}</div>' in headline  # the newest swing
+    shown = dict(re.findall(r'<div class="l">([^<]+)</div><div class="v">([^<]+)<span', headline))
+    for label, column in (("Pelvis peak", "pelvis_peak_dps"), ("Hand peak", "hand_peak_dps")):
+        if truth[column.replace("peak_dps", "clipped")].iloc[-1]:
+            assert shown[label].startswith("≥")  # past the gyroscope's range: a lower bound
+        else:
+            assert float(shown[label]) == pytest.approx(truth[column].iloc[-1], rel=0.03)
+
+    rows = re.findall(r"<tr><td>(\d+)</td>(.*?)</tr>", panel.table.object)
+    assert [int(n) for n, _ in rows] == list(range(len(truth), 0, -1))  # newest first
+    for (_, cells), (_, swing) in zip(reversed(rows), truth.iterrows(), strict=True):
+        time, placement, pelvis, hand, gap, bat, flags = re.findall(r"<td>([^<]*)</td>", cells)
+        assert placement == "pelvis+wrist"
+        for cell, segment in ((pelvis, "pelvis"), (hand, "hand")):
+            if swing[f"{segment}_clipped"]:
+                assert cell == "clipped" and "gyro clipped" in flags
+            else:
+                assert float(cell) == pytest.approx(swing[f"{segment}_peak_dps"], rel=0.03)
+
+    dashboard.tick()  # no new swing: the panel stays on the newest
+    assert f'<div class="v">#{len(truth)}</div>' in panel.headline.object
