@@ -21,8 +21,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     run(
         settings,
         demo=args.demo,
-        basic_auth=args.basic_auth,
-        cookie_secret=args.cookie_secret,
+        basic_auth_file=args.basic_auth,
         use_xheaders=args.use_xheaders,
     )
     return 0
@@ -33,8 +32,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="port (default 8000, HITTING_COACH_PORT)")
     p.add_argument("--address", help="address to bind (default 0.0.0.0, HITTING_COACH_ADDRESS)")
     p.add_argument("--demo", action="store_true", help="feed simulated swings, no phone needed")
-    p.add_argument("--basic-auth", help="dashboard login: a password, or a JSON file of users")
-    p.add_argument("--cookie-secret", help="cookie secret for --basic-auth")
+    p.add_argument(
+        "--basic-auth",
+        metavar="FILE",
+        help="dashboard login: a file holding the password, or a JSON file of users "
+        "(or set HITTING_COACH_BASIC_AUTH)",
+    )
     p.add_argument("--use-xheaders", action="store_true", help="behind a proxy (nginx)")
     p.set_defaults(func=_serve, overrides=("port", "address"))
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hitting_coach.errors import ConfigError
+from hitting_coach.errors import ConfigError, StartupError
 
-__all__ = ["FIND", "Settings", "project_root", "read_env_file"]
+__all__ = ["FIND", "Settings", "is_loopback", "kept_secret", "project_root", "read_env_file"]
 
 PREFIX = "HITTING_COACH_"
 
@@ -94,12 +95,78 @@ class Settings:
     )
     ingest_token: str = _setting(
         PREFIX + "INGEST_TOKEN",
-        "",
-        "If set, POST /data needs it (Authorization: Bearer, or ?token=).",
+        "auto",
+        "POST /data needs it (Authorization: Bearer, or ?token=). auto: none on a loopback "
+        "address, else a random one kept in the data folder and printed in the push URL; "
+        "empty: no token (warned).",
         secret=True,
     )
     max_message_bytes: int = _setting(
         PREFIX + "MAX_MESSAGE_BYTES", 1_048_576, "Largest accepted message, in bytes.", minimum=1
+    )
+    max_name_bytes: int = _setting(
+        PREFIX + "MAX_NAME_BYTES",
+        80,
+        "Longest device id, session id, sensor name or value key, in UTF-8 bytes.",
+        minimum=1,
+    )
+    max_value_keys: int = _setting(
+        PREFIX + "MAX_VALUE_KEYS", 64, "Value keys per reading and per sensor.", minimum=1
+    )
+    max_sensors: int = _setting(
+        PREFIX + "MAX_SENSORS", 32, "Sensors per message and per live device.", minimum=1
+    )
+    max_nesting: int = _setting(
+        PREFIX + "MAX_NESTING", 8, "Deepest nesting of lists/objects inside a value.", minimum=1
+    )
+    max_live_devices: int = _setting(
+        PREFIX + "MAX_LIVE_DEVICES",
+        100,
+        "Devices kept in memory at once; a new one beyond it gets 503 until one goes idle.",
+        minimum=1,
+    )
+    device_idle_s: float = _setting(
+        PREFIX + "DEVICE_IDLE_S",
+        600.0,
+        "Seconds of silence after which a device leaves memory (its recording stays).",
+        minimum=1,
+    )
+    max_reading_age_s: float = _setting(
+        PREFIX + "MAX_READING_AGE_S",
+        604_800.0,
+        "Oldest live reading accepted, in seconds before receipt (7 days: a broker's queue "
+        "after a server outage). Replay and import keep their own times.",
+        minimum=0,
+    )
+    max_reading_ahead_s: float = _setting(
+        PREFIX + "MAX_READING_AHEAD_S",
+        3_600.0,
+        "Furthest a reading may be ahead of the server's clock, in seconds.",
+        minimum=0,
+    )
+    body_timeout_s: float = _setting(
+        PREFIX + "BODY_TIMEOUT_S",
+        30.0,
+        "Seconds a client may take to send a request body.",
+        minimum=0.1,
+    )
+    idle_timeout_s: float = _setting(
+        PREFIX + "IDLE_TIMEOUT_S",
+        60.0,
+        "Seconds an HTTP connection may stay idle (or send its headers) before it is closed.",
+        minimum=0.1,
+    )
+    basic_auth: str = _setting(
+        PREFIX + "BASIC_AUTH",
+        "",
+        "Dashboard login password (or the path of a JSON file of users). Empty: no login.",
+        secret=True,
+    )
+    cookie_secret: str = _setting(
+        PREFIX + "COOKIE_SECRET",
+        "",
+        "Signs login cookies. Empty: a random one kept in the data folder.",
+        secret=True,
     )
     buffer_readings: int = _setting(
         PREFIX + "BUFFER_READINGS",
@@ -150,7 +217,8 @@ class Settings:
     allowed_origins: str = _setting(
         PREFIX + "ALLOWED_ORIGINS",
         "",
-        "Extra host[:port] (comma separated) allowed to open the dashboard, e.g. behind nginx.",
+        "Extra host[:port] (comma separated) allowed to open the dashboard and to send a "
+        "browser POST /data (Origin), e.g. behind nginx.",
     )
     log_level: str = _setting(
         PREFIX + "LOG_LEVEL",
@@ -229,9 +297,43 @@ class Settings:
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
 
+    def resolved_ingest_token(self) -> str:
+        """The ingest token in force: ``auto`` is none on a loopback address, else a random
+        token made at first start and kept in the data folder (the same after a restart)."""
+        if self.ingest_token != "auto":
+            return self.ingest_token
+        if is_loopback(self.address):
+            return ""
+        return kept_secret(self.data_path, "ingest-token")
+
     @property
     def extra_origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+
+def is_loopback(address: str) -> bool:
+    """True for an address only this machine can reach."""
+    return address in ("localhost", "::1") or address.startswith("127.")
+
+
+def kept_secret(data_path: Path, name: str) -> str:
+    """A random secret kept in ``<data>/secrets/<name>``: made on first use, readable by this
+    user only, the same after a restart. Raises :class:`StartupError` if it cannot be kept."""
+    path = data_path / "secrets" / name
+    try:
+        if path.is_file() and path.read_text().strip():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(24)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+        return value
+    except OSError as e:
+        raise StartupError(f"cannot keep the {name} in {path.parent}: {e.strerror}") from None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -298,7 +400,7 @@ def markdown_table() -> str:
     """The settings as a Markdown table (the README's configuration section)."""
     rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
     for s in Settings.table():
-        default = "" if s["secret"] else s["default"]
+        default = s["default"]  # a default is never a secret
         default = f"`{default}`" if default != "" else "(empty)"
         rows.append(f"| `{s['name']}` | {default} | {s['help']} |")
     return "\n".join(rows)

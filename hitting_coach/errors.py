@@ -4,7 +4,8 @@
      ├── ConfigError        a setting has a bad value (names the setting and what is allowed)
      ├── StartupError       the server cannot start (data dir unwritable, port taken, ...)
      ├── MessageError       a pushed message is malformed; rejected whole, nothing kept
-     │    └── TooLarge      the message is over the size limit
+     │    ├── TooLarge      the message is over the size limit
+     │    └── Busy          a well-formed message the server has no room for now (retry later)
      ├── RecordingError     the journal or a session file could not be written
      ├── SessionError       a session, take or export cannot be found or read
      ├── ReplayError        a replay target cannot be reached, refuses us, or rejects a message
@@ -17,6 +18,7 @@ The CLI prints one line for any of these and exits 1; the HTTP handler answers
 from __future__ import annotations
 
 __all__ = [
+    "Busy",
     "ConfigError",
     "HittingCoachError",
     "MessageError",
@@ -60,6 +62,10 @@ class TooLarge(MessageError):
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__("too_large", f"message of {size} bytes is over the limit of {limit}")
+
+
+class Busy(MessageError):
+    """A well-formed message the server cannot take now (e.g. too many live devices)."""
 
 
 class RecordingError(HittingCoachError):

@@ -54,9 +54,7 @@ def test_bad_setting_stops_start_up_with_one_clear_line(tmp_path):
 
 
 def test_with_a_login_readings_need_it_but_phones_can_still_post(tmp_path):
-    server = ServerProcess(
-        tmp_path, args=["--basic-auth", "s3cret-pass", "--cookie-secret", "c" * 32]
-    )
+    server = ServerProcess(tmp_path, env={"HITTING_COACH_BASIC_AUTH": "s3cret-pass"})
     server.start()
     try:
         assert server.post(motion_messages(1)[0])[0] == 200  # phones cannot log in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import orjson
 import pytest
@@ -16,7 +17,7 @@ from hitting_coach.ingest.handlers import routes
 from hitting_coach.runtime import Runtime
 from support import free_port, message, motion_messages, post, xyz_readings
 
-T0 = 1_700_000_000_000_000_000
+T0 = (time.time_ns() // 10**9 - 60) * 10**9  # a minute ago: live readings are checked
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def app(tmp_path):
 
     def start(**settings):
         settings.setdefault("data_dir", str(tmp_path / "data"))
+        settings.setdefault("address", "127.0.0.1")  # loopback: no automatic token
         runtime = Runtime(Settings.load(environ={}, env_file=None).replace(**settings)).start()
         runtimes.append(runtime)
         port = free_port()

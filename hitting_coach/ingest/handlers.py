@@ -3,6 +3,11 @@
 Bokeh prefixes every extra route with ``--prefix`` (``/sensor``), but phones and the seed's
 nginx post to ``/data``. Tornado routes are anchored regular expressions, so the pattern
 ``/data$|/data`` becomes ``/sensor/data$|/data$`` once prefixed: both URLs reach the handler.
+
+POST /data defends itself before it reads a body: a browser request from another site (an
+``Origin`` that is not this server or an allowed origin) gets 403, a missing token 499, a
+``Content-Length`` over the limit 413; a body streamed without a length is cut off at the
+limit. The Sensor Logger app, a native app, sends no ``Origin``.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import tornado.web
 
-from hitting_coach.errors import MessageError, TooLarge
+from hitting_coach.errors import Busy, MessageError, TooLarge
 from hitting_coach.ingest.prometheus import prometheus_text
 
 __all__ = ["DataHandler", "MetricsHandler", "ReadingsHandler", "StatusHandler", "routes"]
@@ -42,22 +48,64 @@ class _JSONHandler(tornado.web.RequestHandler):
         self.finish(orjson.dumps(body))
 
 
+@tornado.web.stream_request_body
 class DataHandler(_JSONHandler):
     """Sensor Logger's HTTP push: one message per POST, the same JSON as over MQTT."""
 
-    def post(self) -> None:
+    _chunks: list[bytes]
+
+    def prepare(self) -> None:
+        """Refuse what we will not take before a byte of the body is read."""
+        self._chunks = []
+        if self.request.method != "POST":
+            return
         runtime = self._get_runtime()
         hub, settings = runtime.hub, runtime.settings
-        if settings.ingest_token and not self._token_ok(settings.ingest_token):
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self._origin_ok(origin, settings.extra_origins):
+            hub.reject("bad_origin", f"a web page at {origin[:80]!r} tried to post", "http")
+            self.reply(
+                403,
+                {
+                    "error": f"a web page at {origin[:80]} may not post here "
+                    "(add its host to HITTING_COACH_ALLOWED_ORIGINS if it should)",
+                    "reason": "bad_origin",
+                    "field": "Origin",
+                },
+            )
+            return
+        token = runtime.ingest_token
+        if token and not self._token_ok(token):
             hub.reject("bad_token", "missing or wrong ingest token", "http")
             self.set_status(APP_MESSAGE_STATUS)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.finish("Hitting Coach: wrong or missing token. Add ?token=... to the push URL.")
             return
+        limit = hub.max_message_bytes
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            error = TooLarge(int(length), limit)
+            hub.reject(error.reason, str(error), "http")
+            self.reply(413, {"error": str(error), "reason": error.reason})
+            return
+        # A body without a length (chunked) is cut off by tornado at the limit, unread.
+        self.request.connection.set_max_body_size(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+
+    def post(self) -> None:
+        hub = self._get_runtime().hub
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
         try:
-            result = hub.ingest(self.request.body, source="http")
+            result = hub.ingest(body, source="http")
         except TooLarge as e:
             self.reply(413, {"error": str(e), "reason": e.reason})
+            return
+        except Busy as e:
+            self.set_header("Retry-After", "60")
+            self.reply(503, {"error": str(e), "reason": e.reason, "field": e.field})
             return
         except MessageError as e:
             self.reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
@@ -71,6 +119,16 @@ class DataHandler(_JSONHandler):
             405,
             {"error": "POST Sensor Logger messages here (Content-Type: application/json)"},
         )
+
+    def _origin_ok(self, origin: str, allowed: list[str]) -> bool:
+        """A browser names the page's site in ``Origin``: this server itself (the same host
+        the request went to) or an allowed origin may post; any other site may not."""
+        try:
+            netloc = urlsplit(origin).netloc.lower()
+        except ValueError:
+            return False
+        host = self.request.headers.get("Host", "").lower()
+        return bool(netloc) and (netloc == host or netloc in {a.lower() for a in allowed})
 
     def _token_ok(self, token: str) -> bool:
         header = self.request.headers.get("Authorization", "")

@@ -4,6 +4,12 @@ MQTT, HTTP, replay and import all call :meth:`Hub.ingest`. An accepted message i
 the recorder first (recording is the source of truth), then written to bounded ring buffers
 per (device, sensor), then announced to subscribers (the live swing detector). Readers keep
 their own cursors and get only what is new. Every rejection is counted with its reason.
+
+Memory grows with data, not with names: a message is checked against the parser's
+:class:`~hitting_coach.ingest.parse.Limits` and against what this device sent before (its
+sensors, each value's type) before anything is recorded or remembered; at most
+``max_devices`` devices are live at once, and a device unheard for ``device_idle_s`` leaves
+memory (its recording stays on disk).
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from hitting_coach.errors import MessageError, RecordingError, TooLarge
-from hitting_coach.ingest.parse import Message, parse_message
+from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
+from hitting_coach.ingest.parse import LIMITS, SCHEMAS, Limits, Message, parse_message
 from hitting_coach.ingest.ring import RingBuffer
 
 __all__ = ["Hub", "IngestResult", "Reader", "Sink"]
@@ -29,6 +35,18 @@ log = logging.getLogger(__name__)
 
 _SEEN_LIMIT = 500_000  # message keys remembered for de-duplication (~40 min at 200 msg/s)
 _RATE_WINDOW_S = 5
+_SWEEP_S = 1.0  # how often idle devices are looked for
+
+
+class _Device:
+    """What the hub keeps of one live device: when it was last heard, and for each sensor
+    the type of each value beyond the sensor's schema (True: text, False: number)."""
+
+    __slots__ = ("kinds", "last_seen")
+
+    def __init__(self, now: float) -> None:
+        self.last_seen = now
+        self.kinds: dict[str, dict[str, bool]] = {}
 
 
 class Sink(Protocol):
@@ -52,8 +70,11 @@ class IngestResult:
 class Hub:
     """Thread-safe ingest, ring buffers, readers and counters for one process.
 
-    ``capacity`` is the ring size per (device, sensor) in readings; ``max_message_bytes``
-    the largest message accepted.
+    ``capacity`` is the ring size per (device, sensor) in readings (buffers start small and
+    grow with the readings); ``max_message_bytes`` the largest message accepted; ``limits``
+    what a message may carry; ``check_time`` refuses readings outside the limits' time window
+    around the receive time (live ingest; a replay keeps its times); ``max_devices`` devices
+    are live at once, each until it has been silent ``device_idle_s`` seconds.
     """
 
     def __init__(
@@ -61,12 +82,22 @@ class Hub:
         capacity: int = 60_000,
         max_message_bytes: int = 1_048_576,
         sink: Sink | None = None,
+        limits: Limits = LIMITS,
+        check_time: bool = False,
+        max_devices: int = 100,
+        device_idle_s: float = 600.0,
     ) -> None:
         self.capacity = capacity
         self.max_message_bytes = max_message_bytes
         self.sink = sink
+        self.limits = limits
+        self.check_time = check_time
+        self.max_devices = max_devices
+        self.device_idle_s = device_idle_s
         self._lock = threading.Lock()
         self._buffers: dict[tuple[str, str], RingBuffer] = {}
+        self._devices: dict[str, _Device] = {}
+        self._last_sweep = time.monotonic()
         self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
         self._subscribers: list[Callable[[Message], None]] = []
         self._sources: dict[str, dict[str, Any]] = {}
@@ -85,16 +116,18 @@ class Hub:
     ) -> IngestResult:
         """Validate, record and publish one raw message.
 
-        Raises :class:`MessageError` (counted by reason) for a malformed or oversized message;
-        nothing of it is kept. A duplicate (same device, session, messageId) is counted and
-        returned with ``duplicate=True``; a recording failure is counted and reported in the
-        status, but the data still reaches the live view.
+        Raises :class:`MessageError` (counted by reason) for a malformed or oversized message,
+        or one that does not fit what its device sent before; :class:`Busy` when
+        ``max_devices`` other devices are live. Nothing of a refused message is kept, not
+        even its key. A duplicate (same device, session, messageId) is counted and returned
+        with ``duplicate=True``; a recording failure is counted and reported in the status,
+        but the data still reaches the live view.
         """
         received_ns = time.time_ns() if received_ns is None else received_ns
         try:
             if len(raw) > self.max_message_bytes:
                 raise TooLarge(len(raw), self.max_message_bytes)
-            message = parse_message(raw)
+            message = parse_message(raw, self.limits, received_ns if self.check_time else None)
         except MessageError as e:
             self.reject(e.reason, str(e), source)
             raise
@@ -102,6 +135,12 @@ class Hub:
             if message.key in self._seen:
                 self.counters["duplicates"] += 1
                 return IngestResult(message, duplicate=True)
+            now = time.monotonic()
+            try:
+                device, kinds = self._check_shape(message, now)
+            except MessageError as e:
+                self._reject(e.reason, str(e), source)
+                raise
             if self.sink is not None:
                 try:
                     self.sink.append(message, raw, source, received_ns)
@@ -112,6 +151,11 @@ class Hub:
                     self.counters["recording_failures"] += 1
                     self.recording_error = str(e)
             self._remember(message.key)
+            if device is None:
+                device = self._devices[message.device_id] = _Device(now)
+            device.last_seen = now
+            for sensor, new in kinds.items():
+                device.kinds.setdefault(sensor, {}).update(new)
             for batch in message.batches.values():
                 self._buffer(message.device_id, batch.sensor, batch.values).append(
                     batch.time_ns, batch.values
@@ -129,8 +173,87 @@ class Hub:
     def reject(self, reason: str, detail: str, source: str) -> None:
         """Count a rejection (also for problems found before parsing, e.g. a bad token)."""
         with self._lock:
-            self.rejected[reason] += 1
-            self.last_rejection = f"{source}: {detail}"
+            self._reject(reason, detail, source)
+
+    def _reject(self, reason: str, detail: str, source: str) -> None:
+        self.rejected[reason] += 1
+        self.last_rejection = f"{source}: {detail}"
+
+    def _check_shape(
+        self, message: Message, now: float
+    ) -> tuple[_Device | None, dict[str, dict[str, bool]]]:
+        """Check ``message`` against what its device sent before, changing nothing; returns
+        the device (None if new) and the value types to remember. Raises MessageError/Busy."""
+        self._expire(now)
+        device = self._devices.get(message.device_id)
+        if device is None and len(self._devices) >= self.max_devices:
+            self._expire(now, force=True)
+            if len(self._devices) >= self.max_devices:
+                raise Busy(
+                    "too_many_devices",
+                    f"{len(self._devices)} devices are live, the limit "
+                    "(HITTING_COACH_MAX_LIVE_DEVICES); try again later",
+                    "deviceId",
+                )
+        known = device.kinds if device is not None else {}
+        new_sensors = [s for s in message.batches if s not in known]
+        if len(known) + len(new_sensors) > self.limits.max_sensors:
+            raise MessageError(
+                "too_many_sensors",
+                f"this device would have {len(known) + len(new_sensors)} sensors; "
+                f"the limit is {self.limits.max_sensors}",
+                f"{new_sensors[0]!r}",
+            )
+        learned: dict[str, dict[str, bool]] = {}
+        for sensor, batch in message.batches.items():
+            schema = SCHEMAS.get(sensor.lower(), ())
+            before = known.get(sensor, {})
+            new: dict[str, bool] = {}
+            for key, column in batch.values.items():
+                if key in schema:
+                    continue
+                text = column.dtype == object
+                if not text and np.isnan(column).all():
+                    continue  # only nulls: no type yet
+                was = before.get(key)
+                if was is None:
+                    new[key] = text
+                elif was != text:
+                    kind = ("a number", "text")
+                    raise MessageError(
+                        "changed_type",
+                        f"is {kind[text]} but was {kind[was]} in this device's earlier "
+                        "readings; a value keeps one type",
+                        f"{sensor}.values.{key}",
+                    )
+            if len(schema) + len(before) + len(new) > self.limits.max_keys:
+                raise MessageError(
+                    "too_many_keys",
+                    f"sensor {sensor!r} of this device would have more than "
+                    f"{self.limits.max_keys} value keys",
+                    f"{sensor}.values",
+                )
+            if new or sensor not in known:
+                learned[sensor] = new
+        return device, learned
+
+    def _expire(self, now: float, force: bool = False) -> None:
+        """Forget devices silent for ``device_idle_s`` (looked for at most once a second)."""
+        if not force and now - self._last_sweep < _SWEEP_S:
+            return
+        self._last_sweep = now
+        idle = [
+            d for d, state in self._devices.items() if now - state.last_seen >= self.device_idle_s
+        ]
+        if not idle:
+            return
+        for name in idle:
+            del self._devices[name]
+        gone = set(idle)
+        for key in [k for k in self._buffers if k[0] in gone]:
+            del self._buffers[key]
+        self.counters["devices_expired"] += len(idle)
+        log.info("%d idle device(s) left memory (their recordings stay on disk)", len(idle))
 
     def remember(self, key: tuple[str, str, int]) -> None:
         """Mark a message as seen without ingesting it (recorder start-up, after a restart)."""
@@ -175,8 +298,9 @@ class Hub:
                 self._subscribers.remove(callback)
 
     def devices(self) -> list[str]:
-        """Devices seen, in order of first appearance."""
+        """Live devices, in order of first appearance (idle ones have left memory)."""
         with self._lock:
+            self._expire(time.monotonic())
             return list(dict.fromkeys(device for device, _ in self._buffers))
 
     def sensors(self, device: str) -> list[str]:
@@ -243,6 +367,8 @@ class Hub:
                 "last_rejection": self.last_rejection,
                 "messages_by_source": dict(self.by_source),
                 "subscriber_errors": counters.get("subscriber_errors", 0),
+                "live_devices": len(self._devices),
+                "devices_expired": counters.get("devices_expired", 0),
                 "recording": {
                     "enabled": self.sink is not None,
                     "ok": self.recording_error is None,

@@ -1,4 +1,7 @@
-"""A fixed-capacity ring buffer of one sensor's readings, with reader cursors.
+"""A bounded ring buffer of one sensor's readings, with reader cursors.
+
+It starts small and doubles as readings arrive, up to its capacity: memory follows the data,
+so a device that sends one reading costs kilobytes, not the full window.
 
 Not thread-safe by itself: the hub holds its lock around every call.
 """
@@ -10,25 +13,50 @@ import numpy as np
 __all__ = ["RingBuffer"]
 
 
+#: Readings allocated at first; doubled as needed up to the capacity.
+INITIAL_SIZE = 64
+
+
 class RingBuffer:
     """The last ``capacity`` readings of one (device, sensor): int64 times, float64 columns.
 
     ``total`` counts every reading ever written; a reader's cursor is the ``total`` it has
     seen, so it gets exactly what is new, or learns how many it missed if it fell behind.
+    Until it is full, reading ``i`` is at index ``i`` (no wrap), so growing is one copy.
     """
 
     def __init__(self, columns: list[str], capacity: int) -> None:
         self.columns = list(columns)
         self.capacity = capacity
-        self.time_ns = np.zeros(capacity, dtype=np.int64)
-        self.values = np.full((len(self.columns), capacity), np.nan, dtype=np.float64)
+        size = min(capacity, INITIAL_SIZE)
+        self.time_ns = np.zeros(size, dtype=np.int64)
+        self.values = np.full((len(self.columns), size), np.nan, dtype=np.float64)
         self.total = 0
+
+    @property
+    def allocated(self) -> int:
+        """Readings the buffer has room for now (grows up to ``capacity``)."""
+        return len(self.time_ns)
+
+    def _grow(self, needed: int) -> None:
+        size = self.allocated
+        if needed <= size or size >= self.capacity:
+            return
+        while size < needed:
+            size *= 2
+        size = min(size, self.capacity)
+        time_ns = np.zeros(size, dtype=np.int64)
+        values = np.full((len(self.columns), size), np.nan, dtype=np.float64)
+        time_ns[: self.total] = self.time_ns[: self.total]
+        values[:, : self.total] = self.values[:, : self.total]
+        self.time_ns, self.values = time_ns, values
 
     def append(self, time_ns: np.ndarray, values: dict[str, np.ndarray]) -> None:
         """Append readings; a value column we do not keep is ignored, a missing one is NaN."""
         n = len(time_ns)
         if n == 0:
             return
+        self._grow(self.total + n)
         first = max(0, n - self.capacity)  # more than fits: only the newest are kept
         start = (self.total + first) % self.capacity
         # one or two contiguous slices of the ring (two when the write wraps around)
@@ -56,6 +84,8 @@ class RingBuffer:
         Returns ``(time_ns, values[n_columns, n], new_cursor, missed)`` where ``missed`` counts
         readings that were overwritten before this reader got to them.
         """
+        if cursor > self.total:  # the buffer was replaced (its device left memory and came back)
+            cursor = 0
         start = max(cursor, self.total - self.capacity)
         missed = start - cursor if cursor < start else 0
         if last is not None:
