@@ -146,6 +146,7 @@ def _outgoing(
     message_id: int, payload: list, window: int, batch_ns: int, device: str, session: str
 ) -> Outgoing:
     doc = {"messageId": message_id, "sessionId": session, "deviceId": device, "payload": payload}
+    doc["replay"] = True  # the server keeps a replay's own (old) times: see parse.Limits
     return Outgoing((window + 1) * batch_ns / 1e9, orjson.dumps(doc), len(payload))
 
 
