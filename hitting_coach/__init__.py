@@ -12,6 +12,10 @@ _LAZY = {
     "list_sessions": "hitting_coach.store.sessions",
     "load_session": "hitting_coach.store.sessions",
     "list_takes": "hitting_coach.store.sessions",
+    "mark_not_swing": "hitting_coach.store.marks",
+    "add_swing": "hitting_coach.store.marks",
+    "list_marks": "hitting_coach.store.marks",
+    "unmark": "hitting_coach.store.marks",
 }
 
 

@@ -1,4 +1,4 @@
-"""``hitting-coach sessions | import | export | replay``: parsing plus one call each."""
+"""``hitting-coach sessions | import | export | swings | replay``: parsing plus one call each."""
 
 from __future__ import annotations
 
@@ -68,6 +68,20 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _swings(args: argparse.Namespace, settings: Settings) -> int:
+    from hitting_coach.analysis.corrections import session_swings, swings_text
+
+    table = session_swings(
+        args.session,
+        settings.data_path,
+        take=args.take,
+        placement=args.placement,
+        marks=not args.no_marks,
+    )
+    print(swings_text(table, args.format), end="")
+    return 0
+
+
 def _data_dir_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data directory (default ./data, HITTING_COACH_DATA_DIR)")
 
@@ -92,6 +106,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--take", help="only this take (name or id)")
     _data_dir_option(p)
     p.set_defaults(func=_export, overrides=("data_dir",))
+
+    p = sub.add_parser(
+        "swings", help="print a session's swings (one row each, the coach's marks applied)"
+    )
+    p.add_argument("session", help="session id, unique prefix, name, device/session or latest")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--take", help="only this take (name or id)")
+    p.add_argument(
+        "--placement",
+        choices=("pelvis", "wrist", "pelvis+wrist", "bat"),
+        help="where the devices sat (default: guessed from the data)",
+    )
+    p.add_argument("--no-marks", action="store_true", help="as detected, ignoring the marks")
+    _data_dir_option(p)
+    p.set_defaults(func=_swings, overrides=("data_dir",))
 
     p = sub.add_parser(
         "replay", help="publish a session or export as Sensor Logger messages (MQTT or HTTP)"

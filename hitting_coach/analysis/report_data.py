@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hitting_coach.analysis.corrections import apply_marks
 from hitting_coach.analysis.swings import (
     angular_speed_dps,
     guess_placement,
@@ -22,7 +23,8 @@ from hitting_coach.analysis.swings import (
     swings,
 )
 from hitting_coach.errors import SessionError
-from hitting_coach.store.sessions import Session, load_session
+from hitting_coach.store.marks import Mark, read_marks
+from hitting_coach.store.sessions import Session, data_path, load_session
 
 __all__ = ["ReportData", "headline_metrics"]
 
@@ -89,6 +91,7 @@ class ReportData:
     traces: pd.DataFrame
     placement_guessed: bool = False
     take: str | None = None
+    marks: list[Mark] = field(default_factory=list)
     _omega: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -101,25 +104,35 @@ class ReportData:
         placement: str | None = None,
     ) -> ReportData:
         """Load a recorded session (any reference :func:`load_session` takes) and find its
-        swings. Raises :class:`SessionError` for a missing or empty session."""
+        swings, the coach's marks applied. Raises :class:`SessionError` for a missing or
+        empty session."""
         loaded = load_session(session, data_dir, take=take)
-        return cls.from_session(loaded, placement=placement, take=take)
+        marks = read_marks(data_path(data_dir), loaded.device_id, loaded.session_id)
+        return cls.from_session(loaded, placement=placement, take=take, marks=marks)
 
     @classmethod
     def from_session(
-        cls, session: Session, *, placement: str | None = None, take: str | None = None
+        cls,
+        session: Session,
+        *,
+        placement: str | None = None,
+        take: str | None = None,
+        marks: list[Mark] | tuple[Mark, ...] = (),
     ) -> ReportData:
-        """Analyse an already loaded session (or a simulated one wrapped in a Session)."""
+        """Analyse an already loaded session (or a simulated one wrapped in a Session).
+        ``marks`` (:mod:`hitting_coach.store.marks`): swings marked "not a swing" are left
+        out, swings the coach added are measured and flagged ``added_by_coach``."""
         if not session.readings:
             raise SessionError(f"session {session.session_id} has no readings")
         guessed = placement is None
         try:
             placement = placement or guess_placement(session.frames)
             table = swings(session.frames, placement)
+            table = apply_marks(table, marks, session.frames, placement) if marks else table
         except ValueError as e:
             raise SessionError(f"cannot analyse session {session.session_id}: {e}") from None
         traces = swing_traces(session.frames, table)
-        return cls(session, placement, table, traces, guessed, take)
+        return cls(session, placement, table, traces, guessed, take, marks=list(marks))
 
     # ------------------------------------------------------------------------ facts
     @property
@@ -234,6 +247,13 @@ class ReportData:
         for sensor, rate in self.rates_hz.items():
             if sensor in ("gyroscope", "accelerometer", "wrist motion") and rate < 90:
                 flags.append(f"{sensor} at {rate:.0f} Hz: peaks may be missed (100+ Hz advised)")
+        added = int(t["added_by_coach"].fillna(False).sum()) if "added_by_coach" in t else 0
+        dropped = sum(m.kind == "not_swing" for m in self.marks)
+        if added or dropped:
+            flags.append(
+                f"coach's marks: {dropped} detection(s) marked not a swing, {added} swing(s) "
+                "added by the coach"
+            )
         return flags
 
     def display_table(self) -> pd.DataFrame:
@@ -254,6 +274,8 @@ class ReportData:
                 for kind in ("clipped", "gap")
                 if bool(pd.notna(getattr(row, f"{seg}_{kind}")) and getattr(row, f"{seg}_{kind}"))
             ]
+            coach = getattr(row, "added_by_coach", False)
+            notes += ["added by coach"] if pd.notna(coach) and coach else []
             quality.append(", ".join(notes) or "ok")
         out["quality"] = quality
         return out

@@ -42,6 +42,13 @@ from hitting_coach.store.layout import (
     write_json,
     write_table,
 )
+from hitting_coach.store.marks import (
+    MARKS_FILE,
+    marks_from_export,
+    merge_marks,
+    read_marks,
+    write_marks_file,
+)
 from hitting_coach.store.sessions import (
     Session,
     SessionRef,
@@ -117,15 +124,17 @@ class ImportResult:
     counts: dict[str, int]
     rates_hz: dict[str, float]
     source: Path
+    marks: int = 0  # the coach's marks the export brought (new ones)
 
     def describe(self) -> str:
         sensors = ", ".join(
             f"{s} {n:,}" + (f" ({self.rates_hz[s]:.0f} Hz)" if s in self.rates_hz else "")
             for s, n in self.counts.items()
         )
+        marks = f"; {self.marks} coach's mark(s)" if self.marks else ""
         return (
             f"imported {self.source.name} as {self.device_id}/{self.session_id} "
-            f"(name {self.name!r}): {sensors}"
+            f"(name {self.name!r}): {sensors}{marks}"
         )
 
 
@@ -328,6 +337,7 @@ def import_export(
     """
     root = data_path(data_dir)
     session = read_export(path, progress)
+    marks = marks_from_export(path)  # checked before anything is stored
     if name:
         session.name = name
     say = progress or (lambda text: None)
@@ -342,6 +352,7 @@ def import_export(
             session_dir(root, session.device_id, session.session_id) / "meta.json",
             {"name": session.name, "imported_from": str(Path(path).resolve())},
         )
+        new_marks = merge_marks(root, session.device_id, session.session_id, marks)
         refresh_index(root)
     except OSError as e:
         raise SessionError(f"cannot store the import in {root}: {e.strerror}") from None
@@ -352,7 +363,7 @@ def import_export(
         if len(t) > 1 and t[-1] > t[0]:
             rates[s] = (len(t) - 1) * 1e9 / float(t[-1] - t[0])
     return ImportResult(
-        session.device_id, session.session_id, session.name, counts, rates, Path(path)
+        session.device_id, session.session_id, session.name, counts, rates, Path(path), new_marks
     )
 
 
@@ -454,15 +465,26 @@ def export_session(
 ) -> Path:
     """Write a session (or a take) to ``out_dir``: one Parquet file per sensor plus
     ``session.json``, or (``format="csv"``) Sensor Logger's CSV layout, which
-    ``hitting-coach import`` reads back. Returns the directory written."""
+    ``hitting-coach import`` reads back; the coach's marks go along as ``marks.jsonl``.
+    Returns the directory written."""
     if format not in ("parquet", "csv"):
         raise SessionError(f"unknown export format {format!r}; use parquet or csv")
     loaded = session if isinstance(session, Session) and take is None else None
     loaded = loaded or load_session(session, data_dir, take=take)
     default = safe_file_stem(loaded.name or loaded.session_id, "session")
     out = Path(out_dir) if out_dir else Path(default)
+    marks = []
+    if loaded is not session or data_dir is not None:  # the coach's marks go with it
+        start, end = loaded.start_ns, loaded.end_ns
+        marks = [
+            m
+            for m in read_marks(data_path(data_dir), loaded.device_id, loaded.session_id)
+            if start is not None and end is not None and start - 5e9 <= m.time_ns <= end + 5e9
+        ]
     try:
         out.mkdir(parents=True, exist_ok=True)
+        if marks:
+            write_marks_file(_inside(out, MARKS_FILE), marks)
         if format == "csv":
             write_export(loaded, out)
             return out
