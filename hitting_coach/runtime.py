@@ -8,20 +8,72 @@ its background work (recorder, live swing detection, demo feed, MQTT consumer) e
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from hitting_coach import __version__
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.config import Settings
+from hitting_coach.errors import StartupError
 from hitting_coach.ingest.hub import Hub
-from hitting_coach.ingest.parse import Limits
 from hitting_coach.store.recorder import Recorder
 
-__all__ = ["Runtime", "configure", "get_runtime"]
+__all__ = ["LOCK_FILE", "Runtime", "configure", "get_runtime", "hold_data_dir", "release_data_dir"]
 
 log = logging.getLogger(__name__)
+
+#: In the data directory: held (``flock``) by the one server recording into it.
+LOCK_FILE = "server.lock"
+_held: dict[Path, int] = {}
+_held_lock = threading.Lock()
+
+
+def hold_data_dir(data_dir: Path) -> Path:
+    """Take the data directory for this process: one server per data directory, so two never
+    recover, convert or append to the same journal. The lock is an exclusive ``flock`` on
+    ``<data_dir>/server.lock``, held until the process ends (the OS drops it even on
+    SIGKILL, so a crash leaves nothing to clean up); the file names the holder's pid. Calling
+    it again in the same process does nothing. Returns the lock file.
+
+    Raises :class:`StartupError` naming the holder's pid if another process holds it.
+    """
+    path = data_dir / LOCK_FILE
+    with _held_lock:
+        if data_dir.resolve() in _held:
+            return path
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StartupError(
+                f"cannot use data directory {data_dir} ({e.strerror}); "
+                "set HITTING_COACH_DATA_DIR to a writable directory"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StartupError(
+                f"data directory {data_dir} is in use by another hitting-coach serve "
+                f"(pid {holder}); stop it first, or set HITTING_COACH_DATA_DIR to another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _held[data_dir.resolve()] = fd
+        return path
+
+
+def release_data_dir(data_dir: Path) -> None:
+    """Let the data directory go (a stopped runtime); nothing if this process does not hold it."""
+    with _held_lock:
+        fd = _held.pop(data_dir.resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 class Runtime:
@@ -39,12 +91,7 @@ class Runtime:
             capacity=settings.buffer_readings,
             max_message_bytes=settings.max_message_bytes,
             sink=self.recorder,
-            limits=limits(settings),
-            check_time=True,
-            max_devices=settings.max_live_devices,
-            device_idle_s=settings.device_idle_s,
         )
-        self.ingest_token = ""  # resolved by start() (it may be kept in the data folder)
         self.swings = LiveSwings(
             self.hub,
             None if settings.placement == "auto" else settings.placement,
@@ -60,11 +107,16 @@ class Runtime:
         with self._lock:
             if self._started:
                 return self
+            hold_data_dir(self.settings.data_path)  # before recovery touches the journal
             self._started = True
-            self.ingest_token = self.settings.resolved_ingest_token()
             # First started, last stopped: on SIGTERM everything accepted is flushed to disk.
             # Raises StartupError (one clear line from the CLI) if the data dir is unusable.
-            for key in self.recorder.open():
+            try:
+                keys = self.recorder.open()
+            except BaseException:
+                release_data_dir(self.settings.data_path)
+                raise
+            for key in keys:
                 self.hub.remember(key)
             self._workers.append(self.recorder)
             self._workers.append(self.swings.start())
@@ -87,11 +139,13 @@ class Runtime:
             workers, self._workers = self._workers, []
         for worker in reversed(workers):
             worker.stop()
+        if workers:
+            release_data_dir(self.settings.data_path)
 
     def status(self) -> dict[str, Any]:
         status = self.hub.status()
         status["version"] = __version__
-        status["http"] = {"token_required": bool(self.ingest_token)}
+        status["http"] = {"token_required": bool(self.settings.ingest_token)}
         status["demo"] = self.demo
         recorder = self.recorder.status()
         status["recording"].update(
@@ -100,18 +154,6 @@ class Runtime:
             error=status["recording"]["error"] or recorder["error"],
         )
         return status
-
-
-def limits(settings: Settings) -> Limits:
-    """The parser's limits from the settings of the same names."""
-    return Limits(
-        max_name_bytes=settings.max_name_bytes,
-        max_keys=settings.max_value_keys,
-        max_sensors=settings.max_sensors,
-        max_depth=settings.max_nesting,
-        max_age_s=settings.max_reading_age_s,
-        max_ahead_s=settings.max_reading_ahead_s,
-    )
 
 
 _runtime: Runtime | None = None
