@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 from hitting_coach.ingest.hub import Hub
-from hitting_coach.store.layout import read_tail
+from hitting_coach.store.journal import read_tail
 from hitting_coach.store.recorder import Recorder
 from hitting_coach.store.sessions import list_sessions, load_session
 

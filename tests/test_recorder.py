@@ -14,7 +14,7 @@ from hitting_coach.errors import RecordingError, StartupError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.prometheus import prometheus_text
 from hitting_coach.runtime import Runtime
-from hitting_coach.store.layout import read_checkpoint, read_tail, segments
+from hitting_coach.store.journal import read_checkpoint, read_tail, segments
 from hitting_coach.store.recorder import Recorder
 from hitting_coach.store.sessions import list_sessions, load_session
 from support import motion_messages
@@ -185,7 +185,7 @@ def test_a_recording_failure_is_reported_and_the_live_view_goes_on(tmp_path):
         hub.ingest(raw(docs[0]))
         # The disk fills up under us: every write now fails with ENOSPC.
         full = os.open("/dev/full", os.O_WRONLY)
-        os.dup2(full, runtime.recorder._fd)
+        os.dup2(full, runtime.recorder.journal.fileno())
         os.close(full)
         for doc in docs[1:3]:
             assert not hub.ingest(raw(doc)).duplicate

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from hitting_coach.store.layout import read_tail
+from hitting_coach.store.journal import read_tail
 from hitting_coach.store.sessions import load_session
 from support import ROOT, ServerProcess, message, xyz_readings
 

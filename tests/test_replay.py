@@ -38,7 +38,7 @@ class Collect:
 
 def readings_of(bodies: list[bytes]) -> Session:
     """The session a list of messages carries, read back like the recorder would."""
-    from hitting_coach.store.layout import batches_to_table, frame_from_tables
+    from hitting_coach.store.parts import batches_to_table, frame_from_tables
 
     batches: dict[str, list] = {}
     for body in bodies:

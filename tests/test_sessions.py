@@ -142,3 +142,42 @@ def test_the_take_panel_starts_and_stops_named_takes(tmp_path):
     finally:
         recorder.close()
     assert list(list_takes(data_dir=tmp_path)["name"]) == ["front toss"]
+
+
+def test_listing_sessions_writes_nothing(two_sessions):
+    index = two_sessions / "index.json"
+    assert index.exists()  # the recorder keeps it current
+    index.unlink()
+    before = sorted(p.relative_to(two_sessions) for p in two_sessions.rglob("*"))
+    table = list_sessions(two_sessions)
+    sessions_report(two_sessions)
+    assert len(table) == 3 and table["readings"].sum() == 800  # counted without the index
+    assert sorted(p.relative_to(two_sessions) for p in two_sessions.rglob("*")) == before
+
+
+def test_the_take_list_is_read_from_disk_only_when_it_changed(tmp_path):
+    from hitting_coach.ui.takes_panel import TakesPanel
+
+    recorder = Recorder(tmp_path)
+    hub = Hub(sink=recorder)
+    recorder.open()
+    try:
+        import orjson
+
+        hub.ingest(orjson.dumps(motion_messages(1)[0]))
+        recorder.start_take("phone-1", "first")
+        panels = [TakesPanel(recorder, hub) for _ in range(3)]  # three browsers
+        for _ in range(20):  # their periodic callbacks
+            for panel in panels:
+                panel.refresh()
+        assert "<td>first</td>" in panels[0].recent.object
+        assert recorder.take_log.reads == 1
+        recorder.stop_take("phone-1")  # our own write: read again once
+        for panel in panels:
+            panel.refresh()
+        assert recorder.take_log.reads == 2
+        assert "running" not in panels[2].recent.object
+        for panel in panels:
+            panel.stop()
+    finally:
+        recorder.close()

@@ -35,13 +35,7 @@ import pyarrow.parquet as pq
 
 from hitting_coach.errors import SessionError
 from hitting_coach.ingest.parse import SCHEMAS
-from hitting_coach.store.layout import (
-    frame_from_tables,
-    sensor_dir,
-    session_dir,
-    write_json,
-    write_table,
-)
+from hitting_coach.store.layout import sensor_dir, session_dir, write_json
 from hitting_coach.store.marks import (
     MARKS_FILE,
     marks_from_export,
@@ -49,6 +43,7 @@ from hitting_coach.store.marks import (
     read_marks,
     write_marks_file,
 )
+from hitting_coach.store.parts import frame_from_tables, write_table
 from hitting_coach.store.sessions import (
     Session,
     SessionRef,

@@ -1,73 +1,71 @@
 """The recorder: every accepted message is on disk before anyone sees it.
 
-The hub calls :meth:`Recorder.append` (under its lock) for each accepted message. The message
-goes into the journal as one JSON line, handed to the operating system with one ``write``
-before ``append`` returns: a process killed with SIGKILL loses nothing the hub accepted. The
-fsync thread makes the journal durable against power loss every ``fsync_interval_s`` (0: on
-every message). The writer thread, the only one writing Parquet, turns appended messages into
-per-session, per-sensor Parquet parts every ``parquet_interval_s``, then moves the segment's
-checkpoint, and compacts a session's parts into one once it goes quiet.
+A thin coordinator of the parts that do the work:
 
-On :meth:`open`, segments left behind by a process that died are converted (in the writer
-thread), and the keys of recently journaled messages are returned so the hub drops the
-duplicates a broker redelivers after a restart. :meth:`close` converts everything.
+* :mod:`~hitting_coach.store.journal`: :meth:`Recorder.append` writes the message as one
+  journal line before it returns (a process killed with SIGKILL loses nothing the hub
+  accepted; a failed write raises, so the sender is not told "recorded");
+* :mod:`~hitting_coach.store.parts`: the one writer thread turns appended messages into
+  per-session Parquet parts every ``parquet_interval_s``, moves the segment's checkpoint, and
+  compacts a session's parts once it goes quiet;
+* :mod:`~hitting_coach.store.recovery`: on :meth:`open`, the keys of recently journaled
+  messages are returned for the hub's duplicate check, and the writer converts what dead
+  processes left;
+* :mod:`~hitting_coach.store.retention`: journal segments whose readings are verified in
+  Parquet are removed after ``journal_retention_s``;
+* :mod:`~hitting_coach.store.takes`: takes.
+
+:meth:`close` converts everything.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import queue
 import shutil
 import threading
 import time
-import uuid
 from collections import Counter, deque
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from hitting_coach.errors import MessageError, RecordingError, StartupError
-from hitting_coach.ingest.parse import Batch, Message
-from hitting_coach.store.layout import (
-    JOURNAL,
-    SESSIONS,
-    batches_to_table,
-    decode_line,
+from hitting_coach.errors import RecordingError, StartupError
+from hitting_coach.ingest.parse import Message
+from hitting_coach.store.journal import (
+    Failure,
+    Journal,
+    add_failures,
     encode_line,
-    frame_from_tables,
-    iter_lines,
-    list_parts,
-    part_origin,
     read_checkpoint,
-    segments,
-    sensor_dir,
-    session_dir,
-    session_dirs,
     write_checkpoint,
-    write_table,
 )
-from hitting_coach.store.takes import Take, TakeLog, read_takes
+from hitting_coach.store.layout import JOURNAL, SESSIONS, list_parts, session_dirs
+from hitting_coach.store.parts import (
+    Pending,
+    compact_session,
+    settled_parts,
+    write_session_parts,
+)
+from hitting_coach.store.recovery import recent_keys, recover
+from hitting_coach.store.retention import prune_journal
+from hitting_coach.store.takes import Take, TakeLog
 
-__all__ = ["Recorder"]
+__all__ = ["DUPLICATE_WINDOW_S", "Recorder"]
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 _WAKE = object()
 _WAKE_EVERY = 5_000  # appended messages that wake the writer before its interval is up
-_KEYS_MAX_AGE_S = 600  # keys of messages journaled this recently are remembered at start
-_KEYS_TAIL_BYTES = 32 << 20
-_REOPEN_EVERY_S = 1.0  # after a failed write, try a fresh segment at most this often
+#: Messages journaled this recently are remembered at start (a broker's redelivery after a
+#: restart is a duplicate); the journal is kept at least this long.
+DUPLICATE_WINDOW_S = 600.0
+_PENDING_MAX = 2_000_000  # readings waiting for Parquet before the writer gives up retrying
+_PRUNE_EVERY_S = 60.0
 _CLOCK_FRESH_S = 30.0
-
-_Pending = dict[tuple[str, str], dict[str, list[Batch]]]
 
 
 class Recorder:
@@ -75,7 +73,9 @@ class Recorder:
 
     ``parquet_interval_s`` is how often appended messages become Parquet (what a notebook
     reads without parsing the journal); ``compact_after_s`` how long a session must be quiet
-    before its parts are merged. Thread-safe; :meth:`close` is safe to call twice.
+    before its parts are merged; ``journal_retention_s`` how long a journal segment is kept
+    once its readings are verified in Parquet (at least :data:`DUPLICATE_WINDOW_S`; negative:
+    forever). Thread-safe; :meth:`close` is safe to call twice.
     """
 
     def __init__(
@@ -86,26 +86,27 @@ class Recorder:
         parquet_interval_s: float = 10.0,
         compact_after_s: float = 60.0,
         segment_bytes: int = 256 << 20,
+        segment_age_s: float = 600.0,
+        journal_retention_s: float = 3600.0,
         min_free_bytes: int = 16 << 20,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.fsync_interval_s = fsync_interval_s
         self.parquet_interval_s = parquet_interval_s
         self.compact_after_s = compact_after_s
-        self.segment_bytes = segment_bytes
+        self.journal_retention_s = journal_retention_s
         self.min_free_bytes = min_free_bytes
+        self.journal = Journal(
+            self.data_dir / JOURNAL,
+            fsync_interval_s=fsync_interval_s,
+            segment_bytes=segment_bytes,
+            segment_age_s=segment_age_s,
+        )
         self.counters: Counter[str] = Counter()
-        self.error: str | None = None  # journal write or fsync failure; cleared when it works
-        self.writer_error: str | None = None  # Parquet conversion failure (journal still has it)
+        self.error: str | None = None  # journal write failure; cleared when a write works
+        self.writer_error: str | None = None  # Parquet conversion failure (journal has it)
         self._lock = threading.Lock()
         self._state = "new"
-        self._fd: int | None = None
-        self._segment: Path | None = None
-        self._offset = 0
-        self._torn = False
-        self._failed_at = 0.0
-        self._dirty = False
-        self._last_fsync = time.monotonic()
         self._clock: dict[str, tuple[int, int, str]] = {}  # device: (reading, received, session)
         self.take_log = TakeLog(self.data_dir, self.device_clock)
         # Accepted messages wait in a deque the writer drains when it wakes (on its interval or
@@ -113,47 +114,44 @@ class Recorder:
         # per-message hand-off made the two threads trade the GIL thousands of times a second.
         self._appended: deque[tuple[Message, Path, int]] = deque()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # control: flush, stop
-        self._stop_fsync = threading.Event()
-        self._fsyncer: threading.Thread | None = None
         self._writer: threading.Thread | None = None
         # writer-thread state
-        self._pending: _Pending = {}
+        self._pending: Pending = {}
         self._pending_segment: Path | None = None
         self._pending_end = 0
         self._pending_readings = 0
+        self._done: tuple[Path | None, int] = (None, 0)  # last checkpoint this run wrote
         self._stuck: set[Path] = set()
         self._touched: dict[tuple[str, str], list[float]] = {}  # key: [last write, parts]
+        self._index_stale = False
         self._last_flush = time.monotonic()
+        self._last_prune = 0.0
 
     # ------------------------------------------------------------------------- lifecycle
     def open(self) -> list[tuple[str, str, int]]:
-        """Check the data directory, start a journal segment and the threads.
+        """Check the data directory, start a journal segment and the writer thread.
 
-        Returns the keys of messages journaled in the last minutes (for the hub's duplicate
-        check). Raises :class:`StartupError` if the directory cannot be written or is full.
+        Returns the keys of messages journaled in the last :data:`DUPLICATE_WINDOW_S` (for the
+        hub's duplicate check). Raises :class:`StartupError` if the directory cannot be
+        written or is full.
         """
         with self._lock:
             if self._state != "new":
                 raise RecordingError(f"recorder is already {self._state}")
             self._preflight()
             try:
-                self._open_segment()
+                self.journal.open()
             except OSError as e:
                 raise StartupError(self._cannot("write to", e)) from None
             self._state = "open"
-        keys = self._recent_keys()
+        keys = recent_keys(self.data_dir, self.journal.segment, DUPLICATE_WINDOW_S)
         # A daemon: the interpreter joins non-daemon threads *before* atexit hooks run, so a
         # non-daemon writer would keep a SIGTERMed server from reaching close(), which joins it.
         self._writer = threading.Thread(
             target=self._write_loop, name="recorder-writer", daemon=True
         )
         self._writer.start()
-        if self.fsync_interval_s > 0:
-            self._fsyncer = threading.Thread(
-                target=self._fsync_loop, name="recorder-fsync", daemon=True
-            )
-            self._fsyncer.start()
-        log.info("recording into %s (journal %s)", self.data_dir, self._segment)
+        log.info("recording into %s (journal %s)", self.data_dir, self.journal.segment)
         return keys
 
     def start(self) -> Recorder:
@@ -167,21 +165,13 @@ class Recorder:
             was_open, self._state = self._state == "open", "closed"
         if not was_open:
             return
-        self._stop_fsync.set()
-        if self._fsyncer is not None:
-            self._fsyncer.join(timeout=10)
-        self.sync()
+        self.journal.sync()
         self._queue.put(_STOP)
         if self._writer is not None:
             self._writer.join(timeout)
             if self._writer.is_alive():
                 log.error("the recorder's writer did not finish in %.0f s", timeout)
-        with self._lock:
-            fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-        if self._segment is not None and self._offset == 0:
-            self._segment.unlink(missing_ok=True)  # a run that recorded nothing leaves nothing
+        self.journal.close()
         log.info("recorder closed (%d messages this run)", self.counters["messages"])
 
     stop = close
@@ -215,89 +205,38 @@ class Recorder:
             "set HITTING_COACH_DATA_DIR to a writable directory"
         )
 
-    def _open_segment(self) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        path = self.data_dir / JOURNAL / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        old, self._fd, self._segment, self._offset, self._torn = self._fd, fd, path, 0, False
-        if old is not None:
-            with contextlib.suppress(OSError):  # a failed fd: what it held is what the OS has
-                os.fsync(old)
-            os.close(old)
-
     # ---------------------------------------------------------------------------- append
     def append(self, message: Message, raw: bytes, source: str, received_ns: int) -> None:
         """Journal one accepted message; it is in the OS's hands when this returns.
 
-        Raises :class:`RecordingError` if it could not be written (the hub counts it and
-        keeps the live view going); the next append tries again, on a fresh segment.
+        Raises :class:`RecordingError` if it could not be written: the caller must not tell
+        the sender it was recorded. The next append tries again, on a fresh segment.
         """
         line = encode_line(raw, source, received_ns)
         with self._lock:
             if self._state != "open":
                 raise RecordingError(f"recorder is {self._state}, not recording")
             try:
-                self._write(line)
+                segment, end = self.journal.write(line)
             except OSError as e:
                 self.counters["write_errors"] += 1
                 self.error = f"cannot write the journal: {e.strerror or e}"
                 raise RecordingError(self.error) from None
             self.error = None
-            self._track_clock(message, received_ns)
+            if message.latest_ns:
+                self._clock[message.device_id] = (
+                    message.latest_ns,
+                    received_ns,
+                    message.session_id,
+                )
             self.counters["messages"] += 1
-            self._appended.append((message, self._segment, self._offset))
+            self._appended.append((message, segment, end))
             if len(self._appended) % _WAKE_EVERY == 0:
                 self._queue.put(_WAKE)
 
-    def _write(self, line: bytes) -> None:
-        if (
-            self._fd is None
-            or self._offset >= self.segment_bytes
-            or (self._torn and time.monotonic() - self._failed_at >= _REOPEN_EVERY_S)
-        ):
-            self._open_segment()
-        if self._torn:  # end the half-written line so it reads as one damaged line
-            line = b"\n" + line
-        try:
-            view = memoryview(line)
-            while view:
-                written = os.write(self._fd, view)  # type: ignore[arg-type]
-                view = view[written:]
-                self._offset += written
-        except OSError:
-            self._torn, self._failed_at = True, time.monotonic()
-            raise
-        self._torn = False
-        if self.fsync_interval_s == 0:
-            os.fsync(self._fd)  # type: ignore[arg-type]
-            self._last_fsync = time.monotonic()
-        else:
-            self._dirty = True
-
-    def _track_clock(self, message: Message, received_ns: int) -> None:
-        if message.latest_ns:
-            self._clock[message.device_id] = (message.latest_ns, received_ns, message.session_id)
-
     def sync(self) -> None:
         """fsync the journal now if anything was written since the last fsync."""
-        with self._lock:
-            if not self._dirty or self._fd is None:
-                return
-            fd, self._dirty = os.dup(self._fd), False
-        try:
-            os.fsync(fd)
-            self._last_fsync = time.monotonic()
-            self.counters["fsyncs"] += 1
-        except OSError as e:
-            self.error = f"cannot fsync the journal: {e.strerror}"
-            log.error("%s", self.error)
-        finally:
-            os.close(fd)
-
-    def _fsync_loop(self) -> None:
-        while not self._stop_fsync.wait(self.fsync_interval_s):
-            self.sync()
+        self.journal.sync()
 
     def flush(self, timeout: float = 60.0) -> None:
         """Block until everything appended so far is in Parquet (tests, benchmarks, export)."""
@@ -310,12 +249,7 @@ class Recorder:
 
     # ------------------------------------------------------------------------ writer thread
     def _write_loop(self) -> None:
-        try:
-            self._recover()
-            self._compact_all()
-            self._refresh_index()
-        except Exception:
-            log.exception("start-up conversion of the journal failed")
+        self._guard("convert what the journal holds at start", self._start_up)
         next_flush = time.monotonic() + self.parquet_interval_s
         while True:
             try:
@@ -327,109 +261,103 @@ class Recorder:
             if item is _STOP:
                 break
             if isinstance(item, threading.Event):
-                self._flush()
+                self._guard("convert to Parquet", self._flush)
+                self._guard("refresh the session index", self._refresh_index)
                 item.set()
                 continue
-            if time.monotonic() >= next_flush or self._pending_readings > 2_000_000:
-                self._flush()
-                self._compact_quiet()
+            if time.monotonic() >= next_flush or self._pending_readings > _PENDING_MAX:
+                self._guard("convert to Parquet", self._flush)
+                self._guard("compact sessions", self._compact_quiet)
+                self._guard("prune the journal", self._prune)
+                self._guard("refresh the session index", self._refresh_index)
                 next_flush = time.monotonic() + self.parquet_interval_s
-        self._flush()
+        self._guard("convert to Parquet", self._flush)
+        self._guard("refresh the session index", self._refresh_index)
+
+    def _guard(self, doing: str, step: Any) -> None:
+        """Run one step of the writer; an unexpected error is logged, never kills it."""
+        try:
+            step()
+        except Exception as e:
+            self.writer_error = f"cannot {doing}: {type(e).__name__}: {e}"
+            log.exception("cannot %s", doing)
+
+    def _start_up(self) -> None:
+        recover(self.data_dir, self.journal.segment, self.counters)
+        for device, session, path in session_dirs(self.data_dir):
+            if any(len(p) > 1 for p in list_parts(path).values()):
+                self.compact(device, session)
+        self._index_stale = True
         self._refresh_index()
 
     def _add(self, message: Message, segment: Path, end: int) -> None:
         if self._pending_segment is not None and segment != self._pending_segment:
-            self._flush()
+            self._flush(last=True)
+        if segment in self._stuck:
+            return  # the next start converts it from the journal
         self._pending_segment, self._pending_end = segment, end
         sensors = self._pending.setdefault((message.device_id, message.session_id), {})
         for batch in message.batches.values():
             sensors.setdefault(batch.sensor, []).append(batch)
         self._pending_readings += message.n_readings
 
-    def _flush(self) -> None:
+    def _flush(self, last: bool = False) -> None:
         pending, segment, end = self._pending, self._pending_segment, self._pending_end
-        self._pending, self._pending_segment, self._pending_readings = {}, None, 0
         if not pending or segment is None:
             return
+        start = self._done[1] if self._done[0] == segment else 0
         try:
-            self._write_parts(pending, segment, end)
-            self.writer_error = None
+            written, failed = write_session_parts(self.data_dir, segment.stem, end, pending)
+            add_failures(segment, [Failure(*k, start, end, e) for k, e in failed.items()])
+            write_checkpoint(segment, end)
         except OSError as e:
-            # The checkpoint stays where it was: the journal keeps this range, and the next
-            # start converts it again (dropping whatever parts got written past it).
-            self._stuck.add(segment)
+            # The disk: the checkpoint stays, the journal keeps the range. Retried at the next
+            # flush; if that cannot be (a new segment, too much waiting), the next start does.
+            self.counters["parquet_errors"] += 1
             self.writer_error = f"cannot write Parquet ({e.strerror}); the journal has the data"
             log.error("%s", self.writer_error)
-        self._last_flush = time.monotonic()
+            if last or self._pending_readings > _PENDING_MAX:
+                self._stuck.add(segment)
+                self._reset_pending()
+            return
+        self._reset_pending()
+        self._done = (segment, end)
+        self._last_flush = now = time.monotonic()
+        self.counters["parts"] += len(written)
+        self._index_stale = self._index_stale or bool(written)
+        for key in pending:
+            if key not in failed:
+                touched = self._touched.setdefault(key, [now, 0])
+                touched[0], touched[1] = now, touched[1] + 1
+        if failed:
+            self.counters["conversion_failures"] += len(failed)
+            (device, session), error = next(iter(failed.items()))
+            self.writer_error = (
+                f"cannot convert {device!r}/{session!r} to Parquet ({error}); "
+                "it stays readable from the journal"
+            )
+            log.error("%s (%d sessions)", self.writer_error, len(failed))
+        else:
+            self.writer_error = None
 
-    def _write_parts(self, pending: _Pending, segment: Path, end: int) -> None:
+    def _reset_pending(self) -> None:
+        self._pending, self._pending_segment, self._pending_readings = {}, None, 0
+
+    def _refresh_index(self) -> None:
+        if not self._index_stale:
+            return
+        from hitting_coach.store.sessions import refresh_index
+
+        self._index_stale = False
+        refresh_index(self.data_dir)
+
+    def _prune(self) -> None:
         now = time.monotonic()
-        for (device, session), sensors in pending.items():
-            for sensor, batches in sensors.items():
-                part = sensor_dir(self.data_dir, device, session, sensor) / (
-                    f"part-{segment.stem}-{end:012d}.parquet"
-                )
-                write_table(part, batches_to_table(batches))
-                self.counters["parts"] += 1
-            touched = self._touched.setdefault((device, session), [now, 0])
-            touched[0], touched[1] = now, touched[1] + 1
-        if segment not in self._stuck:
-            write_checkpoint(segment, end)
-
-    def _recover(self) -> None:
-        """Convert what segments of dead processes hold beyond their checkpoint."""
-        for segment in segments(self.data_dir):
-            if segment == self._segment:
-                continue
-            start = read_checkpoint(segment)
-            try:
-                if segment.stat().st_size <= start:
-                    continue
-                fd = os.open(segment, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue  # a live writer owns it
-            try:
-                self._convert(segment, start)
-            finally:
-                os.close(fd)
-
-    def _convert(self, segment: Path, start: int) -> None:
-        pattern = f"*/*/*/part-{segment.stem}-*.parquet"
-        for orphan in (self.data_dir / SESSIONS).glob(pattern):
-            if int(part_origin(orphan)[1]) > start:
-                orphan.unlink(missing_ok=True)
-        pending: _Pending = {}
-        readings, end, damaged = 0, start, 0
-        for offset, line in iter_lines(segment, start):
-            end = offset
-            if not line.strip():
-                continue
-            try:
-                message = decode_line(line).message
-            except MessageError:
-                damaged += 1
-                continue
-            sensors = pending.setdefault((message.device_id, message.session_id), {})
-            for batch in message.batches.values():
-                sensors.setdefault(batch.sensor, []).append(batch)
-            readings += message.n_readings
-            if readings >= 1_000_000:
-                self._write_parts(pending, segment, end)
-                pending, readings = {}, 0
-        self._write_parts(pending, segment, end) if pending else write_checkpoint(segment, end)
-        self.counters["recovered_segments"] += 1
-        log.info(
-            "converted journal %s from byte %d to %d%s",
-            segment.name,
-            start,
-            end,
-            f" ({damaged} damaged lines skipped)" if damaged else "",
-        )
+        if self.journal_retention_s < 0 or now - self._last_prune < _PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        keep_s = max(self.journal_retention_s, DUPLICATE_WINDOW_S)
+        prune_journal(self.data_dir, self.journal.segment, keep_s, self.counters)
 
     # --------------------------------------------------------------------------- compaction
     def _compact_quiet(self) -> None:
@@ -441,74 +369,29 @@ class Recorder:
             elif now - last >= self.compact_after_s:
                 del self._touched[key]
 
-    def _compact_all(self) -> None:
-        for device, session, path in session_dirs(self.data_dir):
-            if any(len(p) > 1 for p in list_parts(path).values()):
-                self.compact(device, session)
-
     def compact(self, device_id: str, session_id: str) -> None:
         """Merge a session's converted parts into one file per sensor (sorted, de-duplicated).
 
         Only parts whose journal range is checkpointed are merged, so a crash during
-        compaction leaves duplicates (dropped on read) and never a gap.
+        compaction leaves duplicates (dropped on read) and never a gap. A failure is logged
+        and leaves the parts as they are.
         """
         checkpoints: dict[str, int] = {}
 
-        def settled(part: Path) -> bool:
-            origin, end = part_origin(part)
-            if origin in ("compact", "import"):
-                return True
+        def checkpoint(origin: str) -> int:
             if origin not in checkpoints:
                 seg = self.data_dir / JOURNAL / f"{origin}.jsonl"
                 checkpoints[origin] = read_checkpoint(seg) if seg.exists() else 1 << 62
-            return end.isdigit() and int(end) <= checkpoints[origin]
+            return checkpoints[origin]
 
         try:
-            for sensor, parts in list_parts(
-                session_dir(self.data_dir, device_id, session_id)
-            ).items():
-                merge = [p for p in parts if settled(p)]
-                if len(merge) < 2:
-                    continue
-                frame = frame_from_tables([pq.read_table(p) for p in merge])
-                target = merge[0].with_name(f"part-compact-{uuid.uuid4().hex}.parquet")
-                write_table(target, pa.Table.from_pandas(frame, preserve_index=False))
-                for part in merge:
-                    part.unlink(missing_ok=True)
-                self.counters["compactions"] += 1
-                log.debug(
-                    "compacted %d parts of %s/%s/%s", len(merge), device_id, session_id, sensor
-                )
+            settled = settled_parts(self.data_dir, device_id, session_id, checkpoint)
+            done = compact_session(self.data_dir, device_id, session_id, settled)
         except (OSError, pa.ArrowException) as e:
             log.error("cannot compact %s/%s: %s", device_id, session_id, e)
-
-    def _refresh_index(self) -> None:
-        from hitting_coach.store.sessions import refresh_index
-
-        try:
-            refresh_index(self.data_dir)
-        except Exception:
-            log.exception("cannot rebuild the session index")
-
-    # ------------------------------------------------------------------------- recent keys
-    def _recent_keys(self) -> list[tuple[str, str, int]]:
-        cutoff = time.time_ns() - _KEYS_MAX_AGE_S * 10**9
-        keys: list[tuple[str, str, int]] = []
-        for segment in segments(self.data_dir):
-            if segment == self._segment:
-                continue
-            try:
-                stat = segment.stat()
-            except FileNotFoundError:
-                continue
-            if stat.st_mtime_ns < cutoff or stat.st_size == 0:
-                continue
-            start = max(0, stat.st_size - _KEYS_TAIL_BYTES)
-            for _, line in iter_lines(segment, start):
-                key = _line_key(line, cutoff)
-                if key is not None:
-                    keys.append(key)
-        return keys
+            return
+        self.counters["compactions"] += done
+        self._index_stale = self._index_stale or bool(done)
 
     # ------------------------------------------------------------------------------ takes
     def device_clock(self, device_id: str) -> tuple[int, str | None]:
@@ -536,36 +419,27 @@ class Recorder:
         return self.take_log.running(device_id)
 
     def takes(self) -> list[Take]:
-        """Every take stored in the data directory (of this and earlier runs)."""
-        return read_takes(self.data_dir)
+        """Every take stored in the data directory (of this and earlier runs); from memory
+        unless the file changed."""
+        return self.take_log.takes()
 
     # ----------------------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
         """Recorder state for the status endpoint (merged into its ``recording`` entry)."""
         now = time.monotonic()
+        journal = self.journal
         return {
-            "ok": self.error is None,
-            "error": self.error,
+            "ok": self.error is None and journal.error is None,
+            "error": self.error or journal.error,
             "parquet_error": self.writer_error,
             "state": self._state,
             "data_dir": str(self.data_dir),
-            "journal": self._segment.name if self._segment else None,
-            "journal_bytes": self._offset,
+            "journal": journal.segment.name if journal.segment else None,
+            "journal_bytes": journal.offset,
             "messages": self.counters["messages"],
             "fsync_interval_s": self.fsync_interval_s,
-            "last_fsync_age_s": round(now - self._last_fsync, 3),
+            "last_fsync_age_s": round(now - journal.last_fsync, 3),
             "pending_readings": self._pending_readings,
             "last_parquet_age_s": round(now - self._last_flush, 3),
+            "journal_segments_removed": self.counters["journal_segments_removed"],
         }
-
-
-def _line_key(line: bytes, cutoff_ns: int) -> tuple[str, str, int] | None:
-    """The (device, session, messageId) of a journal line received after ``cutoff_ns``."""
-    try:
-        doc = orjson.loads(line)
-        if doc["received_ns"] < cutoff_ns:
-            return None
-        message = doc["message"]
-        return str(message["deviceId"]), str(message["sessionId"]), int(message["messageId"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None

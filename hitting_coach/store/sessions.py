@@ -29,19 +29,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import SessionError
+from hitting_coach.store.journal import read_tail
 from hitting_coach.store.layout import (
     SESSIONS,
-    SensorStats,
-    batches_to_table,
-    frame_from_tables,
     list_parts,
-    part_stats,
     read_meta,
-    read_tail,
     session_dir,
     session_dirs,
     write_json,
 )
+from hitting_coach.store.parts import SensorStats, batches_to_table, frame_from_tables, part_stats
 from hitting_coach.store.takes import Take, read_takes
 from hitting_coach.text import printable
 
@@ -159,12 +156,13 @@ def data_path(data_dir: str | Path | None = None) -> Path:
 
 
 def session_summaries(data_dir: str | Path | None = None) -> list[SessionSummary]:
-    """Every session in ``data_dir``, from the index (refreshed where parts changed) plus the
-    journal's unconverted tail. Sorted by start time."""
+    """Every session in ``data_dir``, from the index (parts changed since it was written are
+    read again, in memory: listing writes nothing) plus what only the journal holds. Sorted
+    by start time."""
     root = data_path(data_dir)
     for attempt in range(3):
         try:
-            summaries = _index(root, write=True)
+            summaries = _index(root, write=False)
             break
         except FileNotFoundError:  # a part was compacted away while we looked
             if attempt == 2:
@@ -184,7 +182,8 @@ def session_summaries(data_dir: str | Path | None = None) -> list[SessionSummary
 
 
 def refresh_index(data_dir: str | Path) -> None:
-    """Rebuild ``index.json`` from the Parquet parts on disk (the recorder does it at start)."""
+    """Bring ``index.json`` up to date with the Parquet parts on disk (the recorder does it
+    whenever it wrote parts, an import after storing one)."""
     _index(Path(data_dir), write=True)
 
 

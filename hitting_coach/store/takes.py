@@ -103,7 +103,9 @@ class TakeLog:
     """The takes running on each device, saved as events as they start and stop.
 
     ``clock(device_id)`` gives ``(now on the device's clock, its current session)``: takes
-    are ranges of reading time. Thread-safe (the dashboard's sessions call it).
+    are ranges of reading time. Thread-safe (the dashboard's sessions call it). :meth:`takes`
+    is what every browser's take panel shows on each tick: it is kept in memory, read again
+    only after our own writes or when the file changed (another process added a take).
     """
 
     def __init__(self, data_dir: Path, clock: Callable[[str], tuple[int, str | None]]) -> None:
@@ -111,6 +113,30 @@ class TakeLog:
         self.clock = clock
         self._running: dict[str, Take] = {}
         self._lock = threading.Lock()
+        self._cache: tuple[tuple[int, int] | None, list[Take]] | None = None
+        self.reads = 0  # times the file was read (the cache's misses)
+
+    def takes(self) -> list[Take]:
+        """Every take stored in the data directory (of this and earlier runs)."""
+        stamp = self._stamp()
+        cache = self._cache
+        if cache is not None and cache[0] == stamp:
+            return list(cache[1])
+        with self._lock:
+            stamp = self._stamp()
+            takes = read_takes(self.data_dir)
+            self.reads += 1
+            self._cache = (stamp, takes)
+        return list(takes)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.data_dir / TAKES_FILE)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return (-1, -1)  # unreadable: read_takes says why
+        return st.st_size, st.st_mtime_ns
 
     def start(self, device_id: str, name: str = "") -> Take:
         with self._lock:
@@ -143,6 +169,7 @@ class TakeLog:
         return replace(take, end_ns=end_ns)
 
     def _save(self, event: dict) -> None:
+        self._cache = None  # our own write: read the file again next time
         try:
             append_event(self.data_dir, event)
         except OSError as e:
