@@ -6,7 +6,7 @@ measured one after the other in the same run, each with the same persistent sess
 subscription over TLS:
 
 * ``do-nothing``: a bare paho client whose on_message only counts;
-* ``hitting-coach``: our consumer (paho thread -> queue -> worker -> Hub.ingest, acknowledged
+* ``hitting-coach``: our consumer (paho thread -> Hub.ingest, acknowledged
   after ingest) feeding a Hub (parse, validate, de-duplicate, ring buffers; no recorder).
 
 A rate is *sustained* when every message published over ``--seconds`` at that pace has been
@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
-import ssl
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from hitting_coach.ingest.hub import Hub  # noqa: E402
+from hitting_coach.ingest.mqtt_clients import MqttOptions, mqtt_client  # noqa: E402
 from hitting_coach.ingest.mqtt_consumer import MqttConsumer  # noqa: E402
 from services import PHONE, SERVER, Mosquitto  # noqa: E402
 from support import motion_messages  # noqa: E402
@@ -53,21 +52,13 @@ def _template() -> tuple[bytes, bytes]:
 def _publish(host, port, ca_file, first_id, count, rate, ready, go, result) -> None:
     """Publisher process: ``count`` messages at ``rate`` per second (0: as fast as it can)."""
     head, tail = _template()
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv311)
-    client.tls_set_context(ssl.create_default_context(cafile=ca_file))
-    client.username_pw_set(*PHONE)
+    user, password = PHONE
+    options = MqttOptions(host, port, ca_file=ca_file, username=user, password=password)
+    client = mqtt_client(options)
     client.max_queued_messages_set(0)
-    for attempt in range(5):  # the machine may be busy: a handshake can time out
-        try:
-            client.connect(host, port, keepalive=30)
-            break
-        except OSError:
-            if attempt == 4:
-                raise
-            time.sleep(1)
-    client.loop_start()
-    while not client.is_connected():
-        time.sleep(0.01)
+    # The machine may be busy and a handshake time out: paho tries again (1 s, 2 s, ...).
+    if not client.start().wait_connected(60):
+        raise RuntimeError(f"the publisher could not connect: {client.last_connect_error}")
     ready.set()
     go.wait()
     start = time.perf_counter()
@@ -80,50 +71,82 @@ def _publish(host, port, ca_file, first_id, count, rate, ready, go, result) -> N
         last = client.publish(TOPIC, head + str(first_id + k).encode() + tail, qos=0)
     last.wait_for_publish(60)
     elapsed = time.perf_counter() - start
-    client.disconnect()
-    client.loop_stop()
+    client.close()
     result.put(elapsed)
 
 
-class DoNothing:
+class Subscriber:
+    """Counts what arrives; :meth:`wait_received` wakes when a count is reached."""
+
+    def __init__(self) -> None:
+        self._target = math.inf
+        self._reached = threading.Event()
+
+    def received(self) -> int:
+        raise NotImplementedError
+
+    def _arrived(self, *args) -> None:  # on the thread that receives
+        if self.received() >= self._target:
+            self._reached.set()
+
+    def wait_received(self, count: int, timeout_s: float) -> int:
+        """Block until ``count`` messages arrived, at most ``timeout_s``; how many did."""
+        self._reached.clear()
+        self._target = count
+        if self.received() < count:
+            self._reached.wait(timeout_s)
+        self._target = math.inf
+        return self.received()
+
+
+class DoNothing(Subscriber):
     """A bare paho subscriber: same session settings and TLS, counts and nothing else."""
 
     def __init__(self, broker: Mosquitto, client_id: str) -> None:
+        super().__init__()
         self.count = 0
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        user, password = SERVER
+        options = MqttOptions(
+            broker.host,
+            broker.port,
+            ca_file=broker.ca_file,
+            username=user,
+            password=password,
+            client_id=client_id,
+            clean_session=False,
         )
-        self.client.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
-        self.client.username_pw_set(*SERVER)
-        self.client.on_connect = lambda c, u, f, r, p: c.subscribe(TOPIC, qos=1)
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port, keepalive=30)
-        self.client.loop_start()
-        while not self.client.is_connected():
-            time.sleep(0.01)
-        time.sleep(0.2)  # SUBACK
+        subscribed = threading.Event()
+        self.client = mqtt_client(
+            options,
+            on_connect=lambda c, u, f, r, p: c.subscribe(TOPIC, qos=1),
+            on_subscribe=lambda c, u, mid, reasons, p: subscribed.set(),
+            on_message=self._on_message,
+        ).start()
+        if not subscribed.wait(60):
+            raise RuntimeError(f"do-nothing could not subscribe: {self.client.last_connect_error}")
 
     def _on_message(self, client, userdata, msg) -> None:
         self.count += 1
+        self._arrived()
 
     def received(self) -> int:
         return self.count
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.close()
 
 
-class Ours:
+class Ours(Subscriber):
     """Our consumer and a Hub, as ``hitting-coach serve`` runs them (without the recorder)."""
 
     def __init__(self, broker: Mosquitto, client_id: str) -> None:
+        super().__init__()
         self.hub = Hub()
+        self.hub.subscribe(self._arrived)
         settings = broker.settings(HITTING_COACH_MQTT_CLIENT_ID=client_id)
         self.consumer = MqttConsumer(settings, self.hub).start()
-        while not self.hub.source_states()["mqtt"].get("connected"):
-            time.sleep(0.01)
-        time.sleep(0.2)  # SUBACK
+        if not self.consumer.wait_subscribed(60):
+            raise RuntimeError(f"our consumer could not subscribe: {self.hub.source_states()}")
 
     def received(self) -> int:
         return self.hub.counters["messages"]
@@ -157,14 +180,8 @@ class Run:
         go.set()
         elapsed = result.get(timeout=600)
         proc.join()
-        deadline = time.monotonic() + lag_s
-        while subscriber.received() < count and time.monotonic() < deadline:
-            time.sleep(0.005)
-        in_time = subscriber.received()
-        deadline = time.monotonic() + drain_s
-        while subscriber.received() < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        total = subscriber.received()
+        in_time = subscriber.wait_received(count, lag_s)
+        total = subscriber.wait_received(count, drain_s)
         subscriber.stop()
         return count / elapsed, in_time, total
 

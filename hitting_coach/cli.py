@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = logging.StreamHandler()  # ids in log lines are escaped: one line each
         handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
         return args.func(args, settings)
     except HittingCoachError as e:
         print(f"hitting-coach: error: {printable(e)}", file=sys.stderr)

@@ -17,7 +17,6 @@ being dropped as duplicates; ``keep_ids=True`` sends the original ids.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import ssl
 import sys
@@ -31,10 +30,13 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import httpx
 import numpy as np
 import orjson
+from paho.mqtt.client import MQTT_ERR_SUCCESS
 
-from hitting_coach.errors import ReplayError, SessionError
+from hitting_coach.errors import ConfigError, ReplayError, SessionError
+from hitting_coach.ingest.mqtt_clients import MqttOptions, mqtt_client
 from hitting_coach.store.sessions import Session, load_session
 from hitting_coach.text import printable
 
@@ -152,70 +154,64 @@ def _outgoing(
 
 # ---------------------------------------------------------------------------- publishers
 class HTTPPublisher:
-    """POSTs each message on one kept-alive connection; retries while the server restarts."""
+    """POSTs each message on one kept-alive connection (HTTPX); while the server restarts, its
+    transport retries the connection (``retries`` attempts, backoff 0.5 s doubling). A target
+    never reached fails fast: until the first message gets through, two retries only."""
 
     def __init__(
-        self, url: str, *, ca_file: str | None = None, timeout: float = 10, retries: int = 8
+        self, url: str, *, ca_file: str | None = None, timeout: float = 10, retries: int = 6
     ) -> None:
         parts = urlsplit(url)
         if not parts.hostname:
             raise ReplayError(f"no host in {_redact(url)}")
+        if ca_file and not Path(ca_file).is_file():
+            raise ReplayError(f"CA file {ca_file} does not exist")
         self.url = url
-        self.path = (parts.path or "/data") + (f"?{parts.query}" if parts.query else "")
         self.retries = retries
-        if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=ca_file or None)
-            self._connect: Callable[[], http.client.HTTPConnection] = lambda: (
-                http.client.HTTPSConnection(
-                    parts.hostname, parts.port or 443, timeout=timeout, context=context
-                )
-            )
-        else:
-            self._connect = lambda: http.client.HTTPConnection(
-                parts.hostname, parts.port or 80, timeout=timeout
-            )
-        self._conn: http.client.HTTPConnection | None = None
+        self._verify = ssl.create_default_context(cafile=ca_file or None)  # else: the system's
+        self._timeout = timeout
+        self._client = self._http(min(2, retries))
         self._reached = False
 
+    def _http(self, retries: int) -> httpx.Client:
+        transport = httpx.HTTPTransport(verify=self._verify, retries=retries)
+        return httpx.Client(
+            transport=transport,
+            timeout=self._timeout,
+            headers={"Content-Type": "application/json"},
+        )
+
     def publish(self, body: bytes) -> None:
-        error: str = ""
-        # Retry through a server restart; a target never reached fails fast.
-        for attempt in range(self.retries if self._reached else min(3, self.retries)):
-            if attempt:
-                time.sleep(min(2.0, 0.1 * 2**attempt))
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                headers = {"Content-Type": "application/json"}
-                self._conn.request("POST", self.path, body, headers)
-                response = self._conn.getresponse()
-                reply = response.read()
-            except ssl.SSLCertVerificationError as e:
-                raise ReplayError(_untrusted(self.url, e)) from None
-            except (OSError, http.client.HTTPException) as e:
-                self.close()
-                error = str(e) or type(e).__name__
-                continue
-            if response.status == 200:
+        try:
+            response = self._client.post(self.url, content=body)
+        except httpx.ConnectError as e:
+            if isinstance(e.__cause__, ssl.SSLCertVerificationError):
+                raise ReplayError(_untrusted(self.url, e.__cause__)) from None
+            raise ReplayError(f"cannot post to {_redact(self.url)}: {e}") from None
+        except httpx.HTTPError as e:
+            raise ReplayError(f"cannot post to {_redact(self.url)}: {e}") from None
+        if response.status_code == 200:
+            if not self._reached:  # from now on, ride out a restart of the server
                 self._reached = True
-                return
-            text = reply.decode(errors="replace")[:300]
-            if response.status < 500:
-                raise ReplayError(f"{_redact(self.url)} answered {response.status}: {text}")
-            error = f"{response.status}: {text}"
-        raise ReplayError(f"cannot post to {_redact(self.url)}: {error}")
+                self._client.close()
+                self._client = self._http(self.retries)
+            return
+        text = response.text[:300]
+        if response.status_code < 500:
+            raise ReplayError(f"{_redact(self.url)} answered {response.status_code}: {text}")
+        raise ReplayError(f"cannot post to {_redact(self.url)}: {response.status_code}: {text}")
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._client.close()
 
 
 class MQTTPublisher:
-    """Publishes over MQTT (TCP or WebSockets, TLS verified) with paho-mqtt 2.x.
+    """Publishes over MQTT (TCP or WebSockets, TLS verified) with a client from
+    :func:`hitting_coach.ingest.mqtt_clients.mqtt_client`.
 
     QoS 1 by default, so the broker acknowledges every message; up to ``window`` messages are
-    in flight and :meth:`close` waits for the rest.
+    in flight and :meth:`close` waits for the rest. A connection lost midway is paho's to
+    restore (it sends what was not acknowledged again).
     """
 
     def __init__(
@@ -230,8 +226,6 @@ class MQTTPublisher:
         timeout: float = 10,
         window: int = 50,
     ) -> None:
-        import paho.mqtt.client as paho
-
         parts = urlsplit(url)
         scheme = parts.scheme
         tls = scheme in ("mqtts", "wss")
@@ -241,48 +235,45 @@ class MQTTPublisher:
         path_topic = parts.path.lstrip("/") if not websockets else ""
         self.topic = (query.get("topic") or [None])[0] or topic or path_topic or "sensor-logger"
         self.url, self.qos, self.timeout, self.window = url, qos, timeout, window
-        self._paho = paho
-        self._client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
-            client_id=f"hitting-coach-replay-{uuid.uuid4().hex[:8]}",
-            transport="websockets" if websockets else "tcp",
-            protocol=paho.MQTTv311,
-        )
-        if websockets:
-            self._client.ws_set_options(path=parts.path or "/mqtt")
-        if tls:
-            if ca_file and not Path(ca_file).is_file():
-                raise ReplayError(f"CA file {ca_file} does not exist")
-            self._client.tls_set(ca_certs=ca_file or None)
-        user = unquote(parts.username) if parts.username else username
-        secret = unquote(parts.password) if parts.password else password
-        if user:
-            self._client.username_pw_set(user, secret or None)
-        self._connected: dict[str, Any] = {}
-        self._client.on_connect = self._on_connect
-        self._inflight: deque[Any] = deque()
+        if tls and ca_file and not Path(ca_file).is_file():
+            raise ReplayError(f"CA file {ca_file} does not exist")
         try:
-            self._client.connect(parts.hostname or "localhost", parts.port or default_port, 30)
-        except ssl.SSLCertVerificationError as e:
-            raise ReplayError(_untrusted(url, e)) from None
-        except (OSError, ValueError) as e:
+            options = MqttOptions(
+                parts.hostname or "localhost",
+                parts.port or default_port,
+                transport="websockets" if websockets else "tcp",
+                ws_path=parts.path or "/mqtt",
+                tls=tls,
+                ca_file=ca_file,
+                username=unquote(parts.username) if parts.username else username,
+                password=unquote(parts.password) if parts.password else password,
+                client_id=f"hitting-coach-replay-{uuid.uuid4().hex[:8]}",
+                ca_name="--ca-file",
+            )
+            self._client = mqtt_client(options)
+        except (ConfigError, ValueError) as e:
             raise ReplayError(f"cannot connect to {_redact(url)}: {e}") from None
-        self._client.loop_start()
-        deadline = time.monotonic() + timeout
-        while "code" not in self._connected and time.monotonic() < deadline:
-            time.sleep(0.01)
-        code = self._connected.get("code")
-        if code is None or code.is_failure:
-            self._client.loop_stop()
-            why = "no answer" if code is None else str(code)
+        self._inflight: deque[Any] = deque()
+        self._client.start()
+        answered = self._client.answered.wait(timeout)
+        error, refusal = self._client.last_connect_error, self._client.refusal
+        if not answered or error is not None or refusal is not None:
+            self._client.close()
+        if isinstance(error, ssl.SSLCertVerificationError):
+            raise ReplayError(_untrusted(url, error))
+        if error is not None:
+            raise ReplayError(f"cannot connect to {_redact(url)}: {error}")
+        if not answered or refusal is not None:
+            why = "no answer" if not answered else str(refusal)
             raise ReplayError(f"broker {_redact(url)} refused the connection: {why}")
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, code: Any, props: Any) -> None:
-        self._connected["code"] = code
-
     def publish(self, body: bytes) -> None:
+        if not self._client.wait_connected(self.timeout):  # paho is reconnecting meanwhile
+            raise ReplayError(
+                f"lost the connection to {_redact(self.url)}: not back within {self.timeout} s"
+            )
         info = self._client.publish(self.topic, body, qos=self.qos)
-        if info.rc != self._paho.MQTT_ERR_SUCCESS:
+        if info.rc != MQTT_ERR_SUCCESS:
             raise ReplayError(f"cannot publish to {_redact(self.url)}: {info.rc}")
         self._inflight.append(info)
         while len(self._inflight) > self.window:
@@ -301,8 +292,7 @@ class MQTTPublisher:
             while self._inflight:
                 self._wait(self._inflight.popleft())
         finally:
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._client.close()
 
 
 def publisher_for(

@@ -13,17 +13,16 @@ import json
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hitting_coach import dev_broker as broker
-from support import ROOT, free_port, wait_for
+from hitting_coach.ingest.mqtt_clients import MqttOptions, mqtt_client
+from support import ROOT, free_port
 
 DEPLOY = ROOT / "deploy"
 #: Users of the test broker: the app's, and the server's.
@@ -136,34 +135,33 @@ class Publisher:
     ) -> None:
         self.topic = topic
         self.refused: list[str] = []
-        self.connected = False
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id="", transport=transport, protocol=paho.MQTTv311
+        user, password = credentials or (None, None)
+        options = MqttOptions(
+            host,
+            port,
+            transport=transport,
+            ca_file=ca_file,
+            username=user,
+            password=password,
+            reconnect_min_s=0.2,
+            reconnect_max_s=1,
         )
-        self.client.tls_set_context(ssl.create_default_context(cafile=ca_file))
-        if transport == "websockets":
-            self.client.ws_set_options(path="/mqtt")
-        if credentials:
-            self.client.username_pw_set(*credentials)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect_async(host, port, keepalive=30)
-        self.client.loop_start()
         self.published = 0
         self._pending: list[paho.MQTTMessageInfo] = []
+        self.client = mqtt_client(options, on_connect=self._on_connect).start()
 
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:
         if reason.is_failure:
             self.refused.append(str(reason))
-        else:
-            self.connected = True
 
-    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
-        self.connected = False
+    @property
+    def connected(self) -> bool:
+        return self.client.connected.is_set()
 
     def wait_connected(self, timeout: float = 15) -> Publisher:
-        wait_for(lambda: self.connected, timeout, what="the publisher to connect")
+        assert self.client.wait_connected(timeout), (
+            f"the publisher did not connect within {timeout} s (refused: {self.refused})"
+        )
         return self
 
     def publish(self, message: dict | bytes, wait: bool = True, timeout: float = 10) -> None:
@@ -184,8 +182,7 @@ class Publisher:
         self._pending.clear()
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.close()
 
 
 class Nginx:
@@ -258,6 +255,3 @@ http {{
         self._log.close()
         assert self.proc.returncode == 0, f"nginx exited with {self.proc.returncode}"
         return self.proc.returncode
-
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_file)

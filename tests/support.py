@@ -11,10 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -104,19 +104,14 @@ def motion_messages(
 
 def post(url: str, body: bytes | dict, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    response = httpx.post(url, content=data, headers=headers, timeout=10)
+    return response.status_code, response.content
 
 
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
+    """The JSON a GET of ``url`` answers; raises :class:`httpx.HTTPStatusError` for an error."""
+    return httpx.get(url, timeout=10).raise_for_status().json()
 
 
 class ServerProcess:
@@ -160,7 +155,7 @@ class ServerProcess:
             try:
                 self.status()
                 return self
-            except OSError:
+            except httpx.TransportError:  # not listening yet
                 time.sleep(0.2)
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.output()}")
 

@@ -16,7 +16,8 @@ import pytest
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError
 from hitting_coach.ingest.hub import Hub
-from hitting_coach.ingest.mqtt_consumer import MqttConsumer, tls_context
+from hitting_coach.ingest.mqtt_clients import MqttOptions, tls_context
+from hitting_coach.ingest.mqtt_consumer import MqttConsumer
 from services import PHONE
 from support import free_port, message, motion_messages, wait_for, xyz_readings
 
@@ -103,7 +104,7 @@ def test_broker_certificate_is_verified(mosquitto, consume, caplog):
     assert "HITTING_COACH_MQTT_CA_FILE" in _mqtt(hub)["last_error"]
     assert not _mqtt(hub)["connected"]
     # The explicit opt-out connects, and says loudly that nothing is checked.
-    with caplog.at_level(logging.WARNING, logger="hitting_coach.ingest.mqtt_consumer"):
+    with caplog.at_level(logging.WARNING, logger="hitting_coach.ingest"):
         insecure, _ = consume(
             HITTING_COACH_MQTT_CA_FILE="",
             HITTING_COACH_MQTT_TLS_INSECURE="true",
@@ -115,10 +116,11 @@ def test_broker_certificate_is_verified(mosquitto, consume, caplog):
 
 
 def test_tls_context_defaults_verify_and_bad_ca_file_is_named(tmp_path):
-    context = tls_context(Settings())
+    context = tls_context(MqttOptions.from_settings(Settings()))
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    missing = Settings(mqtt_ca_file=str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="HITTING_COACH_MQTT_CA_FILE"):
-        tls_context(Settings(mqtt_ca_file=str(tmp_path / "missing.pem")))
+        tls_context(MqttOptions.from_settings(missing))
 
 
 def test_broker_restarted_mid_stream_consumer_reconnects(mosquitto, consume, publisher):

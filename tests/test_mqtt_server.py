@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 
+import httpx
 import pytest
 
 from services import Mosquitto
@@ -19,8 +19,7 @@ def _mqtt(server: ServerProcess) -> dict:
 
 
 def _metrics(server: ServerProcess) -> str:
-    with urllib.request.urlopen(server.base + "/sensor/metrics", timeout=10) as r:
-        return r.read().decode()
+    return httpx.get(server.base + "/sensor/metrics", timeout=10).raise_for_status().text
 
 
 def _phone_messages():

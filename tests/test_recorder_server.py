@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+import httpx
 import numpy as np
 import pytest
 
@@ -39,7 +40,7 @@ class Streamer(threading.Thread):
             doc = message(k, payload, device="bat-phone", session=self.session)
             try:
                 code, _ = self.server.post(doc)
-            except OSError:  # the server is gone
+            except httpx.HTTPError:  # the server is gone
                 return
             if code == 200:
                 self.acked.append(doc)

@@ -120,6 +120,7 @@ def test_the_app_message_of_a_499_reaches_the_user(source):
             replay("varied", url, data_dir=source, speed=0)
     finally:
         httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.mark.integration

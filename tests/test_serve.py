@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
+import httpx
 import pytest
 
 from support import ServerProcess, free_port, motion_messages
@@ -24,9 +23,9 @@ def test_phone_urls_status_and_root_redirect(server):
     status = server.status()
     assert (status["messages"], status["readings"], status["rejected"]) == (2, 80, 1)
     assert status["sources"]["mqtt"]["state"].startswith("not configured")
-    with urllib.request.urlopen(server.base + "/") as r:  # follows the redirect
-        assert r.url == server.base + "/sensor/" and b"bokeh" in r.read().lower()
-    metrics = urllib.request.urlopen(server.base + "/sensor/metrics").read().decode()
+    page = httpx.get(server.base + "/", follow_redirects=True, timeout=10)
+    assert str(page.url) == server.base + "/sensor/" and b"bokeh" in page.content.lower()
+    metrics = httpx.get(server.base + "/sensor/metrics", timeout=10).raise_for_status().text
     assert "hitting_coach_messages_total 2" in metrics
 
 
@@ -58,9 +57,8 @@ def test_with_a_login_readings_need_it_but_phones_can_still_post(tmp_path):
     server.start()
     try:
         assert server.post(motion_messages(1)[0])[0] == 200  # phones cannot log in
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(server.base + "/sensor/readings.json")
-        assert e.value.code == 401 and b"log in first" in e.value.read()
+        readings = httpx.get(server.base + "/sensor/readings.json", timeout=10)
+        assert readings.status_code == 401 and b"log in first" in readings.content
         assert server.status()["readings"] == 40  # monitoring stays open (see README)
     finally:
         assert server.stop() == 0, server.output()

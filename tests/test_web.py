@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+import httpx
 import orjson
 import pytest
 import tornado.httpserver
@@ -128,12 +129,10 @@ def test_status_json_and_prometheus_metrics(app):
     runtime, url = app()
     post(url + "/data", motion_messages(1, start_ns=T0)[0])
     post(url + "/data", b"nope")
-    import urllib.request
-
-    status = json.loads(urllib.request.urlopen(url + "/status.json").read())
+    status = httpx.get(url + "/status.json", timeout=10).raise_for_status().json()
     assert status["messages"] == 1 and status["rejected_by_reason"] == {"not_json": 1}
     assert status["devices"]["phone-1"]["gyroscope"]["readings"] == 20
-    text = urllib.request.urlopen(url + "/metrics").read().decode()
+    text = httpx.get(url + "/metrics", timeout=10).raise_for_status().text
     assert "hitting_coach_readings_total 40" in text
     assert 'hitting_coach_rejected_total{reason="not_json"} 1' in text
     assert 'hitting_coach_sensor_readings_total{device="phone-1",sensor="gyroscope"} 20' in text

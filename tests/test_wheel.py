@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support import ROOT, free_port, get_json, wait_for
@@ -83,7 +84,7 @@ def test_serve_demo_report_and_notebooks_from_the_wheel(installed):
                 raise AssertionError((work / "serve.log").read_text())
             try:
                 return get_json(base + "/sensor/status.json")["readings"] > 2_000
-            except OSError:
+            except httpx.HTTPError:
                 return False
 
         wait_for(demo_readings, timeout=90, what="demo readings")

@@ -14,8 +14,10 @@
   (streamz' pattern): under the GIL the hand-off cost more than it gave back (measured in
   benchmarks/bench_mqtt.py), and it would acknowledge messages before they are ingested.
 * **Unbreakable callbacks.** An exception in a paho callback ends its network thread, so every
-  callback catches, counts and logs. A connection attempt that fails in any way is retried with
-  backoff (1 s doubling to 30 s) forever; the subscription is renewed in ``on_connect``.
+  callback catches, counts and logs. The client comes from :mod:`.mqtt_clients` (TLS that
+  verifies, WebSockets, credentials): paho itself retries a connection attempt that fails in
+  any way, with backoff (1 s doubling to 30 s), forever; the subscription is renewed in
+  ``on_connect``.
 * **Visible state.** ``hub.set_source_state("mqtt", ...)``: ``state`` (one line for people),
   ``connected``, ``reconnects``, ``last_error``, ``received``, ``errors``.
 """
@@ -29,62 +31,21 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError, MessageError
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.ingest.mqtt_clients import MqttClient, MqttOptions, mqtt_client
 
-__all__ = ["MqttConsumer", "tls_context"]
+__all__ = ["MqttConsumer"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "mqtt"
 QOS = 1
-KEEPALIVE_S = 30
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
 _LOG_EVERY_S = 10.0
 QUIET_S = 0.25  # at a stop, wait for this long a pause in deliveries ...
 QUIET_MAX_S = 2.0  # ... but no longer than this
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The TLS context for the broker: verifies its certificate and host name.
-
-    System CAs by default, only ``HITTING_COACH_MQTT_CA_FILE`` when that is set; nothing is
-    verified only with ``HITTING_COACH_MQTT_TLS_INSECURE=true``. Raises :class:`ConfigError`
-    when the CA file cannot be read.
-    """
-    cafile = settings.mqtt_ca_file or None
-    try:
-        context = ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError(f"HITTING_COACH_MQTT_CA_FILE={cafile}: cannot load it: {e}") from None
-    if settings.mqtt_tls_insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-class _Client(paho.Client):
-    """paho's client, keeping the reason a connection attempt failed (paho drops it).
-
-    Any failure becomes an ``OSError``, which paho's loop retries; anything else would end
-    the loop thread for good.
-    """
-
-    last_connect_error: BaseException | None = None
-
-    def reconnect(self) -> paho.MQTTErrorCode:
-        try:
-            return super().reconnect()
-        except OSError as e:
-            self.last_connect_error = e
-            raise
-        except Exception as e:
-            self.last_connect_error = e
-            raise ConnectionError(str(e)) from e
 
 
 class MqttConsumer:
@@ -102,6 +63,7 @@ class MqttConsumer:
         self.hub = hub
         self.broker = f"{settings.mqtt_broker}:{settings.mqtt_port}"
         self._closing = threading.Event()
+        self._subscribed = threading.Event()
         self._stopped = False
         self._lock = threading.Lock()
         self._in_callback = threading.Lock()
@@ -114,49 +76,25 @@ class MqttConsumer:
         self._last_connect_error: str | None = None
         self._refused = False
         self._last_message = 0.0
-        self._client: _Client | None = None
+        self._client: MqttClient | None = None
 
     # --------------------------------------------------------------------------- control
     def start(self) -> MqttConsumer:
         s = self.settings
-        client = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.mqtt_client_id,
-            clean_session=False,
-            protocol=paho.MQTTv311,
-            transport=s.mqtt_transport,
-            manual_ack=True,
-        )
-        client.suppress_exceptions = True
-        if s.mqtt_transport == "websockets":
-            client.ws_set_options(path=s.mqtt_ws_path)
-        tls = "off"
-        if s.mqtt_tls:
-            try:
-                client.tls_set_context(tls_context(s))
-            except ConfigError as e:
-                self._publish(state=f"not started: {e}", connected=False, last_error=str(e))
-                log.error("MQTT not started: %s", e)
-                return self
-            tls = "verified"
-            if s.mqtt_tls_insecure:
-                tls = "INSECURE (certificate not checked)"
-                log.warning(
-                    "MQTT TLS certificate checks are OFF (HITTING_COACH_MQTT_TLS_INSECURE): "
-                    "anyone on the network can pose as %s and read the password. "
-                    "Development only; set HITTING_COACH_MQTT_CA_FILE instead.",
-                    self.broker,
-                )
-        else:
-            log.warning("MQTT without TLS: the password and all data cross the network in clear")
-        if s.mqtt_username:
-            client.username_pw_set(s.mqtt_username, s.mqtt_password or None)
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
+        options = MqttOptions.from_settings(s, manual_ack=True)
+        try:
+            client = mqtt_client(
+                options,
+                on_connect=self._on_connect,
+                on_connect_fail=self._on_connect_fail,
+                on_disconnect=self._on_disconnect,
+                on_subscribe=self._on_subscribe,
+                on_message=self._on_message,
+            )
+        except ConfigError as e:
+            self._publish(state=f"not started: {e}", connected=False, last_error=str(e))
+            log.error("MQTT not started: %s", e)
+            return self
         self._client = client
         self._publish(
             state=f"connecting to {self.broker}",
@@ -165,22 +103,26 @@ class MqttConsumer:
             last_error=None,
             broker=self.broker,
             transport=s.mqtt_transport,
-            tls=tls,
+            tls=options.tls_state,
             topic=s.mqtt_topic,
             client_id=s.mqtt_client_id,
             received=0,
             errors=0,
         )
-        client.connect_async(s.mqtt_broker, s.mqtt_port, keepalive=KEEPALIVE_S)
-        client.loop_start()
+        client.start()
         log.info(
             "MQTT: connecting to %s over %s (TLS %s), topic %r",
             self.broker,
             s.mqtt_transport,
-            tls,
+            options.tls_state,
             s.mqtt_topic,
         )
         return self
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        """Block until connected and subscribed (the broker's SUBACK granted), at most
+        ``timeout_s``; True if so."""
+        return self._subscribed.wait(timeout_s)
 
     def stop(self) -> None:
         """Finish the message in hand, disconnect (the broker keeps our session), stop."""
@@ -197,11 +139,12 @@ class MqttConsumer:
         # window is out. Wait for that: a socket closed with unread data in it is reset, not
         # closed, and the broker then drops our last acknowledgements (and sends those
         # messages again to the next server: duplicates).
+        # Each sleep lasts until the quiet time would be over (not a poll): once, if nothing
+        # arrives meanwhile.
         deadline = time.monotonic() + QUIET_MAX_S
-        while time.monotonic() < min(deadline, self._last_message + QUIET_S):
-            time.sleep(0.02)
-        client.disconnect()
-        client.loop_stop()
+        while (wait_s := min(deadline, self._last_message + QUIET_S) - time.monotonic()) > 0:
+            time.sleep(wait_s)
+        client.close()
         self._publish(state="stopped", connected=False, **self._counts())
         log.info("MQTT consumer stopped after %d messages", self._received)
 
@@ -279,6 +222,7 @@ class MqttConsumer:
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         try:
+            self._subscribed.clear()
             if self._closing.is_set():
                 self._publish(state="disconnected (stopping)", connected=False)
                 return
@@ -299,7 +243,9 @@ class MqttConsumer:
     ) -> None:
         try:
             failed = [r for r in reasons if r.is_failure]
-            if failed:
+            if not failed:
+                self._subscribed.set()
+            else:
                 text = f"subscription to {self.settings.mqtt_topic!r} refused: {failed[0]}"
                 self._publish(state=text, last_error=text)
                 log.error("MQTT %s (check the broker's ACL for this user)", text)
