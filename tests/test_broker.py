@@ -107,14 +107,21 @@ def _start_broker_command(data_dir: Path, port: int, ws_port: int):
         text=True,
     )  # fmt: skip
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    started = threading.Event()  # set at its "Ctrl-C stops" line, or at the end of its output
 
-    def printed() -> bool:
-        assert proc.poll() is None, f"broker command exited with {proc.returncode}"
-        return any("Ctrl-C stops" in line for line in lines)
+    def read() -> None:
+        with proc.stdout:  # closed by this thread when the command's output ends
+            for line in proc.stdout:
+                lines.append(line)
+                if "Ctrl-C stops" in line:
+                    started.set()
+        started.set()
 
-    wait_for(printed, 30, what="the broker command to print its settings")
-    return proc, "".join(lines)
+    threading.Thread(target=read, daemon=True).start()
+    started.wait(30)
+    out = "".join(lines)
+    assert "Ctrl-C stops" in out, f"the broker command did not start ({proc.poll()=}):\n{out}"
+    return proc, out
 
 
 def _stop(proc: subprocess.Popen) -> int:
