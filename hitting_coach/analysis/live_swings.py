@@ -69,7 +69,9 @@ class LiveSwings:
     def poll(self) -> int:
         """Feed everything new to the trackers; returns the number of swings found."""
         found = 0
-        for device in self.hub.devices():
+        devices = self.hub.devices()
+        self._forget_gone(devices)
+        for device in devices:
             tracker = self._trackers.get(device)
             if tracker is None:
                 tracker = self._trackers[device] = SwingTracker(
@@ -90,6 +92,15 @@ class LiveSwings:
                 self._keep(device, rows)
                 found += len(rows)
         return found
+
+    def _forget_gone(self, devices: list[str]) -> None:
+        """Drop the trackers and readers of devices that left the hub's memory (idle): the
+        work per poll follows the live devices. Their swings found so far stay listed."""
+        live = set(devices)
+        for device in [d for d in self._trackers if d not in live]:
+            del self._trackers[device]
+        for key in [k for k in self._readers if k[0] not in live]:
+            del self._readers[key]
 
     def _reader(self, device: str, sensor: str) -> Reader | None:
         reader = self._readers.get((device, sensor))
