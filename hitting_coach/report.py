@@ -30,6 +30,7 @@ from hitting_coach.resources import notebook_path
 from hitting_coach.store.sessions import data_path, list_takes, resolve_session
 
 __all__ = [
+    "NOTEBOOK_ONLY",
     "REPORT_NOTEBOOK",
     "execute_notebook",
     "inject_parameters",
@@ -41,6 +42,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REPORT_NOTEBOOK = notebook_path("02-session-report.ipynb")
+#: Cells with this tag are shown in JupyterLab and left out of the exported report.
+NOTEBOOK_ONLY = "notebook-only"
 Progress = Callable[[str], None]
 
 _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
@@ -156,7 +159,8 @@ def _last_line(error: Exception) -> str:
 
 
 def notebook_to_html(nb: Any, title: str | None = None) -> str:
-    """An executed notebook as one self-contained HTML page: code hidden, outputs only.
+    """An executed notebook as one self-contained HTML page: code hidden, outputs only, and
+    no cell tagged ``notebook-only`` (how to run the notebook: for Lab, not for the reader).
 
     Raises :class:`ReportError` if the page would fetch anything from the network."""
     import jinja2
@@ -171,6 +175,7 @@ def notebook_to_html(nb: Any, title: str | None = None) -> str:
     )
     if title:
         nb.metadata["title"] = title
+    nb.cells = [c for c in nb.cells if NOTEBOOK_ONLY not in c.metadata.get("tags", [])]
     for cell in nb.cells:  # Panel publishes empty display data as it sets up comms
         if cell.cell_type == "code":
             cell.outputs = [

@@ -26,7 +26,7 @@ from hitting_coach.errors import SessionError
 from hitting_coach.store.marks import Mark, read_marks
 from hitting_coach.store.sessions import Session, data_path, load_session
 
-__all__ = ["ReportData", "headline_metrics"]
+__all__ = ["ReportData", "format_metric", "headline_metrics", "swing_number"]
 
 _HEADLINES: dict[str, list[tuple[str, str, str]]] = {
     "pelvis": [("pelvis_peak_dps", "peak pelvis speed", "°/s")],
@@ -62,6 +62,31 @@ _TABLE_COLUMNS = {
     ],
     "bat": ["bat_speed_mph", "bat_peak_dps", "time_to_contact_ms", "rot_accel_g", "impact_found"],
 }
+#: What the report's swing table calls a column of the swing table, and how it writes a value
+#: (a format for numbers; ``None`` for a yes/no flag).
+_COLUMN_LABELS: dict[str, tuple[str, str | None]] = {
+    "pelvis_peak_dps": ("Peak pelvis speed (°/s)", "{:.0f}"),
+    "hand_peak_dps": ("Peak hand speed (°/s)", "{:.0f}"),
+    "bat_peak_dps": ("Peak bat speed (°/s)", "{:.0f}"),
+    "pelvis_peak_after_fp_ms": ("Pelvis peak after foot plant (ms)", "{:.0f}"),
+    "hand_peak_after_fp_ms": ("Hand peak after foot plant (ms)", "{:.0f}"),
+    "foot_plant_g": ("Foot plant (g)", "{:.1f}"),
+    "peak_gap_ms": ("Pelvis-to-hand gap (ms)", "{:.0f}"),
+    "speed_gain": ("Speed gain (hand ÷ pelvis)", "{:.2f}"),
+    "sequence_ok": ("Sequence OK", None),
+    "bat_speed_mph": ("Bat speed (mph)", "{:.1f}"),
+    "time_to_contact_ms": ("Time to contact (ms)", "{:.0f}"),
+    "rot_accel_g": ("Rotational acceleration (g)", "{:.1f}"),
+    "impact_found": ("Contact found", None),
+}
+#: A metric that is NaN when its segment clipped, and the column holding its lower bound.
+_LOWER_BOUNDS = {
+    "pelvis_peak_dps": ("pelvis", "pelvis_peak_measured_dps"),
+    "hand_peak_dps": ("hand", "hand_peak_measured_dps"),
+    "bat_peak_dps": ("bat", "bat_peak_measured_dps"),
+    "bat_speed_mph": ("bat", "bat_speed_measured_mph"),
+}
+_MISSING = "–"
 _EVENT_COLUMNS = {
     "foot_plant_ns": "foot plant",
     "pelvis_peak_ns": "pelvis peak",
@@ -75,6 +100,38 @@ _EVENT_COLUMNS = {
 def headline_metrics(placement: str) -> list[tuple[str, str, str]]:
     """The two or three numbers a report leads with: ``(column, label, unit)``."""
     return list(_HEADLINES.get(placement, []))
+
+
+def swing_number(swing: Any) -> int:
+    """The number a reader sees for a swing: 1 for the first (the swing table counts from 0,
+    the dashboard from 1)."""
+    return int(swing) + 1
+
+
+def _missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def _flag(value: Any) -> bool:
+    return not _missing(value) and bool(value)
+
+
+def format_metric(row: dict[str, Any], column: str, fmt: str = "{:.0f}") -> str:
+    """One metric of a swing as text: the value, ``≥ value`` when its sensor clipped (only a
+    lower bound is known), ``–`` when not measured."""
+    value = row.get(column)
+    if not _missing(value):
+        return fmt.format(float(value))
+    if column in _LOWER_BOUNDS:
+        segment, bound_column = _LOWER_BOUNDS[column]
+        bound = row.get(bound_column)
+        if _flag(row.get(f"{segment}_clipped")) and not _missing(bound):
+            return "≥ " + fmt.format(float(bound))
+    if column == "speed_gain" and _flag(row.get("hand_clipped")):
+        hand, pelvis = row.get("hand_peak_measured_dps"), row.get("pelvis_peak_dps")
+        if not _missing(hand) and not _missing(pelvis) and float(pelvis) > 0:
+            return "≥ " + fmt.format(float(hand) / float(pelvis))
+    return _MISSING
 
 
 @dataclass
@@ -227,7 +284,7 @@ class ReportData:
                 {
                     "Time (s)": (int(peak_ns) - self.start_ns) / 1e9,
                     "|ω| (°/s)": float(value),
-                    "swing": int(sw.swing),
+                    "swing": swing_number(sw.swing),
                     "metric": self.swing_summary_text(sw._asdict()),
                 }
             )
@@ -257,31 +314,40 @@ class ReportData:
         return flags
 
     def display_table(self) -> pd.DataFrame:
-        """The swing table with this placement's columns, times as s from the start."""
+        """The swing table as a reader sees it: plain column names with units, swings numbered
+        from 1, times in s from the start, every value as text (``≥ value`` for a clipped
+        peak, ``yes``/``no`` for flags, ``–`` when not measured), quality notes last."""
         t = self.table
         if t.empty:
             return pd.DataFrame()
-        out = pd.DataFrame({"swing": t["swing"]})
-        out["at_s"] = ((t["start_ns"].astype("float64") - self.start_ns) / 1e9).round(1)
-        out["duration_ms"] = t["duration_ms"].round(0)
-        for c in _TABLE_COLUMNS.get(self.placement, []):
-            out[c] = t[c]
-        quality = []
-        for row in t.itertuples(index=False):
+        rows = []
+        for row in t.to_dict("records"):
+            shown = {
+                "Swing": swing_number(row["swing"]),
+                "Time (s)": f"{(int(row['start_ns']) - self.start_ns) / 1e9:.1f}",
+                "Duration (ms)": format_metric(row, "duration_ms"),
+            }
+            for column in _TABLE_COLUMNS.get(self.placement, []):
+                label, fmt = _COLUMN_LABELS[column]
+                if fmt is None:
+                    value = row.get(column)
+                    shown[label] = _MISSING if _missing(value) else ("yes" if value else "no")
+                else:
+                    shown[label] = format_metric(row, column, fmt)
             notes = [
                 f"{seg} {kind}"
                 for seg in ("pelvis", "hand", "bat")
                 for kind in ("clipped", "gap")
-                if bool(pd.notna(getattr(row, f"{seg}_{kind}")) and getattr(row, f"{seg}_{kind}"))
+                if _flag(row.get(f"{seg}_{kind}"))
             ]
-            coach = getattr(row, "added_by_coach", False)
-            notes += ["added by coach"] if pd.notna(coach) and coach else []
-            quality.append(", ".join(notes) or "ok")
-        out["quality"] = quality
-        return out
+            notes += ["added by coach"] if _flag(row.get("added_by_coach")) else []
+            shown["Quality"] = ", ".join(notes) or "ok"
+            rows.append(shown)
+        return pd.DataFrame(rows)
 
     def events(self) -> pd.DataFrame:
-        """Long table of marked events: ``swing``, ``event``, ``t_ms`` (on the traces' axis)."""
+        """Long table of marked events: ``swing`` (numbered from 1, as the reader sees it),
+        ``event``, ``t_ms`` (on the traces' axis)."""
         rows = []
         for sw in self.table.itertuples(index=False):
             ref = sw.foot_plant_ns if not pd.isna(sw.foot_plant_ns) else sw.start_ns
@@ -289,7 +355,11 @@ class ReportData:
                 value = getattr(sw, column)
                 if not pd.isna(value):
                     rows.append(
-                        {"swing": int(sw.swing), "event": label, "t_ms": (value - ref) / 1e6}
+                        {
+                            "swing": swing_number(sw.swing),
+                            "event": label,
+                            "t_ms": (value - ref) / 1e6,
+                        }
                     )
         return pd.DataFrame(rows, columns=["swing", "event", "t_ms"])
 
@@ -300,19 +370,22 @@ class ReportData:
         return "ms from the swing start"
 
     def swing_summary_text(self, row: dict[str, Any]) -> str:
-        """One line of a swing's headline numbers, e.g. ``pelvis 712 °/s, hand 1790 °/s``."""
+        """One line of a swing's headline numbers, e.g. ``peak pelvis speed 712 °/s, peak hand
+        speed ≥ 2000 °/s`` (``≥``: the sensor clipped, so only a lower bound is known)."""
         parts = []
         for column, label, unit in headline_metrics(self.placement):
-            value = row.get(column)
-            if value is not None and not pd.isna(value):
-                parts.append(f"{label} {float(value):.0f} {unit}")
+            shown = format_metric(row, column)
+            if shown != _MISSING:
+                parts.append(f"{label} {shown} {unit}")
         return ", ".join(parts) or "no metrics"
 
     def swing_summaries(self) -> dict[str, str]:
-        """HTML line per swing (keyed by swing number as text) for the sequence viewer."""
+        """HTML line per swing for the sequence viewer, keyed by the swing's number (from 1)
+        as text."""
         out = {}
         for row in self.table.to_dict("records"):
             at = (int(row["start_ns"]) - self.start_ns) / 1e9
             text = html.escape(self.swing_summary_text(row))
-            out[str(int(row["swing"]))] = f"<b>Swing {int(row['swing'])}</b> at {at:.1f} s: {text}"
+            number = swing_number(row["swing"])
+            out[str(number)] = f"<b>Swing {number}</b> at {at:.1f} s: {text}"
         return out

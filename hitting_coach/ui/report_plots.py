@@ -33,7 +33,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from hitting_coach.analysis.report_data import ReportData, headline_metrics
+from hitting_coach.analysis.report_data import ReportData, headline_metrics, swing_number
 from hitting_coach.analysis.swings import REFERENCE_SOURCE, place_against_reference, reference_table
 
 __all__ = [
@@ -253,28 +253,30 @@ def _numeric_columns(frame: pd.DataFrame) -> tuple[str, ...]:
 
 # -------------------------------------------------------------------------- swing table
 def swing_table_view(data: ReportData) -> pn.viewable.Viewable:
-    """The swings and their metrics for this placement, one row each, quality flags last."""
+    """The swings and their metrics for this placement, one row each, quality flags last;
+    every row shown (no scroll box)."""
     shown = data.display_table()
     if shown.empty:
         return pn.pane.Markdown("*No swings found in this session.*")
-    return pn.pane.DataFrame(
-        shown,
-        index=False,
-        sizing_mode="stretch_width",
-        max_height=600,
-        float_format="{:.1f}".format,
-    )
+    return pn.pane.DataFrame(shown, index=False, sizing_mode="stretch_width")
 
 
 # ---------------------------------------------------------------------- swing sequences
 def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
     """Each swing's angular speed per segment around the swing, events marked; a slider
-    (in the browser, no kernel needed) steps through the swings."""
+    (in the browser, no kernel needed) steps through the swings, numbered from 1.
+
+    Each segment's curve has its own small source holding the shown swing; every swing's
+    readings sit in a second source that is never drawn, and the slider copies one swing's
+    slice across. (Filtering one source with a ``CDSView`` does not work for lines: Bokeh
+    supports views only on unconnected glyphs, and a line shows nothing once the view
+    leaves the first rows.) Models are named for tests: ``sequence-<segment>`` (the line),
+    ``sequence-<segment>-source``, ``swing-slider``, ``swing-summary``."""
     traces = data.traces
     if not len(data.table) or traces.empty:
         return pn.pane.Markdown("*No swings to show.*")
-    traces = traces.assign(key=traces["swing"].astype(str))
-    first = str(int(data.table["swing"].iloc[0]))
+    numbers = [swing_number(s) for s in data.table["swing"]]
+    first = str(numbers[0])
     plot = figure(
         width=_WIDTH,
         height=320,
@@ -284,25 +286,34 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
         title="Kinematic sequence",
         name="swing-sequence",
     )
-    group = GroupFilter(column_name="key", group=first)
+    curves = []
     for segment, part in traces.groupby("segment", sort=False):
-        source = ColumnDataSource(
-            {
-                "t": part["t_ms"].to_numpy(float),
-                "w": part["omega_dps"].to_numpy(float),
-                "key": part["key"].to_numpy(str),
-            }
+        part = part.assign(number=part["swing"].astype(int) + 1).sort_values(
+            "number", kind="stable"
         )
+        number = part["number"].to_numpy(int)
+        t = part["t_ms"].to_numpy(float)
+        w = part["omega_dps"].to_numpy(float)
+        bounds = {
+            str(n): [int(np.searchsorted(number, n)), int(np.searchsorted(number, n, "right"))]
+            for n in numbers
+        }
+        every = ColumnDataSource({"t": t, "w": w}, name=f"sequence-{segment}-all")
+        lo, hi = bounds[first]
+        shown = ColumnDataSource({"t": t[lo:hi], "w": w[lo:hi]}, name=f"sequence-{segment}-source")
         plot.line(
             "t",
             "w",
-            source=source,
-            view=CDSView(filter=group),
+            source=shown,
             legend_label=str(segment),
             color=_SEGMENT_COLORS.get(str(segment), "black"),
             line_width=2,
+            name=f"sequence-{segment}",
         )
+        curves.append({"shown": shown, "every": every, "bounds": bounds})
     events = data.events()
+    group = GroupFilter(column_name="key", group=first)
+    event_sources = []
     if not events.empty:
         events["color"] = events["event"].map(_EVENT_COLORS).fillna("black")
         ev = ColumnDataSource(
@@ -313,9 +324,11 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
                 "color": events["color"].to_numpy(str),
                 "top": np.full(len(events), float(traces["omega_dps"].max()) * 1.05),
                 "bottom": np.zeros(len(events)),
-            }
+            },
+            name="sequence-events-source",
         )
-        view = CDSView(filter=group)
+        event_sources.append(ev)
+        view = CDSView(filter=group)  # markers are unconnected glyphs: a view works for them
         renderer = plot.segment(
             "t",
             "bottom",
@@ -326,6 +339,7 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
             color="color",
             line_width=2,
             line_dash="dashed",
+            name="sequence-events",
         )
         plot.scatter("t", "top", source=ev, view=view, color="color", size=8, legend_field="event")
         plot.add_tools(
@@ -334,10 +348,9 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
     plot.legend.location = "top_left"
     summaries = data.swing_summaries()
     info = Div(text=summaries.get(first, ""), width=_WIDTH, name="swing-summary")
-    swing_ids = [int(s) for s in data.table["swing"]]
     slider = Slider(
-        start=min(swing_ids),
-        end=max(max(swing_ids), min(swing_ids) + 1),
+        start=min(numbers),
+        end=max(max(numbers), min(numbers) + 1),
         value=int(first),
         step=1,
         title="Swing",
@@ -347,11 +360,22 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
     slider.js_on_change(
         "value",
         CustomJS(
-            args={"group": group, "plot": plot, "info": info, "summaries": summaries},
+            args={
+                "curves": curves,
+                "group": group,
+                "events": event_sources,
+                "info": info,
+                "summaries": summaries,
+            },
             code="""
             const key = String(cb_obj.value);
+            for (const c of curves) {
+              const [lo, hi] = c.bounds[key] || [0, 0];
+              const all = c.every.data;
+              c.shown.data = {t: all.t.slice(lo, hi), w: all.w.slice(lo, hi)};
+            }
             group.group = key;
-            for (const r of plot.renderers) { r.data_source.change.emit(); }
+            for (const ev of events) { ev.change.emit(); }
             info.text = summaries[key] || "<i>no swing " + key + "</i>";
             """,
         ),
@@ -369,7 +393,8 @@ def trends(data: ReportData) -> pn.viewable.Viewable:
             y = data.table[column].astype(float)
             if y.notna().sum() == 0:
                 continue
-            frame = pd.DataFrame({"t": t_s, "y": y, "swing": data.table["swing"]}).dropna()
+            number = data.table["swing"].astype(int) + 1
+            frame = pd.DataFrame({"t": t_s, "y": y, "swing": number}).dropna()
             dim = hv.Dimension(column, label=f"{label} ({unit})")
             points = (
                 hv.Scatter(frame, "t", [("y", dim.label), "swing"])
