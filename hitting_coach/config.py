@@ -192,6 +192,12 @@ class Settings:
         "Seconds between conversions of the journal into session Parquet files.",
         minimum=0.1,
     )
+    import_max_bytes: int = _setting(
+        PREFIX + "IMPORT_MAX_BYTES",
+        1_000_000_000,
+        "Largest export hitting-coach import reads: its files together, decompressed, in bytes.",
+        minimum=1,
+    )
     gyro_range_dps: float = _setting(
         PREFIX + "GYRO_RANGE_DPS",
         2000.0,

@@ -24,7 +24,13 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     progress = ProgressLine()
     try:
-        result = import_export(args.path, settings.data_path, name=args.name, progress=progress)
+        result = import_export(
+            args.path,
+            settings.data_path,
+            name=args.name,
+            progress=progress,
+            max_bytes=settings.import_max_bytes,
+        )
     finally:
         progress.close()
     print(printable(result.describe()))

@@ -16,16 +16,20 @@ server records into the same data directory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import logging
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import numpy as np
 import orjson
@@ -134,27 +138,41 @@ class ImportResult:
 
 
 # ------------------------------------------------------------------------------- reading
-def read_export(path: str | Path, progress: Progress | None = None) -> Session:
+def read_export(
+    path: str | Path, progress: Progress | None = None, *, max_bytes: int | None = None
+) -> Session:
     """Read a Sensor Logger export (zip, folder of CSVs, or JSON file) into a
     :class:`Session` without storing it. Raises :class:`SessionError` naming the file and
-    the problem if it cannot be read."""
+    the problem if it cannot be read.
+
+    Files are read in pieces, never whole; ``max_bytes`` (default: the
+    ``HITTING_COACH_IMPORT_MAX_BYTES`` setting) bounds what the export's files hold together,
+    decompressed: a zip whose entries say they hold more is refused before any is read, naming
+    the entry, and one that holds more than it says is cut off there."""
     path = Path(path).expanduser()
     if not path.exists():
         raise SessionError(f"{path} does not exist")
     say = progress or (lambda text: None)
+    budget = _Budget(_import_max_bytes() if max_bytes is None else max_bytes)
     if path.is_file() and path.suffix.lower() == ".json":
-        say(f"reading {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+        size = path.stat().st_size
+        budget.check(path.name, size)
+        say(f"reading {path.name} ({size / 1e6:.1f} MB)")
         frames, meta = _read_json_export(path)
     else:
         frames, meta = {}, {}
-        for name, read in _csv_files(path).items():
-            data = read()
+        files = _csv_files(path)
+        for name, (size, _) in files.items():  # what they say they hold, before reading any
+            budget.check(name, size)
+        for name, (size, open_file) in files.items():
             stem = name[: -len(".csv")]
-            if stem.lower() == "metadata":
-                meta = _read_metadata(data, name)
-                continue
-            say(f"reading {name} ({len(data) / 1e6:.1f} MB)")
-            frame = _read_sensor_csv(data, name)
+            with _reading(name), open_file() as raw:
+                stream = io.BufferedReader(_Counted(raw, name, budget), _PIECE_BYTES)
+                if stem.lower() == "metadata":
+                    meta = _read_metadata(_read_small(stream, name), name)
+                    continue
+                say(f"reading {name} ({size / 1e6:.1f} MB)")
+                frame = _read_sensor_csv(stream, name)
             if frame is not None:
                 frames[_FILE_TO_SENSOR.get(stem.lower(), stem.lower())] = frame
     if not frames:
@@ -176,14 +194,84 @@ def _stamp(meta: dict[str, str], first_ns: int) -> str:
     return when.strftime("%Y-%m-%d_%H-%M-%S")
 
 
-def _csv_files(path: Path) -> dict[str, Callable[[], bytes]]:
-    """CSV files of an export by file name (wherever they sit inside it)."""
-    found: dict[str, Callable[[], bytes]] = {}
+_PIECE_BYTES = 1 << 20
+_MAX_METADATA_BYTES = 1 << 20
 
-    def add(name: str, read: Callable[[], bytes]) -> None:
+
+def _import_max_bytes() -> int:
+    from hitting_coach.config import Settings
+
+    return Settings.load().import_max_bytes
+
+
+class _Budget:
+    """What an import may still read, decompressed (``HITTING_COACH_IMPORT_MAX_BYTES``)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.declared = 0
+        self.read = 0
+
+    def check(self, name: str, size: int) -> None:
+        """Count what a file says it holds, before it is read."""
+        self.declared += size
+        if self.declared > self.max_bytes:
+            raise self.over(name)
+
+    def take(self, name: str, size: int) -> None:
+        """Count what was read (a zip entry may hold more than it says)."""
+        self.read += size
+        if self.read > self.max_bytes:
+            raise self.over(name)
+
+    def over(self, name: str) -> SessionError:
+        return SessionError(
+            f"{name}: the export holds more than the import limit of {self.max_bytes:,} bytes "
+            "(decompressed; HITTING_COACH_IMPORT_MAX_BYTES); nothing imported"
+        )
+
+
+class _Counted(io.RawIOBase):
+    """A file read in pieces, each counted against the import's :class:`_Budget`."""
+
+    def __init__(self, raw: IO[bytes], name: str, budget: _Budget) -> None:
+        self._raw, self._name, self._budget = raw, name, budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        data = self._raw.read(len(buffer))
+        self._budget.take(self._name, len(data))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextlib.contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """A damaged zip entry (bad CRC, bad deflate data, more than it says) is an error naming it."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise SessionError(f"{name}: damaged in the zip ({e})") from None
+
+
+def _read_small(stream: IO[bytes], name: str) -> bytes:
+    data = stream.read(_MAX_METADATA_BYTES + 1)
+    if len(data) > _MAX_METADATA_BYTES:
+        raise SessionError(f"{name}: over {_MAX_METADATA_BYTES:,} bytes, not a Metadata.csv")
+    return data
+
+
+def _csv_files(path: Path) -> dict[str, tuple[int, Callable[[], IO[bytes]]]]:
+    """CSV files of an export by file name (wherever they sit inside it): the size each says
+    it holds, and how to open it for reading."""
+    found: dict[str, tuple[int, Callable[[], IO[bytes]]]] = {}
+
+    def add(name: str, size: int, open_file: Callable[[], IO[bytes]]) -> None:
         if name in found:
             raise SessionError(f"{path}: two files named {name}; import one recording at a time")
-        found[name] = read
+        found[name] = (size, open_file)
 
     def wanted(parts: tuple[str, ...]) -> bool:
         return (
@@ -196,7 +284,7 @@ def _csv_files(path: Path) -> dict[str, Callable[[], bytes]]:
         for file in sorted(path.rglob("*")):
             rel = file.relative_to(path).parts
             if file.is_file() and wanted(rel):
-                add(file.name, file.read_bytes)
+                add(file.name, file.stat().st_size, partial(file.open, "rb"))
         return found
     try:
         archive = zipfile.ZipFile(path)
@@ -205,7 +293,7 @@ def _csv_files(path: Path) -> dict[str, Callable[[], bytes]]:
     for info in archive.infolist():
         parts = PurePosixPath(info.filename).parts
         if not info.is_dir() and parts and wanted(parts):
-            add(parts[-1], lambda info=info: archive.read(info))
+            add(parts[-1], info.file_size, lambda info=info: archive.open(info))
     return found
 
 
@@ -219,12 +307,12 @@ def _read_metadata(data: bytes, name: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in zip(rows[0], rows[1], strict=False) if v.strip()}
 
 
-def _read_sensor_csv(data: bytes, name: str) -> pd.DataFrame | None:
-    if not data.strip():
-        return None
+def _read_sensor_csv(stream: IO[bytes], name: str) -> pd.DataFrame | None:
     try:
         # pandas >= 3 parses floats exactly (round trip) by default.
-        frame = pd.read_csv(io.BytesIO(data), dtype={"time": str}, encoding="utf-8")
+        frame = pd.read_csv(stream, dtype={"time": str}, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        return None
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise SessionError(f"{name}: not a readable CSV ({e})") from None
     if "time" not in frame.columns:
@@ -325,13 +413,15 @@ def import_export(
     *,
     name: str | None = None,
     progress: Progress | None = None,
+    max_bytes: int | None = None,
 ) -> ImportResult:
-    """Import a Sensor Logger export into ``data_dir`` (default: the data-dir setting).
+    """Import a Sensor Logger export into ``data_dir`` (default: the data-dir setting);
+    ``max_bytes`` as for :func:`read_export`.
 
     Raises :class:`SessionError` if the export cannot be read or stored.
     """
     root = data_path(data_dir)
-    session = read_export(path, progress)
+    session = read_export(path, progress, max_bytes=max_bytes)
     marks = marks_from_export(path)  # checked before anything is stored
     if name:
         session.name = name
