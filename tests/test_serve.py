@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,3 +63,95 @@ def test_with_a_login_readings_need_it_but_phones_can_still_post(tmp_path):
         assert server.status()["readings"] == 40  # monitoring stays open (see README)
     finally:
         assert server.stop() == 0, server.output()
+
+
+# --------------------------------------------------------------------- issue 11, ingest side
+def test_on_a_network_address_the_push_url_carries_a_kept_token(tmp_path):
+    server = ServerProcess(tmp_path, args=["--address", "0.0.0.0"]).start()
+    try:
+        token = (tmp_path / "data" / "secrets" / "ingest-token").read_text().strip()
+        assert len(token) >= 32
+        assert f":{server.port}/data?token={token}" in server.output()
+        doc = motion_messages(1)[0]
+        code, body = server.post(doc)
+        assert code == 499 and b"wrong or missing token" in body
+        assert server.post(doc, path=f"/data?token={token}")[0] == 200
+        assert server.status()["http"] == {"token_required": True}
+    finally:
+        assert server.stop() == 0, server.output()
+    again = ServerProcess(tmp_path, args=["--address", "0.0.0.0"]).start()  # same token
+    try:
+        assert again.post(motion_messages(2)[1], path=f"/data?token={token}")[0] == 200
+    finally:
+        assert again.stop() == 0, again.output()
+    off = ServerProcess(
+        tmp_path / "off", env={"HITTING_COACH_INGEST_TOKEN": ""}, args=["--address", "0.0.0.0"]
+    ).start()
+    try:
+        assert "WARNING: HITTING_COACH_INGEST_TOKEN is empty" in off.output()
+        assert off.post(motion_messages(1)[0])[0] == 200
+    finally:
+        assert off.stop() == 0, off.output()
+
+
+def test_http_defends_itself_before_reading_a_body(tmp_path):
+    import socket
+
+    server = ServerProcess(
+        tmp_path, env={"HITTING_COACH_BODY_TIMEOUT_S": "1", "HITTING_COACH_IDLE_TIMEOUT_S": "1"}
+    ).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 90000000\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 413")  # no body was sent
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            assert s.recv(100) in (b"", b"HTTP/1.1 400 Bad Request\r\n\r\n")  # server hung up
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            assert s.recv(100) == b""  # idle: closed by the server
+        evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        code, body = server.post(motion_messages(1)[0], headers=evil)
+        assert code == 403 and json.loads(body)["field"] == "Origin"
+        assert server.post(motion_messages(1)[0])[0] == 200  # the app sends no Origin
+        assert server.status()["rejected_by_reason"] == {"too_large": 1, "bad_origin": 1}
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_login_from_the_environment_keeps_a_cookie_secret_and_throttles(tmp_path):
+    password = "s3cret-pass-for-test"
+    server = ServerProcess(tmp_path, env={"HITTING_COACH_BASIC_AUTH": password}).start()
+    try:
+        cmdline = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes()
+        assert password.encode() not in cmdline  # `ps` cannot show it
+        assert (tmp_path / "data" / "secrets" / "cookie-secret").is_file()
+        login = server.base + "/sensor/login"
+        with httpx.Client(timeout=10) as client:
+            ok = client.post(login, data={"username": "coach", "password": password})
+            assert ok.status_code == 302 and "user" in ok.cookies  # was a 500
+            assert client.get(server.base + "/sensor/readings.json").status_code == 200
+        with httpx.Client(timeout=10) as client:
+            codes = [
+                client.post(login, data={"username": "coach", "password": f"guess{k}"}).status_code
+                for k in range(5)
+            ]
+            assert codes == [302] * 5  # back to the login page with an error
+            late = client.post(login, data={"username": "coach", "password": password})
+            assert late.status_code == 429 and "Too many wrong passwords" in late.text
+            assert int(late.headers["Retry-After"]) > 200
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_a_password_on_the_command_line_is_refused(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "hitting_coach.cli", "serve", "--port", str(free_port())]
+        + ["--address", "127.0.0.1", "--basic-auth", "hunter2hunter2"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HITTING_COACH_DATA_DIR": str(tmp_path / "d")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--basic-auth takes a file" in proc.stderr and "hunter2hunter2" not in proc.stderr
