@@ -21,6 +21,10 @@ Swing table columns (units in the names; ``*_ns`` epoch ns, nullable Int64):
   (downswing start to impact, or to the peak without contact), ``rot_accel_g`` (centripetal
   acceleration of the sweet spot 30 ms into the downswing). With ``bat_clipped``, all of
   these are approximate.
+- Shape (see :mod:`hitting_coach.analysis.swings`): ``checked`` (the hands stopped: a checked
+  swing, not a full one), ``turn_deg`` (how far the driving segment turned about the vertical
+  in the window, °) and ``vertical_share`` (the share of its rotation about the vertical, 0-1);
+  NaN without gravity readings, and for the bat.
 - Quality: ``*_rate_hz`` (samples/s within 100 ms of the event), ``*_gap`` (a sampling gap
   there: a step over 2.5 x the median), ``*_clipped`` (an axis at >= 98% of the gyroscope range
   in the swing). NA when the segment is not measured.
@@ -45,6 +49,7 @@ __all__ = [
     "MPS_TO_MPH",
     "SensorData",
     "angular_speed_dps",
+    "rotation_shape",
     "swing_row",
     "swing_table",
 ]
@@ -90,8 +95,10 @@ COLUMNS = [
     *(f"bat_{c}" for c in _SEGMENT_COLUMNS),
     *("bat_speed_mph", "bat_speed_measured_mph", "downswing_start_ns", "impact_ns"),
     *("impact_found", "time_to_contact_ms", "rot_accel_g"),
+    *("checked", "turn_deg", "vertical_share"),
 ]
 _FLAG_COLUMNS = {c for c in COLUMNS if c.endswith(("_gap", "_clipped", "_ok", "_found"))}
+_FLAG_COLUMNS.add("checked")
 #: Readings around one swing: sensor name to (time_ns, values), time-sorted.
 SensorData = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -99,6 +106,39 @@ SensorData = dict[str, tuple[np.ndarray, np.ndarray]]
 def angular_speed_dps(rate_rad_s: np.ndarray) -> np.ndarray:
     """|ω| in °/s from an (n, 3) array of angular velocity in rad/s."""
     return np.sqrt(np.einsum("ij,ij->i", rate_rad_s, rate_rad_s)) * (180.0 / math.pi)
+
+
+def rotation_shape(
+    t: np.ndarray,
+    rate_rad_s: np.ndarray,
+    tg: np.ndarray,
+    gravity: np.ndarray,
+    lo_ns: float,
+    hi_ns: float,
+    signed: bool = False,
+) -> tuple[float, float]:
+    """(turn_deg, vertical_share) of a rotation between lo_ns and hi_ns: the angle turned about
+    the vertical, |∫ω·ĝ dt| in degrees, and its share of the whole rotation, / ∫|ω| dt.
+    With ``signed``, turn_deg keeps the sign of ∫ω·ĝ dt (the direction of the turn).
+
+    ``t``/``rate_rad_s`` (n, 3) are the angular velocity, ``tg``/``gravity`` (m, 3) gravity in
+    the same device frame (any unit or sign: only its direction counts), interpolated at ``t``.
+    (NaN, NaN) when there are fewer than 3 readings or no finite gravity."""
+    i, j = int(np.searchsorted(t, lo_ns)), int(np.searchsorted(t, hi_ns, side="right"))
+    ok = np.isfinite(gravity).all(axis=1)
+    if j - i < 3 or ok.sum() < 2:
+        return math.nan, math.nan
+    t, w = t[i:j], rate_rad_s[i:j]
+    tg, gravity = tg[ok], gravity[ok]
+    g = np.column_stack([np.interp(t, tg, gravity[:, c]) for c in range(3)])
+    g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    x = (t - t[0]) * 1e-9
+    about_vertical = np.trapezoid(np.einsum("ij,ij->i", w, g), x)
+    total = np.trapezoid(np.linalg.norm(w, axis=1), x)
+    if total <= 0:
+        return math.nan, math.nan
+    turn = about_vertical if signed else abs(about_vertical)
+    return turn / _RAD, abs(about_vertical) / total
 
 
 def _quality(t: np.ndarray, event_ns: float) -> tuple[float, bool]:
@@ -328,10 +368,19 @@ def swing_row(
     row: dict[str, Any] = {
         c: None if c.endswith("_ns") or c in _FLAG_COLUMNS else math.nan for c in COLUMNS
     }
-    row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns)
+    row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns, checked=False)
     row["duration_ms"] = (win.end_ns - win.start_ns) / 1e6
+    if driver == "wrist motion" and driver in data:
+        t, v = data[driver]
+        shape = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, win.end_ns)
+        row["turn_deg"], row["vertical_share"] = shape
+    elif placement == "pelvis" and "gyroscope" in data and "gravity" in data:
+        shape = rotation_shape(*data["gyroscope"], *data["gravity"], win.start_ns, win.end_ns)
+        row["turn_deg"], row["vertical_share"] = shape
     segments = []
     if "wrist" in placement and "wrist motion" in data:
+        t, v = data["wrist motion"]
+        data = {**data, "wrist motion": (t, v[:, :3])}
         segments.append(("hand", "wrist motion", win.start_ns, tracker.wrist_gyro_range_dps))
     if "pelvis" in placement and "gyroscope" in data:
         lo = win.start_ns - (_SEARCH_NS if driver == "wrist motion" else 0)

@@ -14,6 +14,31 @@
 Placements: "pelvis" (phone on the belt), "wrist" (watch, ``wrist motion``), "pelvis+wrist"
 (both; the watch drives detection), "bat" (phone on the knob).
 
+What decides that a window of fast rotation is a swing (explainable rules, checked on real
+wrist recordings of swings, throws, bowling, tennis serves and forehands, see
+``hitting-coach evaluate`` and docs/benchmarks.md):
+
+1. Speed: the driving sensor passes its high threshold (:data:`THRESHOLDS_DPS`; the wrist's
+   is low, 400 °/s, so slow, youth and mimed swings open a window).
+2. Rotation axis against gravity (the watch's ``gravity`` columns, the pelvis phone's
+   ``gravity`` sensor): a swing turns the hands and hips about a roughly vertical axis, so
+   most of its rotation is about the vertical, ``vertical_share`` = |∫ω·ĝ dt| / ∫|ω| dt of
+   at least :data:`VERTICAL_SHARE_MIN`. Throws, bowling, serves, dribbling and running arms
+   turn about a horizontal axis (a vertical plane) and fail this.
+3. How far the hands turned about the vertical, ``turn_deg`` = |∫ω·ĝ dt| over the window: a
+   swing goes round the body, ≥ :data:`TURN_MIN_DEG` (waggles, taps and flicks do not); under
+   :data:`CHECKED_TURN_DEG` the hands stopped: the row is kept with ``checked`` True.
+4. The hitter's level: once :data:`LEVEL_MIN_SWINGS` steady full swings are seen, one slower
+   than :data:`LEVEL_FRACTION` of the median peak of their recent swings is a practice swing
+   and is not reported. The level adapts to the hitter; no one speed is required of everyone.
+5. The hitter's direction: a turn the other way within :data:`RETURN_S` of a swing brings the
+   bat back to the stance and is not a swing.
+
+A watch without gravity columns is judged by speed alone (:data:`WRIST_BLIND_DPS`); the bat
+phone by speed (its swing plane is too steep to tell from a throw's by the axis alone). A
+pelvis phone alone cannot tell a throw from a swing (the hips turn about the vertical in
+both): wear the watch for that.
+
 The per-swing measurements and the swing table's columns live in
 :mod:`hitting_coach.analysis.swing_metrics`, the OpenBiomechanics reference figures in
 :mod:`hitting_coach.analysis.reference`; their public names (:data:`COLUMNS`, :func:`swing_table`,
@@ -24,6 +49,7 @@ are importable from here too.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +67,7 @@ from hitting_coach.analysis.swing_metrics import (
     SensorData,
     SwingWindow,
     angular_speed_dps,
+    rotation_shape,
     swing_row,
     swing_table,
 )
@@ -49,6 +76,16 @@ from hitting_coach.analysis.swing_metrics import (
 # functions re-exported with them are listed in their own modules' __all__).
 __all__ = [
     "BAT_GUESS_DPS",
+    "CHECKED_TURN_DEG",
+    "LEVEL_FRACTION",
+    "LEVEL_MIN_SWINGS",
+    "LEVEL_STEADY",
+    "LEVEL_SWINGS",
+    "RETURN_S",
+    "VERTICAL_SHARE_CHECKED",
+    "TURN_MIN_DEG",
+    "VERTICAL_SHARE_MIN",
+    "WRIST_BLIND_DPS",
     "MAX_DURATION_S",
     "MERGE_GAP_S",
     "MIN_DURATION_S",
@@ -74,7 +111,30 @@ SWEET_SPOT_M = 0.686
 PLACEMENTS = ("pelvis", "wrist", "pelvis+wrist", "bat")
 #: (high, low) hysteresis thresholds of |ω| per segment, °/s. Walking pelvis turns 50-100 °/s
 #: and jogging up to ~250; waggles of the hands or bat reach 200-400 °/s; swings peak higher.
-THRESHOLDS_DPS = {"pelvis": (300.0, 120.0), "wrist": (700.0, 150.0), "bat": (800.0, 200.0)}
+#: The wrist's high threshold is low enough for a mimed or youth swing (real ones peak from
+#: 490 °/s); the shape of the motion (below) decides what is a swing.
+THRESHOLDS_DPS = {"pelvis": (300.0, 120.0), "wrist": (450.0, 150.0), "bat": (800.0, 200.0)}
+#: A watch that sends no gravity cannot show the motion's shape: its swings must reach this.
+WRIST_BLIND_DPS = 700.0
+#: The share of the rotation about the vertical, |∫ω·ĝ dt| / ∫|ω| dt, a swing reaches at
+#: least: its rotation axis is within 60° of vertical (throws, bowling, serves, dribbles and a
+#: runner's arms turn about a horizontal axis: a share under 0.45 in the real recordings).
+VERTICAL_SHARE_MIN = 0.5
+#: The hands of a swing turn at least this far about the vertical (°); real swings 180-260.
+TURN_MIN_DEG = 80.0
+#: Hands that turned less than this about the vertical (°) did not go round: a checked swing
+#: when the rotation is as level as a swing's start (VERTICAL_SHARE_CHECKED), else not a swing.
+CHECKED_TURN_DEG = 150.0
+VERTICAL_SHARE_CHECKED = 0.7
+#: A turn the other way starting within this time (s) after a swing brings the bat back.
+RETURN_S = 1.0
+#: Once a hitter has LEVEL_MIN_SWINGS full swings, a swing slower than this fraction of the
+#: median of their last LEVEL_SWINGS is a practice swing (not reported).
+LEVEL_FRACTION = 0.55
+LEVEL_MIN_SWINGS = 3
+LEVEL_SWINGS = 10
+#: ... and only while those swings are steady: the fastest within this factor of the slowest.
+LEVEL_STEADY = 1.35
 #: Swing windows last at least this long (s); longer than MAX_DURATION_S is running or spinning.
 MIN_DURATION_S = 0.08
 MAX_DURATION_S = 2.0
@@ -92,6 +152,8 @@ _SENSOR_COLUMNS = {
     "gravity": ("x", "y", "z"),
     "wrist motion": ("rotationRateX", "rotationRateY", "rotationRateZ"),
 }
+#: Columns read when present (NaN when not): the watch's gravity, for the motion's shape.
+_OPTIONAL_COLUMNS = {"wrist motion": ("gravityX", "gravityY", "gravityZ")}
 _REQUIRED = {
     "pelvis": ("gyroscope", "accelerometer", "gravity"),
     "wrist": ("wrist motion",),
@@ -213,7 +275,7 @@ class _Stream:
 
     def add(self, t: np.ndarray, v: np.ndarray, final: bool = False):
         """Take readings in any order; return those now committed (sorted, new, finite)."""
-        keep = np.isfinite(v).all(axis=1) & (t > self.last_ns)
+        keep = np.isfinite(v[:, :3]).all(axis=1) & (t > self.last_ns)
         self.late += int(len(t) - keep.sum())
         t, v = np.concatenate([self.held[0], t[keep]]), np.concatenate([self.held[1], v[keep]])
         order = np.argsort(t, kind="stable")
@@ -238,7 +300,7 @@ class _Stream:
     def slice(self, lo_ns: int, hi_ns: int) -> tuple[np.ndarray, np.ndarray]:
         parts = [c for c in self.chunks if c[0][-1] >= lo_ns and c[0][0] <= hi_ns]
         if not parts:
-            return np.empty(0, np.int64), np.empty((0, 3))
+            return np.empty(0, np.int64), np.empty((0, self.held[1].shape[1]))
         t = np.concatenate([p[0] for p in parts])
         v = np.concatenate([p[1] for p in parts])
         i, j = np.searchsorted(t, lo_ns), np.searchsorted(t, hi_ns, side="right")
@@ -290,6 +352,8 @@ class SwingTracker:
         self._queue: list[tuple[SwingWindow, str, bool]] = []
         self._bat_seen = False
         self._count = 0
+        self._levels: dict[str, list[float]] = {}  # recent full-swing peaks per driving sensor
+        self._last_swing: dict[str, tuple[int, float]] = {}  # (end_ns, turning direction)
 
     @property
     def late_readings(self) -> int:
@@ -325,22 +389,29 @@ class SwingTracker:
         cols = _SENSOR_COLUMNS.get(sensor)
         if cols is None:
             return
+        optional = _OPTIONAL_COLUMNS.get(sensor, ())
+        width = len(cols) + len(optional)
         t = np.asarray(time_ns, dtype=np.int64).ravel()
         if isinstance(values, np.ndarray):
-            v = np.asarray(values, dtype=float).reshape(len(t), -1)[:, : len(cols)]
+            v = np.asarray(values, dtype=float).reshape(len(t), -1)[:, :width]
         else:
             missing = [c for c in cols if c not in values]
             if missing:
                 raise ValueError(f"{sensor} readings need column(s) {', '.join(missing)}")
-            v = np.column_stack([np.asarray(values[c], dtype=float) for c in cols])
-        if v.shape != (len(t), len(cols)):
+            v = np.column_stack(
+                [np.asarray(values[c], dtype=float) for c in cols]
+                + [np.asarray(values[c], dtype=float) for c in optional if c in values]
+            )
+        if v.ndim != 2 or v.shape[0] != len(t) or v.shape[1] < len(cols):
             raise ValueError(f"{sensor}: {len(t)} times but values of shape {v.shape}")
-        stream = self._streams.setdefault(sensor, _Stream(len(cols), self._hold_ns))
+        if v.shape[1] < width:  # no gravity sent: the shape of the motion is unknown
+            v = np.hstack([v, np.full((len(t), width - v.shape[1]), np.nan)])
+        stream = self._streams.setdefault(sensor, _Stream(width, self._hold_ns))
         self._detect(sensor, *stream.add(t, v))
 
     def _detect(self, sensor: str, t: np.ndarray, v: np.ndarray) -> None:
         if sensor in self._detectors and len(t):
-            for win in self._detectors[sensor].feed(t, angular_speed_dps(v)):
+            for win in self._detectors[sensor].feed(t, angular_speed_dps(v[:, :3])):
                 self._enqueue(win, sensor)
 
     def _enqueue(self, win: SwingWindow, sensor: str) -> None:
@@ -381,12 +452,47 @@ class SwingTracker:
             row = swing_row(win, placement, sensor, data, self)
             if self.placement is None and not _plausible(win, placement, row, data):
                 continue
+            if not self._judge(win, sensor, row, data):
+                continue
             row["swing"] = self._count
             self._count += 1
             logger.debug("swing %d (%s) at %d", row["swing"], placement, win.start_ns)
             out.append(row)
         self._trim()
         return out
+
+    def _judge(self, win: SwingWindow, sensor: str, row: dict[str, Any], data: SensorData) -> bool:
+        """Whether a window is a swing by its shape and the hitter's level (module docstring);
+        sets ``checked``. Full swings set the level and the hitter's turning direction."""
+        share, turn = row["vertical_share"], row["turn_deg"]
+        wrist = sensor == "wrist motion"
+        if math.isnan(share):
+            if wrist and win.peak_dps < WRIST_BLIND_DPS:
+                return False
+        elif share < VERTICAL_SHARE_MIN or (wrist and turn < TURN_MIN_DEG):
+            logger.debug("not a swing at %d: share %.2f, turn %.0f°", win.start_ns, share, turn)
+            return False
+        direction = 0.0
+        if wrist and not math.isnan(share):
+            t, v = data[sensor]
+            signed = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, win.end_ns, True)
+            direction = math.copysign(1.0, signed[0])
+            last = self._last_swing.get(sensor)
+            if last and last[1] != direction and win.start_ns - last[0] <= RETURN_S * 1e9:
+                logger.debug("bat brought back at %d", win.start_ns)
+                return False
+        row["checked"] = bool(wrist and turn < CHECKED_TURN_DEG)
+        if row["checked"]:
+            return share >= VERTICAL_SHARE_CHECKED
+        self._last_swing[sensor] = (win.end_ns, direction)
+        level = self._levels.setdefault(sensor, [])
+        steady = len(level) >= LEVEL_MIN_SWINGS and max(level) <= LEVEL_STEADY * min(level)
+        if steady and win.peak_dps < LEVEL_FRACTION * np.median(level):
+            logger.debug("practice swing at %d: %.0f °/s", win.start_ns, win.peak_dps)
+            return False
+        level.append(win.peak_dps)
+        del level[:-LEVEL_SWINGS]
+        return True
 
     def _trim(self) -> None:
         if not self._streams:

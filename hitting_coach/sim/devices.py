@@ -25,6 +25,8 @@ __all__ = [
     "SENSORS_BY_DEVICE",
     "Device",
     "add_activity",
+    "attitude_at",
+    "horizontal_axis",
     "add_swing",
     "new_device",
     "sample_readings",
@@ -52,6 +54,9 @@ class SwingSpec:
     impact_delay_s: float = 0.004
     impact_drop: float = 0.35
     foot_plant_g: float = 2.0
+    #: How far the hands turn about their axis in the swing (°, ±20% from swing to swing): a
+    #: slower swing takes longer.
+    hand_turn_deg: float = 260.0
 
     @property
     def pelvis_peak_s(self) -> float:
@@ -80,7 +85,7 @@ SENSORS_BY_DEVICE = {
     "bat": ("gyroscope", "accelerometer"),
     "wrist": ("wrist motion",),
 }
-_TILT_DEG = {"pelvis": (5.0, 12.0), "wrist": (20.0, 60.0), "bat": (20.0, 50.0)}
+_TILT_DEG = {"pelvis": (5.0, 12.0), "wrist": (10.0, 35.0), "bat": (20.0, 50.0)}
 _RADIUS_M = {"pelvis": 0.12, "wrist": 0.35, "bat": 0.10}
 _XYZ = ("x", "y", "z")
 _WRIST_COLUMNS = (
@@ -260,6 +265,35 @@ def new_device(kind: str, orng: np.random.Generator) -> Device:
     return Device(kind, q0, axis, e_r, _RADIUS_M[kind])
 
 
+def attitude_at(dev: Device, t_s: float) -> np.ndarray:
+    """The device's attitude (quaternion, device → world) at ``t_s`` from the rotation added so
+    far, integrated from ``q0`` at 0 s."""
+    grid = np.arange(0.0, t_s + _GRID_S / 2, _GRID_S)
+    return _integrate(dev.q0, dev.omega_dps(grid) * _RAD, _GRID_S)[-1]
+
+
+def _back_to_stance(dev: Device, t0_s: float, t1_s: float) -> None:
+    """A slow turn after t1_s about one axis that brings the device back to its attitude at
+    t0_s: what a hitter does returning to the stance (the forearm unrolls, the hips square)."""
+    q0, q1 = attitude_at(dev, max(t0_s, 0.0)), attitude_at(dev, t1_s)
+    delta = _qmul(_conj(q1), q0)
+    delta = delta if delta[0] >= 0 else -delta
+    angle = 2 * math.degrees(math.acos(min(1.0, float(delta[0]))))
+    if angle < 1.0:
+        return
+    sig = max(0.2, angle / (110.0 * math.sqrt(2 * math.pi)))
+    t_c = t1_s + 3 * sig
+    fn = partial(_gauss, t0=t_c, peak=angle / (sig * math.sqrt(2 * math.pi)), sig=sig)
+    dev.other.append((_unit(delta[1:]), _Comp(t_c - 3 * sig, t_c + 3 * sig, fn)))
+
+
+def horizontal_axis(dev: Device, direction: np.ndarray) -> np.ndarray:
+    """The device-frame axis that is horizontal in the world at the device's starting attitude
+    (its stance), along the horizontal part of ``direction`` (world frame)."""
+    world = _unit(np.array([direction[0], direction[1], 0.0]))
+    return _rotate(_conj(dev.q0), world)
+
+
 def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
     """Add one swing to ``dev``: load, the segment's rotation, its return to the stance and, for
     the pelvis, the stride and foot plant; for the bat, the contact pulse."""
@@ -271,7 +305,11 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
             sr, sf, t_load = rng.uniform(0.07, 0.10), rng.uniform(0.05, 0.07), fp - 0.25
         else:
             tp, peak = s.hand_peak_s, s.hand_peak_dps
-            sr, sf, t_load = rng.uniform(0.05, 0.07), rng.uniform(0.035, 0.05), fp - 0.2
+            # the hands go round (hand_turn_deg) whatever the speed: slower swings last longer
+            width = 2 * s.hand_turn_deg / (peak * math.sqrt(2 * math.pi))
+            rise, turn = rng.uniform(0.55, 0.62), rng.uniform(0.88, 1.23)
+            width *= turn  # one swing turns a little further than another: 230-320° by default
+            sr, sf, t_load = rise * width, (1 - rise) * width, fp - 0.2
         swing = _Comp(
             tp - 6 * sr, tp + 6 * sf, partial(_askew, t0=tp, peak=peak, sig_r=sr, sig_f=sf)
         )
@@ -306,6 +344,8 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
         _gauss, t0=t_ret, peak=-min(net / (sig * math.sqrt(2 * math.pi)), 180.0), sig=sig
     )
     dev.main += [swing, load, _Comp(t_ret - 5 * sig, t_ret + 5 * sig, back)]
+    if dev.kind != "bat":
+        _back_to_stance(dev, fp - 1.0, t_ret + 2.5 * sig)
     if dev.kind == "pelvis":
         a_stride = rng.uniform(1.5, 3.0)
         for t0, a, sg in ((fp - 0.35, a_stride, 0.08), (fp - 0.08, -a_stride, 0.06)):
@@ -345,7 +385,10 @@ def add_activity(
             lo, hi = {("wrist", True): (300, 450), ("wrist", False): (100, 200)}.get(
                 (dev.kind, jog), (250, 400) if jog else (60, 150)
             )
-            dev.other.append((_unit(rng.normal(size=3)), sway(rng.uniform(lo, hi), f)))
+            # the arm swings like a pendulum: about a horizontal axis
+            dev.other.append(
+                (horizontal_axis(dev, rng.normal(size=3)), sway(rng.uniform(lo, hi), f))
+            )
         bounce = partial(
             _sine, amp=rng.uniform(5, 8) if jog else rng.uniform(2, 3), f=2 * f, phase=0.0
         )
@@ -356,6 +399,7 @@ def add_activity(
         t = rng.uniform(0.5, 1.5)
         while t < duration_s - 1.0:
             n = int(rng.integers(2, 4))
+            n += n % 2  # back and forth: a waggle leaves the hands where they were
             if dev.kind == "pelvis":
                 sig, peak, ax = rng.uniform(0.10, 0.15), rng.uniform(150, 250), None
             else:

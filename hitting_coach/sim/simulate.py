@@ -51,10 +51,12 @@ from hitting_coach.sim.devices import SENSORS_BY_DEVICE as _SENSORS
 __all__ = [
     "ACTIVITIES",
     "DEFAULT_START_NS",
+    "HITTER_SPREAD",
     "SENSORS_BY_PLACEMENT",
     "SimulatedSession",
     "iter_demo_messages",
     "iter_messages",
+    "random_hitter",
     "random_swing",
     "simulate",
     "to_messages",
@@ -86,6 +88,22 @@ _RANGES: dict[str, tuple[float, float]] = {
     "impact_drop": (0.25, 0.45),
     "foot_plant_g": (1.5, 3.0),
 }
+
+
+#: A hitter's swings vary this much (±) about their own level.
+HITTER_SPREAD = 0.1
+_SPEEDS = ("pelvis_peak_dps", "hand_peak_dps", "bat_peak_dps")
+
+
+def random_hitter(rng: np.random.Generator, speed: float = 1.0) -> dict[str, tuple[float, float]]:
+    """Ranges of one hitter's swing speeds for :func:`random_swing`: a level drawn uniformly
+    from each speed's range (pelvis, hand, bat °/s), times ``speed`` (1 = today's hitters,
+    0.6 = a youth hitter or a swing without a bat), ±10% from swing to swing."""
+    out = {}
+    for name in _SPEEDS:
+        level = float(rng.uniform(*_RANGES[name])) * speed
+        out[name] = (level * (1 - HITTER_SPREAD), level * (1 + HITTER_SPREAD))
+    return out
 
 
 def random_swing(rng: np.random.Generator, foot_plant_s: float, **overrides: Any) -> SwingSpec:
@@ -188,6 +206,7 @@ def simulate(
     duration_s: float = 30.0,
     swings: Sequence[SwingSpec] | None = None,
     swing_every_s: float = 6.0,
+    hitter_speed: float | None = None,
     activity: str = "stand",
     rate_hz: float = 100.0,
     rates_hz: Mapping[str, float] | None = None,
@@ -204,7 +223,9 @@ def simulate(
 
     ``placement`` is "pelvis", "wrist", "pelvis+wrist" (phone on the belt relaying the watch)
     or "bat". ``swings``: explicit swings, or None for a random swing about every
-    ``swing_every_s`` s (pass ``[]`` for none). ``activity`` between swings: "stand",
+    ``swing_every_s`` s (pass ``[]`` for none): each as fast as any hitter's, or, with
+    ``hitter_speed``, all by one hitter (:func:`random_hitter`) at that fraction of today's
+    speeds. ``activity`` between swings: "stand",
     "waggle", "walk" or "jog". ``rate_hz`` for every sensor, ``rates_hz`` per sensor name;
     ``gaps_s``: (start s, length s) spans with no readings. ``orientation_seed`` fixes how the
     devices sit on the body (default: from ``seed``). Raises ValueError for an unknown
@@ -220,9 +241,11 @@ def simulate(
         if not 1.0 <= r <= 5000.0:
             raise ValueError(f"rate of {name} must be within 1-5000 Hz, got {r}")
     rng = np.random.default_rng(seed)
+    hrng = np.random.default_rng([seed, 3])
     if swings is None:
         times = np.arange(2.5, duration_s - 2.0, swing_every_s)
-        specs = [random_swing(rng, float(t + rng.uniform(-0.3, 0.3))) for t in times]
+        hitter = {} if hitter_speed is None else random_hitter(hrng, hitter_speed)
+        specs = [random_swing(rng, float(t + rng.uniform(-0.3, 0.3)), **hitter) for t in times]
     else:
         specs = list(swings)
     for s in specs:
