@@ -16,6 +16,8 @@ _LAZY = {
     "add_swing": "hitting_coach.store.marks",
     "list_marks": "hitting_coach.store.marks",
     "unmark": "hitting_coach.store.marks",
+    # frames of readings by sensor (and an optional placement) -> one row per swing
+    "swings": "hitting_coach.analysis.swings",
 }
 
 
