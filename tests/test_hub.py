@@ -81,7 +81,7 @@ def test_a_rejection_changes_nothing_accepted():
     assert not hub.ingest(raw(message(9, xyz_readings("gyroscope", T0, 3, 100)))).duplicate
 
 
-def test_recorder_sees_every_message_first_and_its_failure_is_reported_not_fatal():
+def test_recorder_sees_every_message_first_and_what_it_cannot_record_is_refused():
     seen = []
 
     class Sink:
@@ -100,10 +100,14 @@ def test_recorder_sees_every_message_first_and_its_failure_is_reported_not_fatal
     hub.ingest(raw(docs[0]), source="mqtt")
     assert seen == [(("phone-1", "session-1", 0), "mqtt")]
     sink.fail = True
-    hub.ingest(raw(docs[1]))
+    with pytest.raises(RecordingError, match="disk full"):
+        hub.ingest(raw(docs[1]))
     rec = hub.status()["recording"]
     assert rec == {"enabled": True, "ok": False, "failures": 1, "error": "disk full"}
-    assert len(hub.frame("phone-1", "gyroscope")) == 40  # still live
+    assert len(hub.frame("phone-1", "gyroscope")) == 20  # not shown, not remembered
+    sink.fail = False
+    assert not hub.ingest(raw(docs[1])).duplicate  # the sender's retry is recorded
+    assert hub.status()["recording"]["ok"] and len(hub.frame("phone-1", "gyroscope")) == 40
 
 
 def test_concurrent_producers_lose_nothing():

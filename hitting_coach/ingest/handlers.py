@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import orjson
 import tornado.web
 
-from hitting_coach.errors import Busy, MessageError, TooLarge
+from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.prometheus import prometheus_text
 
 __all__ = ["DataHandler", "MetricsHandler", "ReadingsHandler", "StatusHandler", "routes"]
@@ -109,6 +109,10 @@ class DataHandler(_JSONHandler):
             return
         except MessageError as e:
             self.reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
+            return
+        except RecordingError as e:  # not on disk: the app keeps the message and retries
+            self.set_header("Retry-After", "5")
+            self.reply(503, {"error": str(e), "reason": "not_recorded"})
             return
         # the hot path: one header and a preformatted body (a phone posts several times a second)
         self.set_header("Content-Type", "application/json")

@@ -120,8 +120,9 @@ class Hub:
         or one that does not fit what its device sent before; :class:`Busy` when
         ``max_devices`` other devices are live. Nothing of a refused message is kept, not
         even its key. A duplicate (same device, session, messageId) is counted and returned
-        with ``duplicate=True``; a recording failure is counted and reported in the status,
-        but the data still reaches the live view.
+        with ``duplicate=True``. Raises :class:`RecordingError` (counted, and reported in the
+        status) if the recorder could not journal the message: it is then not remembered nor
+        shown, and the sender must be told to send it again.
         """
         received_ns = time.time_ns() if received_ns is None else received_ns
         try:
@@ -146,10 +147,13 @@ class Hub:
                     self.sink.append(message, raw, source, received_ns)
                     self.recording_error = None
                 except RecordingError as e:
+                    # Not on disk: not acknowledged, not remembered, not shown, so the
+                    # sender's retry (HTTP 503, MQTT redelivery) is taken as new.
                     if self.recording_error is None:
                         log.error("recording failed: %s", e)
                     self.counters["recording_failures"] += 1
                     self.recording_error = str(e)
+                    raise
             self._remember(message.key)
             if device is None:
                 device = self._devices[message.device_id] = _Device(now)

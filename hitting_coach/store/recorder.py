@@ -104,7 +104,9 @@ class Recorder:
         )
         self.counters: Counter[str] = Counter()
         self.error: str | None = None  # journal write failure; cleared when a write works
-        self.writer_error: str | None = None  # Parquet conversion failure (journal has it)
+        self.writer_error: str | None = None  # Parquet writes failing (the journal has it)
+        #: Sessions of this run that could not be converted (they are read from the journal).
+        self.unconverted: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self._state = "new"
         self._clock: dict[str, tuple[int, int, str]] = {}  # device: (reading, received, session)
@@ -329,16 +331,16 @@ class Recorder:
             if key not in failed:
                 touched = self._touched.setdefault(key, [now, 0])
                 touched[0], touched[1] = now, touched[1] + 1
-        if failed:
-            self.counters["conversion_failures"] += len(failed)
-            (device, session), error = next(iter(failed.items()))
-            self.writer_error = (
-                f"cannot convert {device!r}/{session!r} to Parquet ({error}); "
-                "it stays readable from the journal"
+        self.writer_error = None
+        for (device, session), error in failed.items():
+            self.counters["conversion_failures"] += 1
+            self.unconverted[(device, session)] = error
+            log.error(
+                "cannot convert %r/%r to Parquet (%s); it stays readable from the journal",
+                device,
+                session,
+                error,
             )
-            log.error("%s (%d sessions)", self.writer_error, len(failed))
-        else:
-            self.writer_error = None
 
     def _reset_pending(self) -> None:
         self._pending, self._pending_segment, self._pending_readings = {}, None, 0
@@ -424,6 +426,17 @@ class Recorder:
         return self.take_log.takes()
 
     # ----------------------------------------------------------------------------- status
+    def _unconverted_text(self) -> str | None:
+        if not self.unconverted:
+            return None
+        (device, session), error = next(reversed(self.unconverted.items()))
+        more = len(self.unconverted) - 1
+        return (
+            f"cannot convert {device!r}/{session!r} to Parquet ({error})"
+            + (f" and {more} more sessions" if more else "")
+            + "; the journal keeps them readable"
+        )
+
     def status(self) -> dict[str, Any]:
         """Recorder state for the status endpoint (merged into its ``recording`` entry)."""
         now = time.monotonic()
@@ -431,7 +444,7 @@ class Recorder:
         return {
             "ok": self.error is None and journal.error is None,
             "error": self.error or journal.error,
-            "parquet_error": self.writer_error,
+            "parquet_error": self.writer_error or self._unconverted_text(),
             "state": self._state,
             "data_dir": str(self.data_dir),
             "journal": journal.segment.name if journal.segment else None,
