@@ -83,8 +83,10 @@ def test_dashboard_and_push_over_https(proxied, browser):
     assert server.status()["messages"] == 10
 
 
-def test_dashboard_login_through_nginx(proxied, browser):
-    server, nginx = proxied("--basic-auth", "coach-password", "--cookie-secret", "x" * 32)
+def test_dashboard_login_through_nginx(proxied, browser, tmp_path):
+    password = tmp_path / "password"  # a password is never a command-line argument
+    password.write_text("coach-password\n")
+    server, nginx = proxied("--basic-auth", str(password))
     # Phones cannot log in: the push endpoint stays open (protect it with the ingest token).
     assert _post(nginx, "/data", motion_messages(1)[0])[0] == 200
 
