@@ -192,6 +192,13 @@ class Settings:
         "Seconds between conversions of the journal into session Parquet files.",
         minimum=0.1,
     )
+    journal_retention_s: float = _setting(
+        PREFIX + "JOURNAL_RETENTION_S",
+        3600.0,
+        "Seconds a journal file is kept once all its readings are verified in Parquet (at "
+        "least 600, the duplicate window); -1 keeps the journal forever.",
+        minimum=-1,
+    )
     import_max_bytes: int = _setting(
         PREFIX + "IMPORT_MAX_BYTES",
         1_000_000_000,

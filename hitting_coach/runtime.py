@@ -86,6 +86,7 @@ class Runtime:
             settings.data_path,
             fsync_interval_s=settings.fsync_interval_s,
             parquet_interval_s=settings.parquet_interval_s,
+            journal_retention_s=settings.journal_retention_s,
         )
         self.hub = Hub(
             capacity=settings.buffer_readings,

@@ -198,6 +198,39 @@ def test_a_post_the_journal_cannot_take_is_answered_503_and_its_retry_is_recorde
     assert len(np.unique(session["gyroscope"]["time_ns"])) == 60
 
 
+@pytest.mark.integration
+def test_an_mqtt_message_the_journal_cannot_take_is_not_acknowledged_and_comes_again(
+    mosquitto, tmp_path, monkeypatch
+):
+    from hitting_coach.ingest.mqtt_consumer import MqttConsumer
+
+    monkeypatch.setattr(journal_module, "_REOPEN_EVERY_S", 3600.0)  # stays failed until told
+    recorder = Recorder(tmp_path / "data")
+    hub = Hub(sink=recorder)
+    recorder.open()
+    consumer = MqttConsumer(mosquitto.settings(), hub).start()
+    publisher = mosquitto.publisher(transport="tcp").wait_connected()
+    try:
+        assert consumer.wait_subscribed(15)
+        docs = motion_messages(2)
+        publisher.publish(docs[0])
+        wait_for(lambda: hub.status()["messages"] == 1, what="the first message")
+        _fill_disk(recorder)
+        publisher.publish(docs[1])
+        wait_for(lambda: hub.status()["recording"]["failures"] >= 1, what="the failure")
+        assert hub.status()["messages"] == 1
+        recorder.journal._torn, recorder.journal._failed_at = True, 0.0
+        monkeypatch.setattr(journal_module, "_REOPEN_EVERY_S", 0.0)  # the disk has room again
+        # Not acknowledged, so the broker sends it again when the consumer reconnects.
+        wait_for(lambda: hub.status()["messages"] == 2, timeout=30, what="the redelivery")
+    finally:
+        publisher.close()
+        consumer.stop()
+        recorder.close()
+    assert hub.status()["recording"]["ok"] is True
+    assert len(load_session("session-1", tmp_path / "data")["gyroscope"]) == 40
+
+
 # ------------------------------------------------------------ item 13: duplicates after a kill
 KILLED = """
 import sys, time, orjson

@@ -8,6 +8,8 @@
   then acknowledges the delivery (``manual_ack``): a message is acknowledged only once the hub
   has it (recorded, when a recorder is attached). One still unacknowledged when we stop or
   crash is delivered again after the restart, and the hub drops it if it is a duplicate.
+  One the recorder could not journal is not acknowledged either, and the consumer reconnects
+  so that the broker sends it again.
 * **The backlog waits in the broker.** The broker sends at most its in-flight window (100 in
   our config) unacknowledged messages; the rest of a burst waits in its queue (bounded by
   ``max_queued_messages``, persisted), not in our memory. No hand-off queue and worker thread
@@ -33,7 +35,7 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from hitting_coach.config import Settings
-from hitting_coach.errors import ConfigError, MessageError
+from hitting_coach.errors import ConfigError, MessageError, RecordingError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.mqtt_clients import MqttClient, MqttOptions, mqtt_client
 
@@ -77,20 +79,26 @@ class MqttConsumer:
         self._refused = False
         self._last_message = 0.0
         self._client: MqttClient | None = None
+        self._unrecorded = 0  # messages left unacknowledged because recording failed
+        self._redelivery: threading.Timer | None = None
+        self._redelivery_delay_s = 1.0
 
     # --------------------------------------------------------------------------- control
+    def _make_client(self, options: MqttOptions) -> MqttClient:
+        return mqtt_client(
+            options,
+            on_connect=self._on_connect,
+            on_connect_fail=self._on_connect_fail,
+            on_disconnect=self._on_disconnect,
+            on_subscribe=self._on_subscribe,
+            on_message=self._on_message,
+        )
+
     def start(self) -> MqttConsumer:
         s = self.settings
         options = MqttOptions.from_settings(s, manual_ack=True)
         try:
-            client = mqtt_client(
-                options,
-                on_connect=self._on_connect,
-                on_connect_fail=self._on_connect_fail,
-                on_disconnect=self._on_disconnect,
-                on_subscribe=self._on_subscribe,
-                on_message=self._on_message,
-            )
+            client = self._make_client(options)
         except ConfigError as e:
             self._publish(state=f"not started: {e}", connected=False, last_error=str(e))
             log.error("MQTT not started: %s", e)
@@ -130,6 +138,8 @@ class MqttConsumer:
             if self._stopped:
                 return
             self._stopped = True
+            if self._redelivery is not None:
+                self._redelivery.cancel()
         with self._in_callback:  # the message in hand is ingested and acknowledged first
             self._closing.set()
         client = self._client
@@ -159,8 +169,13 @@ class MqttConsumer:
                 self.hub.ingest(msg.payload, source=SOURCE)
             except MessageError as e:  # counted by the hub, by reason
                 self._log_rejection(e)
+            except RecordingError as e:  # not on disk: not acknowledged, so sent again
+                self._not_recorded(e)
+                return
             except Exception as e:
                 self._error("ingesting a message", e)
+            else:
+                self._redelivery_delay_s = 1.0
             self._received += 1
             if msg.qos > 0:
                 try:
@@ -168,6 +183,36 @@ class MqttConsumer:
                 except Exception as e:
                     self._error("acknowledging a message", e)
             self._publish(received=self._received)
+
+    def _not_recorded(self, e: RecordingError) -> None:
+        """A message the recorder could not journal stays unacknowledged. The broker sends
+        such messages again only on a new connection, so reconnect (after a pause that
+        doubles while recording keeps failing, up to a minute)."""
+        self._unrecorded += 1
+        self._publish(unrecorded=self._unrecorded, last_error=f"not recorded: {e}")
+        with self._lock:
+            if self._redelivery is not None or self._stopped:
+                return
+            delay = self._redelivery_delay_s
+            self._redelivery_delay_s = min(60.0, delay * 2)
+            self._redelivery = threading.Timer(delay, self._reconnect_for_redelivery)
+            self._redelivery.daemon = True
+            self._redelivery.start()
+        log.warning("MQTT message not acknowledged (%s); reconnecting in %.0f s", e, delay)
+
+    def _reconnect_for_redelivery(self) -> None:
+        with self._lock:  # not held while closing: paho's thread may be waiting for it
+            self._redelivery = None
+            old, self._client = self._client, None
+            if self._stopped or old is None:
+                self._client = old
+                return
+        old.close()  # the broker keeps our session and what we did not acknowledge
+        new = self._make_client(old.options)
+        with self._lock:
+            if self._stopped:
+                return
+            self._client = new.start()
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
