@@ -50,9 +50,13 @@ def test_plots_grow_status_line_and_zoom_stays(server, page):
         what="the zoom to apply",
     )
     assert zoomed[1] - zoomed[0] < before[1] - before[0]
-    _post_all(server, motion_messages(10, start_ns=start + 2 * 10**9, first_id=10))
-    wait_for(lambda: server.status()["messages"] == 20, what="messages accepted")
-    time.sleep(1.5)  # three dashboard ticks
+    newest = motion_messages(10, start_ns=start + 2 * 10**9, first_id=10)
+    _post_all(server, newest)
+    last_ms = max(r["time"] for m in newest for r in m["payload"]) / 1e6
+    wait_for(
+        lambda: page.evaluate(JS_LAST_TIME) == pytest.approx([last_ms, last_ms]),
+        what="the newest points on both plots",
+    )
     assert page.evaluate(JS_XRANGE, "accelerometer-figure") == zoomed
     assert page.evaluate(JS_LENGTHS) == [200, 200]  # the window rolls over, it does not grow
     assert page.errors == []
