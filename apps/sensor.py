@@ -15,7 +15,7 @@ dashboard = Dashboard(
     status=runtime.status,
     window=settings.window_points,
     period_ms=settings.update_ms,
-    swings=runtime.swings,
+    swings=runtime.marked_swings,
 )
 pn.Column(
     pn.pane.Markdown("## Hitting Coach · live sensors"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hitting_coach import __version__
+from hitting_coach.analysis.corrections import MarkedLiveSwings, json_ready
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
@@ -99,6 +100,15 @@ class Runtime:
             gyro_range_dps=settings.gyro_range_dps,
             sweet_spot_m=settings.sweet_spot_m,
         )
+        #: the live swings with the coach's marks, kept with each device's recorded session
+        self.marked_swings = MarkedLiveSwings(
+            self.swings,
+            settings.data_path,
+            session_of=lambda device: self.recorder.device_clock(device)[1],
+            frames_of=lambda device: {
+                s: self.hub.frame(device, s) for s in self.hub.sensors(device)
+            },
+        )
         self._workers: list[Any] = []
         self._started = False
         self._lock = threading.Lock()
@@ -142,6 +152,13 @@ class Runtime:
             worker.stop()
         if workers:
             release_data_dir(self.settings.data_path)
+
+    def live_swings(self, device: str) -> list[dict[str, Any]] | None:
+        """``device``'s live swings, oldest first, the coach's marks applied, as plain JSON
+        values; None for a device the hub does not know."""
+        if device not in self.hub.devices():
+            return None
+        return [json_ready(row) for row in self.marked_swings.rows(device)]
 
     def status(self) -> dict[str, Any]:
         status = self.hub.status()

@@ -1,14 +1,22 @@
-"""A simulated swing sent through POST /data shows its numbers in the dashboard's swing panel."""
+"""A simulated swing sent through POST /data shows its numbers in the dashboard's swing panel;
+the coach marks swings there ("not a swing", "add a swing"), and the marks hold."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
+from hitting_coach.analysis.report_data import ReportData
 from hitting_coach.sim.simulate import simulate
-from support import wait_for
+from hitting_coach.store.exports import export_session, import_export
+from hitting_coach.store.marks import list_marks
+from support import ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,4 +51,128 @@ def test_simulated_swing_shows_its_numbers(server, page):
     assert "college median" in text
     rows = page.locator("table.hc-swings tr")
     assert rows.count() == 2  # header and one swing
+    assert page.errors == []
+
+
+# --- the coach's marks on the dashboard --------------------------------------------------------
+
+
+def _swing_messages(seconds_ago: float, first_id: int, seed: int = 3):
+    """One simulated swing (pelvis+wrist, 8 s) from ``hitter-1`` in session ``s-1``."""
+    sim = simulate(
+        "pelvis+wrist",
+        duration_s=8.0,
+        swing_every_s=6.0,
+        rate_hz=200,
+        seed=seed,
+        start_ns=time.time_ns() - round(seconds_ago * 1e9),
+    )
+    assert len(sim.truth) == 1
+    return sim.messages(device_id="hitter-1", session_id="s-1", first_message_id=first_id)
+
+
+def _post_all(server, messages) -> None:
+    for message in messages:
+        code, body = server.post(message)
+        assert code == 200, body
+
+
+def _live(server, device: str = "hitter-1"):
+    """GET /sensor/swings.json?device=D: (status, body)."""
+    url = f"{server.base}/sensor/swings.json?device={urllib.parse.quote(device)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _swing_rows(page):
+    return page.locator(".hc-swing-row")
+
+
+def test_a_swing_marked_not_a_swing_is_gone_and_stays_gone(server, page, tmp_path):
+    data_dir = server.workdir / "data"
+    page.goto(server.base + "/sensor/")
+    wait_for(lambda: "no swing yet" in page.locator(".hc-swing").inner_text(), 30, what="panel")
+    _post_all(server, _swing_messages(8.0, first_id=1))
+    wait_for(lambda: "#1" in page.locator(".hc-swing").inner_text(), 15, what="swing #1")
+    assert _swing_rows(page).count() == 1
+    # the live swings as JSON: the same swing
+    code, body = _live(server)
+    assert code == 200 and [s["number"] for s in body["swings"]] == [1]
+    swing = body["swings"][0]
+    assert swing["added_by_coach"] is False and swing["session_id"] == "s-1"
+    assert swing["pelvis_peak_dps"] > 0 and swing["start_ns"] < swing["end_ns"]
+    assert _live(server, "nobody")[0] == 404
+    assert len(ReportData.load("hitter-1/s-1", data_dir).table) == 1
+
+    # the coach taps "Not a swing" (a button, no hover needed)
+    page.locator(".hc-not-swing button").click()
+    wait_for(lambda: _swing_rows(page).count() == 0, 10, what="the swing to leave the list")
+    assert "no swing yet" in page.locator(".hc-swing").inner_text()
+    message = page.locator(".hc-mark-text")
+    wait_for(lambda: "marked not a swing" in message.inner_text(), 10, what="the message")
+    assert _live(server)[1]["swings"] == []
+    assert ReportData.load("hitter-1/s-1", data_dir).table.empty
+    marks = list_marks("hitter-1/s-1", data_dir=data_dir)
+    assert list(marks["kind"]) == ["not_swing"] and list(marks["source"]) == ["dashboard"]
+
+    # after a restart the mark holds; a new swing is listed, the marked one is not
+    assert server.stop() == 0
+    again = ServerProcess(server.workdir).start()
+    try:
+        page.goto(again.base + "/sensor/")
+        wait_for(lambda: "no swing yet" in page.locator(".hc-swing").inner_text(), 30, what="panel")
+        _post_all(again, _swing_messages(8.0, first_id=10_000, seed=4))
+        wait_for(lambda: _swing_rows(page).count() == 1, 15, what="the new swing")
+        table = ReportData.load("hitter-1/s-1", data_dir).table
+        assert len(table) == 1 and len(list_marks("hitter-1/s-1", data_dir=data_dir)) == 1
+        assert page.errors == []
+    finally:
+        assert again.stop() == 0, again.output()
+
+    # an export carries the mark, an import brings it back
+    out = export_session("hitter-1/s-1", tmp_path / "export", format="csv", data_dir=data_dir)
+    other = tmp_path / "imported"
+    import_export(out, other)
+    assert len(list_marks("hitter-1/s-1", data_dir=other)) == 1
+    imported = ReportData.load("hitter-1/s-1", other).table
+    assert list(imported["start_ns"]) == list(table["start_ns"])
+
+
+def test_the_coach_adds_a_missed_swing(server, page):
+    page.goto(server.base + "/sensor/")
+    wait_for(lambda: "no swing yet" in page.locator(".hc-swing").inner_text(), 30, what="panel")
+    _post_all(server, _swing_messages(8.0, first_id=1))
+    wait_for(lambda: _swing_rows(page).count() == 1, 15, what="swing #1")
+    # something the detector did not count, 1.5 s before the newest reading
+    page.locator(".hc-add-time input").fill("1.5")
+    page.locator(".hc-add-swing button").click()
+    wait_for(lambda: _swing_rows(page).count() == 2, 10, what="the added swing in the list")
+    added = page.locator("tr.hc-added")
+    wait_for(lambda: added.count() == 1, 10, what="the added swing's row")
+    assert "added by coach" in added.inner_text()
+    assert page.locator("tr").nth(1).inner_text() == added.inner_text()  # the newest: on top
+    message = page.locator(".hc-mark-text")
+    wait_for(lambda: "Swing added at" in message.inner_text(), 10, what="the message")
+    swings = _live(server)[1]["swings"]
+    assert [s["added_by_coach"] for s in swings] == [False, True]
+    assert swings[1]["number"] is None and swings[1]["mark_id"]
+    data = ReportData.load("hitter-1/s-1", server.workdir / "data")
+    assert list(data.table["added_by_coach"]) == [False, True]
+    # bad input gets a clear line, and nothing is added
+    page.locator(".hc-add-time input").fill("yesterday")
+    page.locator(".hc-add-swing button").click()
+    wait_for(
+        lambda: "neither seconds ago" in page.locator(".hc-mark-text").inner_text(),
+        10,
+        what="the error line",
+    )
+    # undo removes the last mark only
+    page.locator(".hc-add-time input").fill("3")
+    page.locator(".hc-add-swing button").click()
+    wait_for(lambda: _swing_rows(page).count() == 3, 10, what="a second added swing")
+    page.locator(".hc-undo-mark button").click()
+    wait_for(lambda: _swing_rows(page).count() == 2, 10, what="the undo")
     assert page.errors == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +24,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from hitting_coach.analysis import swings as _detector
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.analysis.swing_metrics import (
     COLUMNS,
@@ -31,7 +33,6 @@ from hitting_coach.analysis.swing_metrics import (
     swing_row,
     swing_table,
 )
-from hitting_coach.analysis import swings as _detector
 from hitting_coach.analysis.swings import SWEET_SPOT_M, guess_placement, swings
 from hitting_coach.errors import SessionError
 from hitting_coach.store.marks import (
@@ -62,9 +63,10 @@ log = logging.getLogger(__name__)
 
 MATCH_TOLERANCE_NS = 500_000_000
 _SEARCH_NS = 600_000_000  # an added swing's peak is looked for this far either side of the mark
-_MAX_HALF_NS = 1_000_000_000  # and its window reaches at most this far from the peak
+_MAX_HALF_NS = 500_000_000  # and its window reaches at most this far from the peak
 _EDGE_FRACTION = 0.25  # the window spans where |ω| stays above this fraction of the peak
 _PRE_NS = 500_000_000
+_SETTLE_NS = 10_000_000_000  # an added live swing is measured again until then
 _POST_NS = 50_000_000
 #: The columns the detector measures each sensor by (what its tracker keeps per reading).
 _COLUMNS_OF = {
@@ -107,7 +109,8 @@ def correct_rows(
 ) -> list[dict[str, Any]]:
     """Swing rows with the marks applied, by start time: swings marked ``not_swing`` left
     out, a row per ``add_swing`` mark where no swing was detected (``measure(mark)``, or just
-    the marked time if it gives None). Every row gets ``added_by_coach`` and ``mark_id``."""
+    the marked time if it gives None; marks within 0.5 s of an earlier one add nothing).
+    Every row gets ``added_by_coach`` and ``mark_id``."""
     rows = [dict(r) for r in rows]
     marks = sorted(marks, key=lambda m: m.created_ns)
     dropped: set[int] = set()
@@ -119,13 +122,17 @@ def correct_rows(
     out = [{**r, "added_by_coach": False, "mark_id": None} for i, r in enumerate(rows)]
     out = [r for i, r in enumerate(out) if i not in dropped]
     kept = [r for i, r in enumerate(rows) if i not in dropped]
+    added: list[int] = []
     for m in marks:
         if m.kind != "add_swing" or match_swing(kept, m.time_ns) is not None:
+            continue
+        # two added swings are one when the coach marked them within 0.5 s of each other
+        if any(abs(m.time_ns - t) <= MATCH_TOLERANCE_NS for t in added):
             continue
         row = (measure(m) if measure else None) or _bare_row(m.time_ns)
         row.update(added_by_coach=True, mark_id=m.mark_id)
         out.append(row)
-        kept.append(row)
+        added.append(m.time_ns)
     return sorted(out, key=lambda r: _value(r, "start_ns") or 0)
 
 
@@ -403,19 +410,30 @@ class MarkedLiveSwings:
     def count(self, device: str) -> int:
         return self.live.count(device)
 
+    def now_ns(self, device: str) -> int | None:
+        """The newest reading time of ``device`` the server holds (the device's clock)."""
+        frames = self.frames_of(device) if self.frames_of is not None else {}
+        span = _span(frames)
+        return None if span is None else span[1]
+
+    def held_ns(self, device: str) -> tuple[int, int] | None:
+        """``(oldest, newest)`` reading time of ``device`` the server still holds."""
+        return _span(self.frames_of(device)) if self.frames_of is not None else None
+
     def _measure(self, device: str, mark: Mark) -> dict[str, Any] | None:
         if mark.mark_id in self._measured:
-            return dict(self._measured[mark.mark_id])
+            found = self._measured[mark.mark_id]
+            return None if found is None else dict(found)
         if self.frames_of is None:
             return None
         frames = self.frames_of(device)
         span = _span(frames)
-        if span is None or not span[0] <= mark.time_ns:
-            return None
-        rows = self.live.rows(device)
-        placement = rows[-1]["placement"] if rows else None
-        row = measure_at(frames, mark.time_ns, placement)
-        if row is not None and span[1] > row["end_ns"] + _POST_NS:  # complete: keep it
+        row = None
+        if span is not None and span[0] <= mark.time_ns:
+            rows = self.live.rows(device)
+            row = measure_at(frames, mark.time_ns, rows[-1]["placement"] if rows else None)
+        complete = row is not None and span is not None and span[1] > row["end_ns"] + _POST_NS
+        if complete or time.time_ns() - mark.created_ns > _SETTLE_NS:  # no more data will come
             self._measured[mark.mark_id] = row
         return row
 

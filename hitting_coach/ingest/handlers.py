@@ -23,7 +23,14 @@ import tornado.web
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.prometheus import prometheus_text
 
-__all__ = ["DataHandler", "MetricsHandler", "ReadingsHandler", "StatusHandler", "routes"]
+__all__ = [
+    "DataHandler",
+    "MetricsHandler",
+    "ReadingsHandler",
+    "StatusHandler",
+    "SwingsHandler",
+    "routes",
+]
 
 _ACCEPTED = {
     False: b'{"ok":true,"readings":%d,"duplicate":false}',
@@ -209,6 +216,32 @@ class ReadingsHandler(_JSONHandler):
         self.reply(200, body)
 
 
+class SwingsHandler(ReadingsHandler):
+    """Read-only live swings, the coach's marks applied (login as for readings).
+
+    ``GET swings.json``: ``{"devices": {device: number of swings}}``.
+    ``GET swings.json?device=D``: ``{"device": D, "swings": [...]}``, oldest first (at most the
+    last 500): one object per swing with the swing table's columns (null where not measured,
+    times in epoch ns), ``number`` (as on the dashboard; null for a swing the coach added),
+    ``found_ns``, ``session_id``, ``added_by_coach`` and ``mark_id``. 404 for an unknown device.
+    """
+
+    def get(self) -> None:
+        runtime = self._get_runtime()
+        device = self.get_query_argument("device", "")
+        if not device:
+            devices = runtime.hub.devices()
+            self.reply(200, {"devices": {d: len(runtime.live_swings(d) or ()) for d in devices}})
+            return
+        rows = runtime.live_swings(device)
+        if rows is None:
+            self.reply(
+                404, {"error": f"no device {device[:100]!r} is streaming", "field": "device"}
+            )
+            return
+        self.reply(200, {"device": device, "swings": rows})
+
+
 class RootRedirect(tornado.web.RequestHandler):
     def get(self) -> None:
         self.redirect("/sensor/")
@@ -217,13 +250,14 @@ class RootRedirect(tornado.web.RequestHandler):
 def routes(runtime: Callable[[], Any]) -> list[tuple[str, type, dict[str, Any]]]:
     """Routes for ``panel serve --plugins`` (ROUTES) or any tornado application.
 
-    ``runtime()`` returns the object the handlers serve: it has ``hub``, ``settings`` and
-    ``status()`` (:class:`hitting_coach.runtime.Runtime`)."""
+    ``runtime()`` returns the object the handlers serve: it has ``hub``, ``settings``,
+    ``status()`` and ``live_swings(device)`` (:class:`hitting_coach.runtime.Runtime`)."""
     kwargs = {"runtime": runtime}
     return [
         (r"/data$|/data", DataHandler, kwargs),
         (r"/status.json", StatusHandler, kwargs),
         (r"/metrics", MetricsHandler, kwargs),
         (r"/readings.json", ReadingsHandler, kwargs),
+        (r"/swings.json", SwingsHandler, kwargs),
         (r"$|/", RootRedirect, {}),
     ]

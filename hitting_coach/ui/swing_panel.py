@@ -1,20 +1,29 @@
 """The dashboard's swing panel: the last swing's two or three numbers, large, with their
 quality flags and where they sit against the reference figures, then the session's swing list.
+
+With the coach's marks (:class:`~hitting_coach.analysis.corrections.MarkedLiveSwings`) each
+swing in the list has a "Not a swing" button, and a missed swing can be added "N seconds ago"
+or at a clock time; marks are saved with the device's session and can be undone.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
 import time
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import panel as pn
 
+from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.analysis.swings import place_against_reference
+from hitting_coach.errors import HittingCoachError
 
-__all__ = ["SwingPanel", "headline", "swing_list_html"]
+__all__ = ["SwingPanel", "headline", "parse_swing_time", "swing_list_html", "swing_row_html"]
 
 _LOW_RATE_HZ = 80.0
 _STYLE = """
@@ -31,6 +40,26 @@ table.hc-swings td, table.hc-swings th { padding: 2px 10px; text-align: right; }
 table.hc-swings tr:nth-child(even) { background: #f4f4f4; }
 </style>
 """
+#: The swing list's columns (header, width in px): every row is its own table, beside its button.
+_LIST_COLUMNS = [
+    ("#", 44),
+    ("time", 78),
+    ("placement", 104),
+    ("pelvis °/s", 84),
+    ("hand °/s", 78),
+    ("gap ms", 64),
+    ("bat mph", 66),
+    ("flags", 190),
+]
+_LIST_CSS = """
+table.hc-swings { border-collapse: collapse; font-size: 14px; table-layout: fixed; }
+table.hc-swings td, table.hc-swings th { padding: 4px 8px; text-align: right; overflow: hidden;
+  white-space: nowrap; text-overflow: ellipsis; }
+table.hc-swings th { font-weight: 600; border-bottom: 1px solid #ccc; }
+tr.hc-added td { color: #1a5fb4; }
+"""
+#: How far back "N seconds ago" may reach (the server holds the last few minutes).
+_MAX_AGO_S = 3600.0
 
 
 def _present(value: Any) -> bool:
@@ -98,8 +127,9 @@ def headline(row: dict[str, Any] | None) -> str:
             '<div class="hc-swing"><div class="hc-metric"><div class="l">Swings</div>'
             '<div class="v">–</div><div class="r">no swing yet: take a swing</div></div></div>'
         )
+    number = "added" if row.get("number") is None else f"#{row['number']}"
     parts = [
-        f'<div class="hc-metric"><div class="l">Swing</div><div class="v">#{row["number"]}'
+        f'<div class="hc-metric"><div class="l">Swing</div><div class="v">{number}'
         f'</div><div class="r">{html.escape(str(row["placement"]))}</div></div>'
     ]
     if row["placement"] == "bat":
@@ -127,50 +157,205 @@ def _cell(row: dict[str, Any], key: str, segment: str | None = None) -> str:
     return ""
 
 
+def _colgroup() -> str:
+    return (
+        "<colgroup>"
+        + "".join(f'<col style="width:{w}px">' for _, w in _LIST_COLUMNS)
+        + "</colgroup>"
+    )
+
+
+def _list_head() -> str:
+    cells = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _LIST_COLUMNS)
+    width = sum(w for _, w in _LIST_COLUMNS)
+    return f'<table class="hc-swings" style="width:{width}px">{_colgroup()}<tr>{cells}</tr></table>'
+
+
+def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
+    flags = sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
+    if row.get("added_by_coach"):
+        flags.insert(0, "added by coach")
+    if row.get("checked"):
+        flags.insert(0, "checked swing")
+    clock = time.strftime("%H:%M:%S", time.localtime(row["start_ns"] / 1e9))
+    number = row.get("number")
+    cells = (
+        f"<td>{'+' if number is None else number}</td><td>{clock}</td>"
+        f"<td>{html.escape(str(row.get('placement') or ''))}</td>"
+        f"<td>{_cell(row, 'pelvis_peak_dps', 'pelvis')}</td>"
+        f"<td>{_cell(row, 'hand_peak_dps', 'hand')}</td><td>{_cell(row, 'peak_gap_ms')}</td>"
+        f"<td>{_cell(row, 'bat_speed_mph', 'bat')}</td><td>{html.escape(', '.join(flags))}</td>"
+    )
+    return cells, ' class="hc-added"' if row.get("added_by_coach") else ""
+
+
+def swing_row_html(row: dict[str, Any]) -> str:
+    """One swing of the list as a one-row table (its columns line up with the header's)."""
+    cells, cls = _row_cells(row)
+    width = sum(w for _, w in _LIST_COLUMNS)
+    return f'<table class="hc-swings" style="width:{width}px">{_colgroup()}<tr{cls}>{cells}</tr></table>'
+
+
 def swing_list_html(rows: list[dict[str, Any]], last: int = 12) -> str:
-    """The session's swings, newest first, as an HTML table."""
+    """The session's swings, newest first, as one HTML table (for views without buttons)."""
     if not rows:
         return ""
-    head = (
-        "<tr><th>#</th><th>time</th><th>placement</th><th>pelvis °/s</th><th>hand °/s</th>"
-        "<th>gap ms</th><th>bat mph</th><th>flags</th></tr>"
-    )
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _LIST_COLUMNS)
     body = []
     for row in reversed(rows[-last:]):
-        flags = sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
-        clock = time.strftime("%H:%M:%S", time.localtime(row["start_ns"] / 1e9))
-        body.append(
-            f"<tr><td>{row['number']}</td><td>{clock}</td><td>{html.escape(str(row['placement']))}"
-            f"</td><td>{_cell(row, 'pelvis_peak_dps', 'pelvis')}</td>"
-            f"<td>{_cell(row, 'hand_peak_dps', 'hand')}</td><td>{_cell(row, 'peak_gap_ms')}</td>"
-            f"<td>{_cell(row, 'bat_speed_mph', 'bat')}</td><td>{html.escape(', '.join(flags))}</td></tr>"
-        )
-    return f'<table class="hc-swings">{head}{"".join(body)}</table>'
+        cells, cls = _row_cells(row)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f'<table class="hc-swings"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def parse_swing_time(text: str, now_ns: int) -> int:
+    """The reading time a coach means by ``text``: seconds ago (``3``, ``2.5``) before
+    ``now_ns`` (the device's newest reading), or a clock time (``14:05:32``, local time, the
+    last such moment up to ``now_ns``). Raises ValueError with what to type instead."""
+    text = text.strip()
+    if not text:
+        raise ValueError("type how many seconds ago the swing was (e.g. 3), or its clock time")
+    if re.fullmatch(r"\d{1,4}(\.\d{1,3})?", text):
+        ago = float(text)
+        if ago > _MAX_AGO_S:
+            raise ValueError(f"{ago:.0f} s ago is too long ago: at most {_MAX_AGO_S:.0f} s")
+        return now_ns - round(ago * 1e9)
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?", text)
+    if clock is None:
+        raise ValueError(f"{text[:40]!r} is neither seconds ago (e.g. 3) nor a time (14:05:32)")
+    hour, minute, second = int(clock[1]), int(clock[2]), int(clock[3] or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"{text!r} is not a time of day")
+    now = datetime.fromtimestamp(now_ns / 1e9).astimezone()
+    micro = int((clock[4] or "0").ljust(6, "0"))
+    when = now.replace(hour=hour, minute=minute, second=second, microsecond=micro)
+    at_ns = round(when.timestamp()) * 1_000_000_000 + micro * 1000
+    if at_ns > now_ns + 1_000_000_000:  # later today than the newest reading: yesterday
+        at_ns -= 86_400_000_000_000
+    return at_ns
 
 
 class SwingPanel(pn.viewable.Viewer):
-    """Headline numbers of the last swing and the swing list, for one device."""
+    """Headline numbers of the last swing and the swing list, for one device. Given
+    :class:`MarkedLiveSwings`, the list has the coach's controls: "Not a swing" per swing,
+    "Add a swing" at a time, and undo of the last mark."""
 
-    def __init__(self, swings: LiveSwings, **params: Any) -> None:
+    def __init__(self, swings: LiveSwings | MarkedLiveSwings, last: int = 12, **params: Any):
         super().__init__(**params)
         self.swings = swings
+        self.marks = swings if isinstance(swings, MarkedLiveSwings) else None
+        self.last = last
         self.device: str | None = None
-        self._shown = -1
+        self._shown: Any = None
+        self._undo: tuple[str, str] | None = None  # (device, mark_id) of the last mark made
         self.headline = pn.pane.HTML(
             _STYLE + headline(None), sizing_mode="stretch_width", css_classes=["hc-headline"]
         )
-        self.table = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["hc-swing-list"])
-        self._layout = pn.Column(self.headline, self.table, sizing_mode="stretch_width")
+        self.header = pn.pane.HTML("", stylesheets=[_LIST_CSS], css_classes=["hc-swing-head"])
+        self.list = pn.Column(sizing_mode="stretch_width", css_classes=["hc-swing-list"])
+        parts: list[Any] = [self.headline, self.header, self.list]
+        if self.marks is not None:
+            self.add_time = pn.widgets.TextInput(
+                name="Add a missed swing",
+                placeholder="seconds ago (3) or time (14:05:32)",
+                width=260,
+                css_classes=["hc-add-time"],
+            )
+            self.add_button = pn.widgets.Button(
+                name="+ Add swing", width=130, height=40, css_classes=["hc-add-swing"]
+            )
+            self.add_button.on_click(self._add)
+            self.message = pn.pane.HTML("", css_classes=["hc-mark-message"])
+            self.undo_button = pn.widgets.Button(
+                name="↶ Undo", width=100, height=40, visible=False, css_classes=["hc-undo-mark"]
+            )
+            self.undo_button.on_click(self._undo_last)
+            parts.append(
+                pn.Row(
+                    self.add_time,
+                    pn.Column(pn.Spacer(height=18), self.add_button),
+                    pn.Column(pn.Spacer(height=18), self.undo_button),
+                    pn.Column(pn.Spacer(height=26), self.message),
+                )
+            )
+        self._layout = pn.Column(*parts, sizing_mode="stretch_width")
 
-    def update(self, device: str | None) -> None:
+    def _revision(self, device: str | None) -> Any:
+        if device is None:
+            return None
+        if self.marks is not None:
+            return self.marks.revision(device)
+        return self.swings.count(device)
+
+    def update(self, device: str | None, force: bool = False) -> None:
         """Show ``device``'s swings if anything changed since the last update."""
-        count = self.swings.count(device) if device else 0
-        if device == self.device and count == self._shown:
+        revision = self._revision(device)
+        if not force and device == self.device and revision == self._shown:
             return
-        self.device, self._shown = device, count
+        self.device, self._shown = device, revision
         rows = self.swings.rows(device) if device else []
         self.headline.object = _STYLE + headline(rows[-1] if rows else None)
-        self.table.object = _STYLE + swing_list_html(rows)
+        self.header.object = _list_head() if rows else ""
+        items = []
+        for row in reversed(rows[-self.last :]):
+            cell = pn.pane.HTML(
+                swing_row_html(row), stylesheets=[_LIST_CSS], css_classes=["hc-swing-row"]
+            )
+            if self.marks is None or row.get("number") is None:
+                items.append(pn.Row(cell))
+                continue
+            button = pn.widgets.Button(
+                name="✕ Not a swing", width=130, height=40, css_classes=["hc-not-swing"]
+            )
+            button.on_click(partial(self._not_swing, device, row["number"]))
+            items.append(pn.Row(cell, button))
+        self.list.objects = items
+
+    def _say(self, text: str, undo: tuple[str, str] | None = None) -> None:
+        self.message.object = f'<span class="hc-mark-text">{html.escape(text)}</span>'
+        self._undo = undo
+        self.undo_button.visible = undo is not None
+
+    def _not_swing(self, device: str, number: int, event: Any = None) -> None:
+        try:
+            mark = self.marks.mark_not_swing(device, number)
+            self._say(f"Swing #{number} marked not a swing.", (device, mark.mark_id))
+        except HittingCoachError as e:
+            self._say(f"Cannot mark swing #{number}: {e}")
+        self.update(self.device, force=True)
+
+    def _add(self, event: Any = None) -> None:
+        device = self.device
+        if device is None:
+            self._say("No device is streaming yet.")
+            return
+        now_ns = self.marks.now_ns(device)
+        try:
+            if now_ns is None:
+                raise ValueError(f"the server holds no readings of {device} to add a swing to")
+            at_ns = parse_swing_time(self.add_time.value or "", now_ns)
+            held = self.marks.held_ns(device)
+            if held is None or not held[0] <= at_ns <= now_ns:
+                raise ValueError("that time is outside the readings the server still holds")
+            mark = self.marks.add_swing(device, at_ns)
+        except (ValueError, HittingCoachError) as e:
+            self._say(f"Cannot add the swing: {e}")
+            return
+        clock = time.strftime("%H:%M:%S", time.localtime(at_ns / 1e9))
+        self.add_time.value = ""
+        self._say(f"Swing added at {clock}.", (device, mark.mark_id))
+        self.update(device, force=True)
+
+    def _undo_last(self, event: Any = None) -> None:
+        if self._undo is None:
+            return
+        device, mark_id = self._undo
+        try:
+            self.marks.unmark(device, mark_id)
+            self._say("Mark undone.")
+        except HittingCoachError as e:
+            self._say(f"Cannot undo: {e}")
+        self.update(self.device, force=True)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
