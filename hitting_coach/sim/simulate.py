@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hitting_coach.sim.confusers import CONFUSERS, add_confuser, plan
 from hitting_coach.sim.devices import (
     ACTIVITIES,
     SwingSpec,
@@ -50,6 +51,7 @@ from hitting_coach.sim.devices import SENSORS_BY_DEVICE as _SENSORS
 
 __all__ = [
     "ACTIVITIES",
+    "CONFUSERS",
     "DEFAULT_START_NS",
     "HITTER_SPREAD",
     "SENSORS_BY_PLACEMENT",
@@ -193,6 +195,9 @@ class SimulatedSession:
     duration_s: float
     gyro_range_dps: float
     rates_hz: dict[str, float]
+    #: Motions that are not full swings: ``kind``, ``start_ns``, ``end_ns``, ``time_ns`` (the
+    #: fastest moment); see :mod:`hitting_coach.sim.confusers`.
+    confusers: pd.DataFrame = field(default_factory=lambda: _confuser_table([], 0))
 
     def messages(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Push messages of this session; keyword arguments as for :func:`to_messages`."""
@@ -207,6 +212,7 @@ def simulate(
     swings: Sequence[SwingSpec] | None = None,
     swing_every_s: float = 6.0,
     hitter_speed: float | None = None,
+    confusers: Sequence[tuple[str, float]] = (),
     activity: str = "stand",
     rate_hz: float = 100.0,
     rates_hz: Mapping[str, float] | None = None,
@@ -225,7 +231,8 @@ def simulate(
     or "bat". ``swings``: explicit swings, or None for a random swing about every
     ``swing_every_s`` s (pass ``[]`` for none): each as fast as any hitter's, or, with
     ``hitter_speed``, all by one hitter (:func:`random_hitter`) at that fraction of today's
-    speeds. ``activity`` between swings: "stand",
+    speeds. ``confusers``: (kind, time s) motions that are not swings (:data:`CONFUSERS`),
+    in the session's ``confusers`` table; give them 8 s from swings and from each other. ``activity`` between swings: "stand",
     "waggle", "walk" or "jog". ``rate_hz`` for every sensor, ``rates_hz`` per sensor name;
     ``gaps_s``: (start s, length s) spans with no readings. ``orientation_seed`` fixes how the
     devices sit on the body (default: from ``seed``). Raises ValueError for an unknown
@@ -251,6 +258,12 @@ def simulate(
     for s in specs:
         if not 1.0 <= s.foot_plant_s <= duration_s - 0.6:
             raise ValueError(f"swing at {s.foot_plant_s} s is outside the {duration_s} s session")
+    crng = np.random.default_rng([seed, 5])
+    hitter = specs[0] if specs else random_swing(np.random.default_rng([seed, 6]), 0.0)
+    plans = [plan(kind, float(t), crng, hitter) for kind, t in confusers]
+    for c in plans:
+        if not 1.5 <= c.t_s <= duration_s - 2.5:
+            raise ValueError(f"{c.kind} at {c.t_s} s is too near the ends of the session")
     orng = np.random.default_rng([seed if orientation_seed is None else orientation_seed, 7])
     frames: dict[str, pd.DataFrame] = {}
     devices = []
@@ -258,6 +271,8 @@ def simulate(
         dev = new_device(kind, orng)
         for s in specs:
             add_swing(dev, s, rng)
+        for c in plans:
+            add_confuser(dev, c)
         add_activity(dev, activity, duration_s, specs, rng)
         devices.append(dev)
         readings = sample_readings(
@@ -268,7 +283,27 @@ def simulate(
             frame.insert(0, "time_ns", start_ns + np.round(t * 1e9).astype(np.int64))
             frames[name] = frame
     truth = _truth(specs, devices, placement, gyro_range_dps, sweet_spot_m, start_ns)
-    return SimulatedSession(frames, truth, placement, start_ns, duration_s, gyro_range_dps, rates)
+    return SimulatedSession(
+        frames,
+        truth,
+        placement,
+        start_ns,
+        duration_s,
+        gyro_range_dps,
+        rates,
+        _confuser_table(plans, start_ns),
+    )
+
+
+def _confuser_table(plans, start_ns: int) -> pd.DataFrame:
+    def ns(t: float) -> int:
+        return start_ns + round(t * 1e9)
+
+    rows = [(c.kind, ns(c.start_s), ns(c.end_s), ns(c.t_s)) for c in plans]
+    table = pd.DataFrame(rows, columns=["kind", "start_ns", "end_ns", "time_ns"])
+    return table.astype({"kind": "string", "start_ns": "Int64", "end_ns": "Int64"}).astype(
+        {"time_ns": "Int64"}
+    )
 
 
 # --- Sensor Logger messages ------------------------------------------------------------------
