@@ -25,12 +25,10 @@ import logging
 import queue
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 import pandas as pd
@@ -40,6 +38,7 @@ from hitting_coach.analysis.swings import swing_table
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError, MessageError
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.ingest.mqtt_clients import MqttClient, MqttOptions, mqtt_client
 from hitting_coach.ingest.parse import SCHEMAS
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.explorer import Explorer
@@ -85,9 +84,11 @@ class LiveSession:
         self._cursors: dict[tuple[str, str], int] = {}
         self._message_id = 0
         self._paused = threading.Event()
+        self._feeding = threading.Lock()  # held while a poll or a message feeds the hub
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client: Any = None
+        self._client: MqttClient | None = None
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s) if url else None
         self._queue: queue.Queue[bytes] = queue.Queue(10_000)
         self.dropped = 0
         self.error: str | None = None
@@ -109,11 +110,13 @@ class LiveSession:
         """Stop receiving; the local hub keeps what it has. Safe to call twice."""
         self._stop.set()
         if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._client.close()
             self._client = None
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._thread is not None:
             self.swings.stop()
         self._state("stopped")
@@ -121,8 +124,9 @@ class LiveSession:
     def pause(self) -> None:
         """Freeze what the plots show: nothing new reaches the local hub until :meth:`resume`.
         (The server keeps recording; a resumed view continues from where it is then.)"""
-        self._paused.set()
-        self._state("paused")
+        with self._feeding:  # a poll under way finishes first
+            self._paused.set()
+            self._state("paused")
 
     def resume(self) -> None:
         self._paused.clear()
@@ -153,11 +157,23 @@ class LiveSession:
     def wait_for_data(self, timeout_s: float = 15.0, readings: int = 1) -> list[str]:
         """Block until some device sent ``readings``; returns the devices. Raises
         TimeoutError naming the source (and its last error) when nothing came."""
+        arrived = threading.Event()
+
+        def wake(message: Any) -> None:
+            arrived.set()
+
+        self.hub.subscribe(wake)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.hub.status()["readings"] >= readings:
+        try:
+            # Woken by each message the local hub takes in, not by a timer.
+            while self.hub.status()["readings"] < readings:
+                if not arrived.wait(deadline - time.monotonic()):
+                    break
+                arrived.clear()
+            else:
                 return self.devices()
-            time.sleep(0.05)
+        finally:
+            self.hub.unsubscribe(wake)
         where = self.url or (self.settings.mqtt_broker if self.settings else "?")
         why = f" (last error: {self.error})" if self.error else ""
         raise TimeoutError(f"no readings from {where} within {timeout_s:.0f} s{why}")
@@ -224,15 +240,26 @@ class LiveSession:
         self.hub.ingest(orjson.dumps(message), source=self.source)
 
     def _get(self, query: dict[str, Any]) -> Any:
-        url = f"{self.url}/sensor/readings.json?{urllib.parse.urlencode(query)}"
-        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
-            return orjson.loads(response.read())
+        """The readings route's answer to ``query``; None for a stream the server no longer
+        has (404). Raises :class:`httpx.HTTPError` for anything else that is not a 200."""
+        if self._http is None:
+            raise ConfigError("this LiveSession is stopped, or reads MQTT, not a server")
+        response = self._http.get("/sensor/readings.json", params=query)
+        if response.status_code == 404 and "sensor" in query:
+            return None
+        if response.status_code != 200:
+            raise httpx.HTTPStatusError(
+                f"{self.url} answered {response.status_code}: {response.text[:200]}",
+                request=response.request,
+                response=response,
+            )
+        return orjson.loads(response.content)
 
     def poll(self) -> int:
-        """Fetch what is new on the server into the local hub once; returns readings added."""
+        """Fetch what is new on the server into the local hub once; returns readings added.
+        Raises :class:`httpx.HTTPError` when the server cannot be read."""
         added = 0
-        index = self._get({})["devices"]
-        for device, sensors in index.items():
+        for device, sensors in self._get({})["devices"].items():
             for sensor in sensors:
                 key = (device, sensor)
                 query: dict[str, Any] = {"device": device, "sensor": sensor}
@@ -240,12 +267,9 @@ class LiveSession:
                     query["cursor"] = self._cursors[key]
                 else:
                     query["last"] = self.backlog
-                try:
-                    got = self._get(query)
-                except urllib.error.HTTPError as e:
-                    if e.code == 404:
-                        continue
-                    raise
+                got = self._get(query)
+                if got is None:  # gone since the index was read
+                    continue
                 self._cursors[key] = got["cursor"]
                 if got["time_ns"]:
                     self._feed(device, sensor, got["time_ns"], got["values"])
@@ -255,18 +279,22 @@ class LiveSession:
     def _poll_loop(self) -> None:
         self._state(f"connecting to {self.url}")
         while not self._stop.is_set():
-            if not self._paused.is_set():
-                try:
-                    self.poll()
-                    if self.error is not None or not self._connected:
-                        self._state(f"connected to {self.url}")
-                    self.error = None
-                except (OSError, ValueError, KeyError, MessageError) as e:
-                    if self.error is None:
-                        log.warning("live: cannot read %s: %s", self.url, e)
-                    self.error = str(e)
-                    self._state(f"cannot reach {self.url}: {e}")
+            with self._feeding:
+                if not self._paused.is_set():
+                    self._poll_once()
             self._stop.wait(self.period_s)
+
+    def _poll_once(self) -> None:
+        try:
+            self.poll()
+            if self.error is not None or not self._connected:
+                self._state(f"connected to {self.url}")
+            self.error = None
+        except (httpx.HTTPError, ValueError, KeyError, MessageError) as e:
+            if self.error is None:
+                log.warning("live: cannot read %s: %s", self.url, e)
+            self.error = str(e)
+            self._state(f"cannot reach {self.url}: {e}")
 
     @property
     def _connected(self) -> bool:
@@ -275,30 +303,13 @@ class LiveSession:
 
     # --------------------------------------------------------------------------- MQTT
     def _start_mqtt(self) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        from hitting_coach.ingest.mqtt_consumer import tls_context
-
         s = self.settings
         assert s is not None
         if not s.mqtt_broker:
             raise ConfigError("MQTT_BROKER is empty: nothing to connect to")
         client_id = f"{s.mqtt_client_id}-notebook-{uuid.uuid4().hex[:8]}"
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=True,  # nothing queued for us on the broker after we leave
-            transport=s.mqtt_transport,
-        )
-        if s.mqtt_transport == "websockets":
-            client.ws_set_options(path=s.mqtt_ws_path)
-        if s.mqtt_tls:
-            client.tls_set_context(tls_context(s))
-            if s.mqtt_tls_insecure:
-                client.tls_insecure_set(True)
-        if s.mqtt_username:
-            client.username_pw_set(s.mqtt_username, s.mqtt_password or None)
+        # Clean session: nothing is queued for us on the broker after we leave.
+        options = MqttOptions.from_settings(s, client_id=client_id, clean_session=True)
 
         def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
             if reason.is_failure:
@@ -307,7 +318,12 @@ class LiveSession:
                 return
             client.subscribe(s.mqtt_topic, qos=0)
             self.error = None
-            self._state(f"connected to {s.mqtt_broker}:{s.mqtt_port}", client_id=client_id)
+            self._state(f"connected to {options.address}", client_id=client_id)
+
+        def on_connect_fail(client: Any, userdata: Any) -> None:
+            error = client.last_connect_error
+            self.error = str(error) if error is not None else "connection failed"
+            self._state(f"cannot reach {options.address}: {self.error}; retrying")
 
         def on_disconnect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any):
             if not self._stop.is_set():
@@ -319,14 +335,15 @@ class LiveSession:
             except queue.Full:
                 self.dropped += 1
 
-        client.on_connect = on_connect
-        client.on_disconnect = on_disconnect
-        client.on_message = on_message
-        client.reconnect_delay_set(1, 30)
-        self._state(f"connecting to {s.mqtt_broker}:{s.mqtt_port}", client_id=client_id)
-        client.connect_async(s.mqtt_broker, s.mqtt_port, keepalive=30)
-        client.loop_start()
-        self._client = client
+        client = mqtt_client(
+            options,
+            on_connect=on_connect,
+            on_connect_fail=on_connect_fail,
+            on_disconnect=on_disconnect,
+            on_message=on_message,
+        )
+        self._state(f"connecting to {options.address}", client_id=client_id)
+        self._client = client.start()
 
     def _mqtt_loop(self) -> None:
         while not self._stop.is_set():
@@ -334,11 +351,12 @@ class LiveSession:
                 payload = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if self._paused.is_set():
-                self.dropped += 1
-                continue
-            with contextlib.suppress(MessageError):  # counted by the hub, by reason
-                self.hub.ingest(payload, source=self.source)
+            with self._feeding:
+                if self._paused.is_set():
+                    self.dropped += 1
+                    continue
+                with contextlib.suppress(MessageError):  # counted by the hub, by reason
+                    self.hub.ingest(payload, source=self.source)
 
 
 def connect(url: str | None = None, **options: Any) -> LiveSession:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
+import httpx
 import pytest
 
 from hitting_coach import dev_broker as broker
@@ -39,14 +39,12 @@ def proxied(tmp_path):
 
 def _post(nginx: Nginx, path: str, body: bytes | dict) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(
-        nginx.base + path, data=data, headers={"Content-Type": "application/json"}
+    verified = ssl.create_default_context(cafile=nginx.ca_file)
+    headers = {"Content-Type": "application/json"}
+    response = httpx.post(
+        nginx.base + path, content=data, headers=headers, verify=verified, timeout=10
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=nginx.ssl_context()) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return response.status_code, response.json()
 
 
 def _https_page(browser):

@@ -8,9 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
+import httpx
 import nbformat
 import numpy as np
 import orjson
@@ -167,10 +166,9 @@ def test_readings_route_answers_what_is_new_since_a_cursor(server):
     again = get_json(base + f"?device=phone-live&sensor=gyroscope&cursor={got['cursor']}")
     assert again["time_ns"] == [] and again["cursor"] == got["cursor"]
     for query, status in (("device=phone-live&sensor=nope", 404), ("device=x&cursor=a", 400)):
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(f"{base}?{query}", timeout=10)
-        assert e.value.code == status
-        assert "error" in orjson.loads(e.value.read())
+        answer = httpx.get(f"{base}?{query}", timeout=10)
+        assert answer.status_code == status
+        assert "error" in orjson.loads(answer.content)
 
 
 @pytest.mark.integration
@@ -263,7 +261,9 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         const m = d.get_model_by_name("gyroscope-source");
         if (m && m.data.t.length) return m.data.t[m.data.t.length - 1]; } return null; }"""
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/api/status?token=test-token"), 60)
+        # Until Lab listens, HTTPX retries the connection (0.5 s doubling: about 60 s in all).
+        with httpx.Client(transport=httpx.HTTPTransport(retries=8), timeout=10) as http:
+            http.get(f"http://127.0.0.1:{port}/api/status?token=test-token").raise_for_status()
         page.goto(f"http://127.0.0.1:{port}/lab/tree/live.ipynb?token=test-token")
         page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -286,11 +286,3 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         code = lab.wait(30)
         log.close()
     assert code == 0, (tmp_path / "lab.log").read_text()
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
