@@ -196,3 +196,63 @@ def test_swings_command_prints_the_table_with_marks_applied(data_dir, sim, found
     assert [r["swing"] for r in json.loads(out)] == list(found["swing"])
     code, out, err = run_cli("swings", "nope", "--data-dir", str(data_dir))
     assert code == 1 and "no session 'nope'" in err and out == ""
+
+
+def test_the_dashboard_reads_seconds_ago_or_a_clock_time():
+    from datetime import datetime
+
+    from hitting_coach.ui.swing_panel import parse_swing_time
+
+    now = datetime(2026, 11, 28, 14, 5, 40).astimezone()
+    now_ns = round(now.timestamp()) * 1_000_000_000
+    assert parse_swing_time("3", now_ns) == now_ns - 3_000_000_000
+    assert parse_swing_time(" 2.5 ", now_ns) == now_ns - 2_500_000_000
+    assert parse_swing_time("14:05:32", now_ns) == now_ns - 8_000_000_000
+    assert parse_swing_time("14:05:32.5", now_ns) == now_ns - 7_500_000_000
+    assert parse_swing_time("14:06", now_ns) == now_ns + 20_000_000_000 - 86_400_000_000_000
+    for text, problem in [
+        ("", "how many seconds ago"),
+        ("yesterday", "neither seconds ago"),
+        ("25:00", "not a time of day"),
+        ("9999", "too long ago"),
+        ("-3", "neither seconds ago"),
+    ]:
+        with pytest.raises(ValueError, match=problem):
+            parse_swing_time(text, now_ns)
+
+
+def test_live_swings_with_marks(tmp_path, sim):
+    """What the dashboard and swings.json show: live rows, marks applied, kept on disk."""
+    import orjson
+
+    from hitting_coach.analysis.corrections import MarkedLiveSwings
+    from hitting_coach.analysis.live_swings import LiveSwings
+    from hitting_coach.ingest.hub import Hub
+
+    hub = Hub(capacity=20_000)
+    live = LiveSwings(hub)
+    frames = {}
+
+    def marked():
+        return MarkedLiveSwings(
+            live, tmp_path, lambda device: "s-1", lambda d: {s: hub.frame(d, s) for s in frames}
+        )
+
+    marks = marked()
+    for message in sim.messages(device_id="hitter-1", session_id="s-1"):
+        hub.ingest(orjson.dumps(message))
+    frames.update(dict.fromkeys(hub.sensors("hitter-1")))
+    live.poll()
+    rows = marks.rows("hitter-1")
+    assert len(rows) >= 2 and all(r["session_id"] == "s-1" for r in rows)
+    before = marks.revision("hitter-1")
+    mark = marks.mark_not_swing("hitter-1", rows[0]["number"])
+    assert marks.revision("hitter-1") != before
+    assert [r["number"] for r in marks.rows("hitter-1")] == [r["number"] for r in rows[1:]]
+    # stored with the session: a new server (a new MarkedLiveSwings) applies it too
+    assert read_marks(tmp_path, "hitter-1", "s-1") == [mark]
+    assert len(marked().rows("hitter-1")) == len(rows) - 1
+    with pytest.raises(SessionError, match="no swing #99"):
+        marks.mark_not_swing("hitter-1", 99)
+    marks.unmark("hitter-1", mark.mark_id)
+    assert len(marks.rows("hitter-1")) == len(rows)
