@@ -71,13 +71,20 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         _started.clear()
 
 
-@pytest.fixture(autouse=True)
-def _no_process_unless_integration() -> Iterator[None]:
-    """Fail a test that started (or tried to start) a process without the marker, even when
-    the code under test caught the error."""
-    yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """A test phase that tried to start a process fails, even when the code under test caught
+    the error."""
+    report = yield
     if _unmarked and _started:
-        pytest.fail(f"{_unmarked[0]} starts a process ({', '.join(_started)}): mark it integration")
+        message = f"{_unmarked[0]} starts a process ({', '.join(_started)}): mark it integration"
+        if report.passed:
+            report.outcome = "failed"
+            report.longrepr = message + " (the error was caught by the code under test)"
+        elif not (call.excinfo and call.excinfo.errisinstance(StartsAProcess)):
+            report.sections.append(("process guard", message))  # it failed for another reason
+        _started.clear()
+    return report
 
 
 @pytest.fixture(autouse=True)

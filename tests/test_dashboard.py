@@ -143,7 +143,8 @@ def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
         else:
             assert float(shown[label]) == pytest.approx(truth[column].iloc[-1], rel=0.03)
 
-    rows = re.findall(r"<tr><td>(\d+)</td>(.*?)</tr>", panel.table.object)
+    listed = "".join(row[0].object for row in panel.list)  # one row pane per swing
+    rows = re.findall(r"<tr[^>]*><td>(\d+)</td>(.*?)</tr>", listed)
     assert [int(n) for n, _ in rows] == list(range(len(truth), 0, -1))  # newest first
     for (_, cells), (_, swing) in zip(reversed(rows), truth.iterrows(), strict=True):
         time, placement, pelvis, hand, gap, bat, flags = re.findall(r"<td>([^<]*)</td>", cells)
