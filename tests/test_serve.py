@@ -114,8 +114,12 @@ def test_http_defends_itself_before_reading_a_body(tmp_path):
         assert code == 403 and json.loads(body)["field"] == "Origin"
         assert server.post(motion_messages(1)[0])[0] == 200  # the app sends no Origin
         assert server.status()["rejected_by_reason"] == {"too_large": 1, "bad_origin": 1}
+        for _ in range(20):
+            assert server.post(b"{nope")[0] == 400
     finally:
         assert server.stop() == 0, server.output()
+    # 22 refusals, one access-log line (alike lines are written once a minute, with a count)
+    assert server.output().count("tornado.access") == 1, server.output()
 
 
 def test_login_from_the_environment_keeps_a_cookie_secret_and_throttles(tmp_path):
