@@ -13,7 +13,7 @@ import pytest
 
 from hitting_coach.store.journal import read_tail
 from hitting_coach.store.sessions import load_session
-from support import ROOT, ServerProcess, message, xyz_readings
+from support import ROOT, ServerProcess, message, wait_for, xyz_readings
 
 pytestmark = pytest.mark.integration
 
@@ -75,19 +75,23 @@ def test_sigkill_while_streaming_loses_nothing_that_was_acknowledged(tmp_path):
     first = ServerProcess(tmp_path, env=env).start()
     streamer = Streamer(first, "killed")
     streamer.start()
-    time.sleep(2.5)
+    data = tmp_path / "data"
+    wait_for(  # streaming, with some of it converted to Parquet already
+        lambda: len(streamer.acked) > 50 and any(data.glob("sessions/**/part-*.parquet")),
+        30,
+        what="acknowledged messages and a Parquet part",
+    )
     assert first.kill() == -9
     streamer.join(10)
     assert len(streamer.acked) > 50, first.output()
     # Journal lines reach the OS before the 200, so a killed process loses none of them;
     # only a power cut could lose the last fsync interval (1 s), which we cannot test here.
-    data = tmp_path / "data"
     assert_all_in_session(data, "killed", streamer.acked)  # readable before any restart
 
     second = ServerProcess(tmp_path, env=env).start()  # converts what the kill left
     resumed = Streamer(second, "killed", first_id=streamer.next_id + 1)
     resumed.start()
-    time.sleep(1.0)
+    wait_for(lambda: len(resumed.acked) >= 20, 30, what="messages to the restarted server")
     resumed.halt.set()
     resumed.join(10)
     assert second.stop() == 0, second.output()
@@ -99,7 +103,7 @@ def test_sigterm_while_streaming_stops_cleanly_and_loses_nothing(tmp_path):
     server = ServerProcess(tmp_path).start()
     streamer = Streamer(server, "stopped")
     streamer.start()
-    time.sleep(1.5)
+    wait_for(lambda: len(streamer.acked) >= 50, 30, what="acknowledged messages")
     assert server.stop() == 0, server.output()  # SIGTERM with messages in flight
     streamer.join(10)
     data = tmp_path / "data"
