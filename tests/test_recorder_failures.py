@@ -74,8 +74,9 @@ def test_a_session_that_cannot_be_converted_blocks_no_other_and_loses_nothing(tm
     assert counts(tmp_path) == expected
 
     for _ in range(2):  # restarts: the failure is tried again, nothing is deleted or doubled
-        with Recorder(tmp_path):
-            pass
+        with Recorder(tmp_path) as again:
+            again.flush()  # after its start-up conversion
+            assert "'phone-2'/'bad'" in again.status()["parquet_error"]
         assert counts(tmp_path) == expected
         assert read_tail(tmp_path).batches.keys() == {("phone-2", "bad")}
         assert len(load_session("good", tmp_path)["gyroscope"]) == 400

@@ -51,6 +51,7 @@ from hitting_coach.store.parts import (
 )
 from hitting_coach.store.recovery import recent_keys, recover
 from hitting_coach.store.retention import prune_journal
+from hitting_coach.store.sessions import refresh_index
 from hitting_coach.store.takes import Take, TakeLog
 
 __all__ = ["DUPLICATE_WINDOW_S", "Recorder"]
@@ -285,7 +286,7 @@ class Recorder:
             log.exception("cannot %s", doing)
 
     def _start_up(self) -> None:
-        recover(self.data_dir, self.journal.segment, self.counters)
+        self.unconverted.update(recover(self.data_dir, self.journal.segment, self.counters))
         for device, session, path in session_dirs(self.data_dir):
             if any(len(p) > 1 for p in list_parts(path).values()):
                 self.compact(device, session)
@@ -348,8 +349,6 @@ class Recorder:
     def _refresh_index(self) -> None:
         if not self._index_stale:
             return
-        from hitting_coach.store.sessions import refresh_index
-
         self._index_stale = False
         refresh_index(self.data_dir)
 

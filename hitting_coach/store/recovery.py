@@ -75,31 +75,33 @@ def dead_segments(data_dir: Path, current: Path | None) -> Iterator[Path]:
                 yield segment
 
 
-def recover(data_dir: Path, current: Path | None, counters: Counter[str]) -> None:
-    """Convert every dead segment's unconverted lines and retry its failed ranges. A segment
-    that fails is logged and left as it is (the journal keeps it readable); the next one is
-    converted anyway."""
+def recover(data_dir: Path, current: Path | None, counters: Counter[str]) -> dict[SessionKey, str]:
+    """Convert every dead segment's unconverted lines and retry its failed ranges; returns the
+    sessions that still cannot be converted, with why. A segment that fails is logged and left
+    as it is (the journal keeps it readable); the next one is converted anyway."""
+    failed: dict[SessionKey, str] = {}
     for segment in dead_segments(data_dir, current):
         try:
-            retry_failures(data_dir, segment)
+            failed.update((f.key, f.error) for f in retry_failures(data_dir, segment))
             start = read_checkpoint(segment)
             if segment.stat().st_size > start:
-                convert(data_dir, segment, start)
+                failed.update(convert(data_dir, segment, start))
                 counters["recovered_segments"] += 1
         except DiskError as e:
             log.error("cannot convert journal %s (%s); it stays readable", segment.name, e)
         except Exception:
             log.exception("cannot convert journal %s; it stays readable", segment.name)
+    return failed
 
 
-def convert(data_dir: Path, segment: Path, start: int) -> None:
+def convert(data_dir: Path, segment: Path, start: int) -> dict[SessionKey, str]:
     """Convert ``segment`` from byte ``start`` into parts, in chunks, moving its checkpoint.
 
     Parts a crashed writer left past the checkpoint are removed only once the lines they hold
     have been written again (or recorded as failed), so at no moment is a reading neither in
     Parquet nor readable from the journal."""
     leftovers = segment_parts(data_dir, segment.stem, start)
-    failed_keys: set[SessionKey] = set()
+    failed_keys: dict[SessionKey, str] = {}
     pending: Pending = {}
     readings, chunk_start, end, damaged = 0, start, start, 0
 
@@ -141,13 +143,15 @@ def convert(data_dir: Path, segment: Path, start: int) -> None:
         f" ({damaged} damaged lines skipped)" if damaged else "",
         f"; {len(failed_keys)} sessions could not be converted" if failed_keys else "",
     )
+    return failed_keys
 
 
-def retry_failures(data_dir: Path, segment: Path) -> None:
-    """Try the segment's failed ranges again; a range that converts is no longer failed."""
+def retry_failures(data_dir: Path, segment: Path) -> list[Failure]:
+    """Try the segment's failed ranges again; a range that converts is no longer failed.
+    Returns the ranges that still fail."""
     failures = read_failures(segment)
     if not failures:
-        return
+        return []
     kept: list[Failure] = []
     for failure in failures:
         pending: Pending = {}
@@ -168,6 +172,7 @@ def retry_failures(data_dir: Path, segment: Path) -> None:
         else:
             log.info("converted %s/%s from journal %s", *failure.key, segment.name)
     write_failures(segment, kept)
+    return kept
 
 
 # --------------------------------------------------------------------------- recent keys
