@@ -117,7 +117,10 @@ class Settings:
         PREFIX + "MAX_SENSORS", 32, "Sensors per message and per live device.", minimum=1
     )
     max_nesting: int = _setting(
-        PREFIX + "MAX_NESTING", 8, "Deepest nesting of lists/objects inside a value.", minimum=1
+        PREFIX + "MAX_NESTING",
+        8,
+        "Deepest nesting of lists/objects inside a value (at most 200).",
+        minimum=1,
     )
     max_live_devices: int = _setting(
         PREFIX + "MAX_LIVE_DEVICES",

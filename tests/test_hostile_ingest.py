@@ -122,6 +122,15 @@ def test_names_longer_than_the_file_system_allows_are_refused(app, doc, field):
     assert runtime.hub.status()["messages"] == 0 and runtime.hub.devices() == []
 
 
+def test_what_raised_limits_let_in_is_read_back_from_the_journal(app, tmp_path):
+    runtime, url = app(max_value_keys=100, max_name_bytes=200)
+    wide = message(1, [reading(**{f"k{i}": float(i) for i in range(80)})], device="d" * 150)
+    assert post(url + "/data", wide)[0] == 200
+    runtime.stop()  # converts the journal, read back past the default limits
+    frame = load_session(f"{'d' * 150}/session-1", tmp_path / "data")["bat"]
+    assert frame.shape == (1, 81) and frame["k79"].tolist() == [79.0]
+
+
 # ------------------------------------------------------------ item 3: memory on demand
 def rss_mb() -> float:
     gc.collect()

@@ -23,7 +23,16 @@ import orjson
 
 from hitting_coach.errors import MessageError
 
-__all__ = ["LIMITS", "RESERVED_KEYS", "SCHEMAS", "Batch", "Limits", "Message", "parse_message"]
+__all__ = [
+    "LIMITS",
+    "RECORDED",
+    "RESERVED_KEYS",
+    "SCHEMAS",
+    "Batch",
+    "Limits",
+    "Message",
+    "parse_message",
+]
 
 _XYZ = ("x", "y", "z")
 
@@ -86,6 +95,13 @@ class Limits:
 
 
 LIMITS = Limits()
+
+#: For reading back what was accepted before (the journal), whatever the limits were then.
+RECORDED = Limits(max_name_bytes=1 << 30, max_keys=1 << 30, max_sensors=1 << 30, max_depth=1 << 30)
+
+#: Nesting never allowed, whatever the settings say: text values are written back as JSON,
+#: which orjson refuses beyond 255 levels.
+_DEPTH_CAP = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +216,9 @@ def parse_message(raw: bytes | str, limits: Limits = LIMITS, now_ns: int | None 
     if type(replay) is not bool:
         raise MessageError("bad_field", f"expected true or false, got {_show(replay)}", "replay")
     for key, v in doc.items():  # unknown fields are ignored, but go to the journal as sent
-        if key not in _KNOWN_TOP and type(v) in _NESTED and not _depth_ok(v, limits.max_depth):
-            raise MessageError(
-                "too_deep", f"nests deeper than {limits.max_depth} levels", _field(key)
-            )
+        depth = min(limits.max_depth, _DEPTH_CAP)
+        if key not in _KNOWN_TOP and type(v) in _NESTED and not _depth_ok(v, depth):
+            raise MessageError("too_deep", f"nests deeper than {depth} levels", _field(key))
     low = high = None
     if now_ns is not None:
         high = now_ns + int(limits.max_ahead_s * 1e9)
@@ -363,10 +378,9 @@ class _Group:
             self._check_depth(accuracy, f"payload[{i}].accuracy")
 
     def _check_depth(self, value: object, where: str) -> None:
-        if not _depth_ok(value, self.limits.max_depth):
-            raise MessageError(
-                "too_deep", f"nests deeper than {self.limits.max_depth} levels", where
-            )
+        limit = min(self.limits.max_depth, _DEPTH_CAP)
+        if not _depth_ok(value, limit):
+            raise MessageError("too_deep", f"nests deeper than {limit} levels", where)
 
     def batch(self) -> Batch:
         try:

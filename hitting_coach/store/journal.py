@@ -35,7 +35,7 @@ from pathlib import Path
 import orjson
 
 from hitting_coach.errors import MessageError
-from hitting_coach.ingest.parse import Batch, Message, parse_message
+from hitting_coach.ingest.parse import RECORDED, Batch, Message, parse_message
 from hitting_coach.store.layout import JOURNAL, SessionKey, segment_part_ends
 
 __all__ = [
@@ -92,7 +92,7 @@ def decode_line(line: bytes) -> Line:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         raise MessageError("bad_journal_line", "damaged journal line header") from None
     raw = line[i + len(_MESSAGE_KEY) :].rstrip()[:-1]
-    return Line(received_ns, source, parse_message(raw))
+    return Line(received_ns, source, parse_message(raw, RECORDED))  # accepted then
 
 
 def segments(data_dir: Path) -> list[Path]:
