@@ -186,6 +186,7 @@ def test_devices_beyond_the_live_limit_wait_and_labels_stay_bounded(app):
     assert post(url + "/data", message(1, [reading(v=2.0)], device="d0"))[0] == 200
     text = prometheus_text(runtime.status())
     assert text.count("hitting_coach_sensor_readings_total{") == 3
+    assert "hitting_coach_live_devices 3" in text
 
 
 def test_idle_devices_leave_memory_and_come_back(monkeypatch):

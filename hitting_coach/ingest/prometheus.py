@@ -60,6 +60,19 @@ def prometheus_text(status: dict[str, Any]) -> str:
         "Messages the recorder failed to write.",
         [("", recording["failures"])],
     )
+    metric(
+        "live_devices",
+        "gauge",
+        "Devices in memory now (each with its own series below).",
+        [("", status.get("live_devices", len(status["devices"])))],
+    )
+    metric(
+        "devices_expired_total",
+        "counter",
+        "Devices that left memory after being idle.",
+        [("", status.get("devices_expired", 0))],
+    )
+    # One series per live (device, sensor): bounded by the live-device and sensor limits.
     readings = []
     for device, sensors in sorted(status["devices"].items()):
         for sensor, info in sorted(sensors.items()):
