@@ -125,6 +125,7 @@ class Recorder:
         self._pending_readings = 0
         self._done: tuple[Path | None, int] = (None, 0)  # last checkpoint this run wrote
         self._stuck: set[Path] = set()
+        self._unverified: set[Path] = set()  # journal segments retention keeps for good
         self._touched: dict[tuple[str, str], list[float]] = {}  # key: [last write, parts]
         self._index_stale = False
         self._last_flush = time.monotonic()
@@ -358,7 +359,7 @@ class Recorder:
             return
         self._last_prune = now
         keep_s = max(self.journal_retention_s, DUPLICATE_WINDOW_S)
-        prune_journal(self.data_dir, self.journal.segment, keep_s, self.counters)
+        prune_journal(self.data_dir, self.journal.segment, keep_s, self.counters, self._unverified)
 
     # --------------------------------------------------------------------------- compaction
     def _compact_quiet(self) -> None:

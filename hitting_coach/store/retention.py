@@ -28,12 +28,20 @@ log = logging.getLogger(__name__)
 
 
 def prune_journal(
-    data_dir: Path, current: Path | None, keep_s: float, counters: Counter[str]
+    data_dir: Path,
+    current: Path | None,
+    keep_s: float,
+    counters: Counter[str],
+    unverified: set[Path] | None = None,
 ) -> list[Path]:
-    """Remove the segments that qualify (see the module docstring); returns them."""
+    """Remove the segments that qualify (see the module docstring); returns them. A segment
+    that fails the check is added to ``unverified`` and not checked again from there."""
+    unverified = set() if unverified is None else unverified
     removed: list[Path] = []
     cutoff = time.time() - keep_s
     for segment in dead_segments(data_dir, current):
+        if segment in unverified:
+            continue
         try:
             stat = segment.stat()
             if stat.st_mtime > cutoff or read_checkpoint(segment) < stat.st_size:
@@ -42,6 +50,7 @@ def prune_journal(
                 continue
             missing = verify_segment(data_dir, segment)
             if missing:
+                unverified.add(segment)
                 counters["journal_unverified"] += 1
                 log.warning(
                     "journal %s kept: %d of its readings are not in Parquet",
