@@ -13,7 +13,6 @@ servers are measured at their capacity. Prints both rates and their ratio (targe
 from __future__ import annotations
 
 import argparse
-import http.client
 import re
 import shutil
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support import ServerProcess, free_port  # noqa: E402
@@ -85,13 +86,13 @@ def run_wrk(port: int, seconds: float, connections: int, script: Path) -> tuple[
 
 
 def wait_port(port: int) -> None:
-    for _ in range(100):
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+    """Until something answers HTTP on ``port``, HTTPX retries the connection (0.5 s
+    doubling: about 30 s in all); any answer will do."""
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(retries=7)) as client:
+            client.get(f"http://127.0.0.1:{port}/")
+    except httpx.TransportError as e:
+        raise RuntimeError(f"nothing answers on {port}: {e}") from None
 
 
 def main() -> None:

@@ -3,13 +3,10 @@ the coach marks swings there ("not a swing", "add a swing"), and the marks hold.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
+import httpx
 import pytest
 
 from hitting_coach.analysis.report_data import ReportData
@@ -79,12 +76,9 @@ def _post_all(server, messages) -> None:
 
 def _live(server, device: str = "hitter-1"):
     """GET /sensor/swings.json?device=D: (status, body)."""
-    url = f"{server.base}/sensor/swings.json?device={urllib.parse.quote(device)}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    url = f"{server.base}/sensor/swings.json"
+    response = httpx.get(url, params={"device": device}, timeout=10)
+    return response.status_code, response.json()
 
 
 def _swing_rows(page):
