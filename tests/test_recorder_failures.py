@@ -316,3 +316,38 @@ def test_the_server_prunes_its_journal_on_its_own(tmp_path):
     finally:
         recorder.close()
     assert counts(tmp_path) == {"old": 400, "new": 40}
+
+
+def test_a_full_disk_while_converting_is_retried_without_doubles(tmp_path, monkeypatch):
+    import errno
+
+    from hitting_coach.store import parts as parts_module
+
+    real, calls = parts_module.write_table, []
+
+    def full_on_the_second_part(path, table):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, table)
+
+    recorder = Recorder(tmp_path, parquet_interval_s=3600)
+    hub = Hub(sink=recorder)
+    recorder.open()
+    try:
+        for doc in motion_messages(10, start_ns=T0):
+            hub.ingest(orjson.dumps(doc))
+        monkeypatch.setattr(parts_module, "write_table", full_on_the_second_part)
+        recorder.flush()
+        assert "No space left on device" in recorder.status()["parquet_error"]
+        assert parts(tmp_path) == []  # the first part of the attempt is gone again
+        assert counts(tmp_path) == {"session-1": 400}  # read from the journal meanwhile
+        monkeypatch.setattr(parts_module, "write_table", real)
+        for doc in motion_messages(5, start_ns=T0 + 2 * 10**9, first_id=10):
+            hub.ingest(orjson.dumps(doc))
+        recorder.flush()  # the retry takes what waited and what came since
+        assert recorder.status()["parquet_error"] is None
+        assert len(parts(tmp_path)) == 2 and read_tail(tmp_path).batches == {}
+    finally:
+        recorder.close()
+    assert counts(tmp_path) == {"session-1": 600}

@@ -310,13 +310,17 @@ class Recorder:
         if not pending or segment is None:
             return
         start = self._done[1] if self._done[0] == segment else 0
+        written: list[Path] = []
         try:
             written, failed = write_session_parts(self.data_dir, segment.stem, end, pending)
             add_failures(segment, [Failure(*k, start, end, e) for k, e in failed.items()])
             write_checkpoint(segment, end)
         except OSError as e:
             # The disk: the checkpoint stays, the journal keeps the range. Retried at the next
-            # flush; if that cannot be (a new segment, too much waiting), the next start does.
+            # flush (with a new end, so this attempt's parts go); if that cannot be (a new
+            # segment, too much waiting), the next start converts it.
+            for part in written:
+                part.unlink(missing_ok=True)
             self.counters["parquet_errors"] += 1
             self.writer_error = f"cannot write Parquet ({e.strerror}); the journal has the data"
             log.error("%s", self.writer_error)
