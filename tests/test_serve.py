@@ -159,3 +159,32 @@ def test_a_password_on_the_command_line_is_refused(tmp_path):
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "--basic-auth takes a file" in proc.stderr and "hunter2hunter2" not in proc.stderr
+
+
+def test_at_the_open_file_limit_the_log_stays_small_and_the_server_recovers(tmp_path, monkeypatch):
+    import resource
+    import socket
+    import time
+
+    server = ServerProcess(tmp_path, env={"HITTING_COACH_IDLE_TIMEOUT_S": "2"})
+    popen = subprocess.Popen
+
+    def low_limit(*args, **kwargs):  # the server may open 200 files
+        limit = (200, 200)
+        kwargs["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", low_limit)
+    server.start()
+    monkeypatch.undo()
+    try:
+        hogs = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(300)]
+        time.sleep(3)  # the server spins on accept(): EMFILE, over and over
+        log = server.output()
+        assert log.count("Too many open files") == 1, log[-2000:]
+        assert len(log) < 5000  # was 180 MB a minute
+        for hog in hogs:
+            hog.close()
+        assert server.post(motion_messages(1)[0])[0] == 200
+    finally:
+        assert server.stop() == 0, server.output()[-2000:]
