@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,8 +40,8 @@ class Explorer(pn.viewable.Viewer):
         self.live = live
         self.last_snapshot: pd.DataFrame | None = None
         self.plot = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
-        self.note = pn.pane.Markdown("", sizing_mode="stretch_width")
-        button = pn.widgets.Button(name="Snapshot", button_type="primary")
+        self.note = pn.pane.HTML("", sizing_mode="stretch_width")
+        button = pn.widgets.Button(label="Snapshot", color="primary")
         button.on_click(lambda event: self.take_snapshot())
         widgets = pn.Param(
             self.param,
@@ -117,9 +118,11 @@ class Explorer(pn.viewable.Viewer):
         """The shown window as a DataFrame (``time_ns`` + value columns), kept in
         :attr:`last_snapshot`."""
         self.last_snapshot = self._frame()
+        # Device and sensor names come from the phone: escaped, shown as text.
+        sensor, device = html.escape(str(self.sensor)), html.escape(str(self.device))
         self.note.object = (
-            f"Snapshot: {len(self.last_snapshot)} readings of {self.sensor} from {self.device}"
-            " in `explorer.last_snapshot`."
+            f"Snapshot: {len(self.last_snapshot)} readings of {sensor} from {device}"
+            " in <code>explorer.last_snapshot</code>."
         )
         return self.last_snapshot
 

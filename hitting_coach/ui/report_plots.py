@@ -38,6 +38,7 @@ from hitting_coach.analysis.swings import REFERENCE_SOURCE, place_against_refere
 
 __all__ = [
     "at_a_glance",
+    "heading",
     "minmax_downsample",
     "raw_signals",
     "reference_comparison",
@@ -117,6 +118,17 @@ def _rel_s(data: ReportData, time_ns: Any) -> float:
 
 
 # ------------------------------------------------------------------------------ glance
+def heading(data: ReportData) -> pn.viewable.Viewable:
+    """The report's title (session name, device, take) and one line under it. Ids and names
+    come from whatever sent the data and a report is mailed around: every part is escaped
+    and shown as text (a Markdown pane would pass HTML through)."""
+    line = f"{data.start_text} · {data.placement_text} · {len(data.table)} swings found"
+    return pn.pane.HTML(
+        f"<h2>{html.escape(data.title)}</h2><p>{html.escape(line)}</p>",
+        sizing_mode="stretch_width",
+    )
+
+
 def _card(label: str, value: str, note: str = "") -> str:
     return (
         '<div class="hc-card"><div class="hc-card-value">'
