@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import paho.mqtt.client as paho
 
 from hitting_coach import dev_broker as broker
 from hitting_coach.ingest.mqtt_clients import MqttOptions, mqtt_client
-from support import ROOT, free_port
+from support import ROOT, free_port, wait_for
 
 DEPLOY = ROOT / "deploy"
 #: Users of the test broker: the app's, and the server's.
@@ -31,16 +30,19 @@ SERVER = ("hitting-coach", "server-secret")
 
 
 def _wait_port(host: str, port: int, proc: subprocess.Popen, log: Path, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"exited with {proc.returncode}:\n{log.read_text()}")
         try:
             socket.create_connection((host, port), timeout=1).close()
-            return
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} not open after {timeout} s:\n{log.read_text()}")
+            return False
+        return True
+
+    try:
+        wait_for(listening, timeout, interval=0.05, what=f"port {port}")
+    except AssertionError:
+        raise RuntimeError(f"port {port} not open after {timeout} s:\n{log.read_text()}") from None
 
 
 class Mosquitto:

@@ -148,16 +148,21 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             cmd, cwd=self.workdir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 self.status()
-                return self
             except httpx.TransportError:  # not listening yet
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not start in {timeout} s:\n{self.output()}")
+                return False
+            return True
+
+        try:
+            wait_for(answers, timeout, interval=0.2, what="the server to answer")
+        except AssertionError:
+            raise RuntimeError(f"server did not start in {timeout} s:\n{self.output()}") from None
+        return self
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -186,6 +191,9 @@ class ServerProcess:
 
 
 def wait_for(predicate, timeout: float = 15, interval: float = 0.1, what: str = "condition"):
+    """How a test waits for something it cannot be told about: ``predicate()`` until it is
+    truthy (returns that value), or AssertionError naming ``what`` after ``timeout`` s.
+    Where a thread or a process can say so, wait for its event or output line instead."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -69,13 +69,16 @@ def test_server_stopped_for_5_s_gets_everything_published_meanwhile_once(tmp_pat
     wait_for(lambda: _mqtt(server)["connected"], what="the consumer")
     publisher = mosquitto.publisher().wait_connected()
     stream = _phone_messages()
-    paused, done = threading.Event(), threading.Event()
+    paused, idle, done = threading.Event(), threading.Event(), threading.Event()
 
     def publish_until_done() -> None:  # the phone: a message every 20 ms, whatever happens
         while not done.is_set():
-            if not paused.is_set():
+            if paused.is_set():
+                idle.set()  # no publish in progress
+            else:
+                idle.clear()
                 publisher.publish(next(stream))
-            time.sleep(0.02)
+            done.wait(0.02)
 
     thread = threading.Thread(target=publish_until_done, daemon=True)
     thread.start()
@@ -84,7 +87,7 @@ def test_server_stopped_for_5_s_gets_everything_published_meanwhile_once(tmp_pat
         # Until the recorder keeps counts across restarts, tell "before" from "after" exactly:
         # pause the phone for a moment, and check the server has every message so far.
         paused.set()
-        time.sleep(0.1)  # let a publish in progress finish
+        assert idle.wait(5), "the phone did not pause"  # a publish in progress has finished
         before = publisher.published
         wait_for(lambda: server.status()["messages"] == before, what="all messages so far")
         paused.clear()
@@ -96,7 +99,10 @@ def test_server_stopped_for_5_s_gets_everything_published_meanwhile_once(tmp_pat
 
         server = ServerProcess(tmp_path / "server", env=env).start()
         wait_for(lambda: server.status()["messages"] >= during, what="the queued messages")
-        time.sleep(0.5)
+        wait_for(
+            lambda: publisher.published - before >= during + 25,  # about 0.5 s more
+            what="the phone to publish to the restarted server",
+        )
         done.set()
         thread.join()
         after = publisher.published - before
