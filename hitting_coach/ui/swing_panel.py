@@ -43,14 +43,15 @@ table.hc-swings tr:nth-child(even) { background: #f4f4f4; }
 #: The swing list's columns (header, width in px): every row is its own table, beside its button.
 _LIST_COLUMNS = [
     ("#", 44),
-    ("time", 78),
-    ("placement", 104),
-    ("pelvis °/s", 84),
-    ("hand °/s", 78),
-    ("gap ms", 64),
-    ("bat mph", 66),
-    ("flags", 190),
+    ("time", 96),
+    ("placement", 116),
+    ("pelvis °/s", 100),
+    ("hand °/s", 92),
+    ("gap ms", 80),
+    ("bat mph", 84),
+    ("flags", 200),
 ]
+_LIST_WIDTH = sum(w for _, w in _LIST_COLUMNS)
 _LIST_CSS = """
 table.hc-swings { border-collapse: collapse; font-size: 14px; table-layout: fixed; }
 table.hc-swings td, table.hc-swings th { padding: 4px 8px; text-align: right; overflow: hidden;
@@ -127,10 +128,12 @@ def headline(row: dict[str, Any] | None) -> str:
             '<div class="hc-swing"><div class="hc-metric"><div class="l">Swings</div>'
             '<div class="v">–</div><div class="r">no swing yet: take a swing</div></div></div>'
         )
+    added = bool(row.get("added_by_coach"))
     number = "added" if row.get("number") is None else f"#{row['number']}"
+    where = ("added by coach · " if added else "") + str(row.get("placement") or "")
     parts = [
         f'<div class="hc-metric"><div class="l">Swing</div><div class="v">{number}'
-        f'</div><div class="r">{html.escape(str(row["placement"]))}</div></div>'
+        f'</div><div class="r">{html.escape(where)}</div></div>'
     ]
     if row["placement"] == "bat":
         parts.append(_metric("Bat speed", row, "bat_speed_mph", "mph", "bat", "bat_speed_mph"))
@@ -167,8 +170,7 @@ def _colgroup() -> str:
 
 def _list_head() -> str:
     cells = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _LIST_COLUMNS)
-    width = sum(w for _, w in _LIST_COLUMNS)
-    return f'<table class="hc-swings" style="width:{width}px">{_colgroup()}<tr>{cells}</tr></table>'
+    return f'<table class="hc-swings" style="width:{_LIST_WIDTH}px">{_colgroup()}<tr>{cells}</tr></table>'
 
 
 def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
@@ -192,8 +194,10 @@ def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
 def swing_row_html(row: dict[str, Any]) -> str:
     """One swing of the list as a one-row table (its columns line up with the header's)."""
     cells, cls = _row_cells(row)
-    width = sum(w for _, w in _LIST_COLUMNS)
-    return f'<table class="hc-swings" style="width:{width}px">{_colgroup()}<tr{cls}>{cells}</tr></table>'
+    return (
+        f'<table class="hc-swings" style="width:{_LIST_WIDTH}px">{_colgroup()}'
+        f"<tr{cls}>{cells}</tr></table>"
+    )
 
 
 def swing_list_html(rows: list[dict[str, Any]], last: int = 12) -> str:
@@ -251,7 +255,13 @@ class SwingPanel(pn.viewable.Viewer):
         self.headline = pn.pane.HTML(
             _STYLE + headline(None), sizing_mode="stretch_width", css_classes=["hc-headline"]
         )
-        self.header = pn.pane.HTML("", stylesheets=[_LIST_CSS], css_classes=["hc-swing-head"])
+        self.header = pn.pane.HTML(
+            "",
+            stylesheets=[_LIST_CSS],
+            width=_LIST_WIDTH + 10,
+            sizing_mode="fixed",
+            css_classes=["hc-swing-head"],
+        )
         self.list = pn.Column(sizing_mode="stretch_width", css_classes=["hc-swing-list"])
         parts: list[Any] = [self.headline, self.header, self.list]
         if self.marks is not None:
@@ -299,16 +309,26 @@ class SwingPanel(pn.viewable.Viewer):
         items = []
         for row in reversed(rows[-self.last :]):
             cell = pn.pane.HTML(
-                swing_row_html(row), stylesheets=[_LIST_CSS], css_classes=["hc-swing-row"]
+                swing_row_html(row),
+                stylesheets=[_LIST_CSS],
+                width=_LIST_WIDTH + 10,
+                sizing_mode="fixed",
+                css_classes=["hc-swing-row"],
             )
-            if self.marks is None or row.get("number") is None:
+            if self.marks is None:
                 items.append(pn.Row(cell))
-                continue
-            button = pn.widgets.Button(
-                name="✕ Not a swing", width=130, height=40, css_classes=["hc-not-swing"]
-            )
-            button.on_click(partial(self._not_swing, device, row["number"]))
-            items.append(pn.Row(cell, button))
+            elif row.get("added_by_coach"):
+                button = pn.widgets.Button(
+                    name="✕ Remove", width=130, height=40, css_classes=["hc-remove-added"]
+                )
+                button.on_click(partial(self._remove, device, row["mark_id"]))
+                items.append(pn.Row(cell, button))
+            else:
+                button = pn.widgets.Button(
+                    name="✕ Not a swing", width=130, height=40, css_classes=["hc-not-swing"]
+                )
+                button.on_click(partial(self._not_swing, device, row["number"]))
+                items.append(pn.Row(cell, button))
         self.list.objects = items
 
     def _say(self, text: str, undo: tuple[str, str] | None = None) -> None:
@@ -345,6 +365,14 @@ class SwingPanel(pn.viewable.Viewer):
         self.add_time.value = ""
         self._say(f"Swing added at {clock}.", (device, mark.mark_id))
         self.update(device, force=True)
+
+    def _remove(self, device: str, mark_id: str, event: Any = None) -> None:
+        try:
+            self.marks.unmark(device, mark_id)
+            self._say("Added swing removed.")
+        except HittingCoachError as e:
+            self._say(f"Cannot remove it: {e}")
+        self.update(self.device, force=True)
 
     def _undo_last(self, event: Any = None) -> None:
         if self._undo is None:
