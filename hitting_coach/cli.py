@@ -94,6 +94,12 @@ def _add_notebooks(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_notebooks)
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from hitting_coach.evaluate import add_parser
+
+    add_parser(sub)
+
+
 #: Each subcommand module adds its parser here: (add_parser function).
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
@@ -101,6 +107,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_recording,
     _add_report,
     _add_notebooks,
+    _add_evaluate,
 ]
 
 

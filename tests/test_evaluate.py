@@ -1,0 +1,73 @@
+"""hitting-coach evaluate: recall, precision and errors on recordings with known swings."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from test_realdata_swings import REALDATA
+
+from hitting_coach.cli import main
+from hitting_coach.evaluate import Recording, evaluate, report_text, summary
+from hitting_coach.sim.simulate import simulate
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """A small labelled set: two real swings, a throw, a forehand, and two files whose label
+    is wrong on purpose (a throw labelled as a swing, a swing labelled as a throw)."""
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    shutil.copy(REALDATA / "to_sensor_logger.py", folder)
+    copies = {
+        "baseball_swing_s1_t1": "baseball_swing_s1_t1",
+        "baseball_swing_s4_t4": "baseball_swing_s4_t4",
+        "throw_s2_t1": "throw_s2_t1",
+        "tennis_forehand_s3_t1": "tennis_forehand_s3_t1",
+        "throw_s1_t1": "baseball_swing_s9_t1",  # truth says swing: one missed
+        "baseball_swing_s2_t3": "throw_s9_t1",  # truth says none: one too many
+    }
+    for source, name in copies.items():
+        shutil.copy(REALDATA / f"{source}.csv", folder / f"{name}.csv")
+    return folder
+
+
+def test_evaluate_prints_recall_and_precision_per_file_and_overall(labelled, capsys):
+    assert main(["evaluate", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    # truth found checked matched recall precision
+    assert lines["baseball_swing_s1_t1"][1:7] == ["1", "1", "0", "1", "100%", "100%"]
+    assert lines["baseball_swing_s9_t1"][1:7] == ["1", "0", "0", "0", "0%", "-"]
+    assert lines["throw_s9_t1"][1:7] == ["0", "1", "0", "0", "-", "0%"]
+    assert lines["throw_s2_t1"][1:7] == ["0", "0", "0", "0", "-", "-"]
+    assert lines["[baseball_swing]"][1:7] == ["3", "2", "0", "2", "67%", "100%"]
+    assert lines["overall"][1:7] == ["3", "3", "0", "2", "67%", "67%"]
+
+
+def test_timing_and_peak_errors_against_known_swing_times():
+    s = simulate("wrist", duration_s=20, seed=3, gyro_range_dps=4000)
+    times = s.truth.hand_peak_ns.astype("int64").tolist()
+    peaks = {"hand": s.truth.hand_peak_dps.tolist()}
+    missing = times[0] - 2_000_000_000  # a swing in the truth where nothing happened
+    rec = Recording("sim", s.frames, 4, [missing, *times], {"hand": [1000.0, *peaks["hand"]]})
+    table = evaluate([rec], "wrist")
+    row = table.iloc[0]
+    assert (row.truth, row.found, row.matched) == (4, 3, 3)
+    assert row.recall == pytest.approx(0.75) and row.precision == 1.0
+    assert row.timing_ms < 10  # the found peaks are within a sample of the true ones
+    assert row.hand_peak_error_pct < 3
+    total = summary(table)
+    assert total["recall"] == pytest.approx(0.75)
+    assert "overall" in report_text(table)
+
+
+def test_exports_need_a_truth_csv_and_nothing_to_evaluate_is_an_error(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 1
+    assert "need --truth" in capsys.readouterr().err
+    assert main(["evaluate"]) == 1
+    assert "nothing to evaluate" in capsys.readouterr().err
+    bad = tmp_path / "truth.csv"
+    bad.write_text("file,when\na,1\n")
+    assert main(["evaluate", str(tmp_path), "--truth", str(bad)]) == 1
+    assert "needs columns recording and time_s or time_ns" in capsys.readouterr().err
