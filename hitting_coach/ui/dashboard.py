@@ -16,6 +16,7 @@ import param
 from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, Range1d
 from bokeh.plotting import figure
 
+from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.ui.swing_panel import SwingPanel
@@ -124,7 +125,7 @@ class Dashboard(pn.viewable.Viewer):
         status: Any = None,
         window: int = 200,
         period_ms: int = 500,
-        swings: LiveSwings | None = None,
+        swings: LiveSwings | MarkedLiveSwings | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
