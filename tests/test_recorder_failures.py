@@ -90,8 +90,16 @@ def test_a_session_that_cannot_be_converted_blocks_no_other_and_loses_nothing(tm
     assert len(load_session("bad", tmp_path)["accelerometer"]) == 200
 
 
-def test_a_value_arrow_cannot_store_fails_only_its_own_session(tmp_path):
-    # The parser refuses a value named time_ns; the store must not depend on it.
+@pytest.mark.parametrize(
+    ("device", "values", "error"),
+    [
+        ("phone-9", {"x": [1.0, 2.0], "time_ns": [5.0, 6.0]}, "a value named 'time_ns'"),
+        ("d" * 300, {"x": [1.0, 2.0]}, "File name too long"),
+    ],
+    ids=["time_ns-value", "long-device-id"],
+)
+def test_a_session_the_store_cannot_take_fails_alone(tmp_path, device, values, error):
+    # The parser refuses both (reserved key, name length); the store must not depend on it.
     recorder = Recorder(tmp_path, parquet_interval_s=3600)
     hub = Hub(sink=recorder)
     recorder.open()
@@ -99,16 +107,16 @@ def test_a_value_arrow_cannot_store_fails_only_its_own_session(tmp_path):
         for doc in motion_messages(5, start_ns=T0, device="phone-1", session="good"):
             hub.ingest(orjson.dumps(doc))
         times = np.array([T0, T0 + 10**7], np.int64)
-        values = {"x": np.array([1.0, 2.0]), "time_ns": np.array([5.0, 6.0])}
-        poison = Message("phone-9", "poison", 1, {"gyroscope": Batch("gyroscope", times, values)})
-        raw = orjson.dumps({"messageId": 1, "sessionId": "poison", "deviceId": "phone-9"})
+        arrays = {k: np.array(v) for k, v in values.items()}
+        poison = Message(device, "poison", 1, {"gyroscope": Batch("gyroscope", times, arrays)})
+        raw = orjson.dumps({"messageId": 1, "sessionId": "poison", "deviceId": device})
         recorder.append(poison, raw, "http", time.time_ns())
         later = motion_messages(5, start_ns=T0 + 10**9, session="good", first_id=5)
         for doc in later:
             hub.ingest(orjson.dumps(doc))
         recorder.flush()
-        assert "time_ns" in recorder.status()["parquet_error"]
-        assert parts(tmp_path, "phone-9") == []
+        assert error in recorder.status()["parquet_error"]
+        assert parts(tmp_path, device[:8]) == []
     finally:
         recorder.close()
     (segment,) = segments(tmp_path)
