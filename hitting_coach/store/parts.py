@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,7 +205,9 @@ def compact_session(
     return written
 
 
-def settled_parts(data_dir: Path, device_id: str, session_id: str, checkpoint) -> set[str]:
+def settled_parts(
+    data_dir: Path, device_id: str, session_id: str, checkpoint: Callable[[str], int]
+) -> set[str]:
     """Names of a session's parts whose journal range is checkpointed (``checkpoint(origin)``
     gives a segment's checkpoint), plus compacted and imported parts."""
     names = set()
