@@ -54,7 +54,7 @@ class SwingSpec:
     impact_delay_s: float = 0.004
     impact_drop: float = 0.35
     foot_plant_g: float = 2.0
-    #: How far the hands turn about their axis in the swing (°, ±20% from swing to swing): a
+    #: How far the hands turn about their axis in the swing (°, 0-30% more from swing to swing): a
     #: slower swing takes longer.
     hand_turn_deg: float = 260.0
 
@@ -272,11 +272,10 @@ def attitude_at(dev: Device, t_s: float) -> np.ndarray:
     return _integrate(dev.q0, dev.omega_dps(grid) * _RAD, _GRID_S)[-1]
 
 
-def _back_to_stance(dev: Device, t0_s: float, t1_s: float) -> None:
-    """A slow turn after t1_s about one axis that brings the device back to its attitude at
-    t0_s: what a hitter does returning to the stance (the forearm unrolls, the hips square)."""
-    q0, q1 = attitude_at(dev, max(t0_s, 0.0)), attitude_at(dev, t1_s)
-    delta = _qmul(_conj(q1), q0)
+def _back_to_stance(dev: Device, t1_s: float) -> None:
+    """A slow turn after t1_s about one axis that brings the device back to its stance
+    attitude ``q0``: what a hitter does after a swing (the forearm unrolls, the hips square)."""
+    delta = _qmul(_conj(attitude_at(dev, t1_s)), dev.q0)
     delta = delta if delta[0] >= 0 else -delta
     angle = 2 * math.degrees(math.acos(min(1.0, float(delta[0]))))
     if angle < 1.0:
@@ -307,8 +306,8 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
             tp, peak = s.hand_peak_s, s.hand_peak_dps
             # the hands go round (hand_turn_deg) whatever the speed: slower swings last longer
             width = 2 * s.hand_turn_deg / (peak * math.sqrt(2 * math.pi))
-            rise, turn = rng.uniform(0.55, 0.62), rng.uniform(0.88, 1.23)
-            width *= turn  # one swing turns a little further than another: 230-320° by default
+            rise, turn = rng.uniform(0.55, 0.62), rng.uniform(1.0, 1.3)
+            width *= turn  # one swing turns a little further than another: 260-340° by default
             sr, sf, t_load = rise * width, (1 - rise) * width, fp - 0.2
         swing = _Comp(
             tp - 6 * sr, tp + 6 * sf, partial(_askew, t0=tp, peak=peak, sig_r=sr, sig_f=sf)
@@ -345,7 +344,7 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
     )
     dev.main += [swing, load, _Comp(t_ret - 5 * sig, t_ret + 5 * sig, back)]
     if dev.kind != "bat":
-        _back_to_stance(dev, fp - 1.0, t_ret + 2.5 * sig)
+        _back_to_stance(dev, t_ret + 2.5 * sig)
     if dev.kind == "pelvis":
         a_stride = rng.uniform(1.5, 3.0)
         for t0, a, sg in ((fp - 0.35, a_stride, 0.08), (fp - 0.08, -a_stride, 0.06)):
