@@ -84,3 +84,26 @@ def test_unknown_confusers_and_bad_times_are_refused():
         sim.simulate("wrist", confusers=[("cartwheel", 5.0)])
     with pytest.raises(ValueError, match="throw at 29.5 s"):
         sim.simulate("wrist", duration_s=30, confusers=[("throw", 29.5)])
+
+
+def test_live_through_the_hub_gives_the_batch_swings_checked_ones_included():
+    import orjson
+
+    from hitting_coach.analysis.live_swings import LiveSwings
+    from hitting_coach.ingest.hub import Hub
+
+    s = confused("pelvis+wrist", 1)
+    hub = Hub()
+    live = LiveSwings(hub)
+    for k, message in enumerate(s.messages(device_id="d", session_id="s", shuffle=True)):
+        hub.ingest(orjson.dumps(message))
+        if k % 3 == 0:
+            live.poll()
+    live.poll()
+    batch = sw.swings(s.frames)
+    rows = live.rows("d")
+    assert len(rows) == len(batch) == 4  # three swings and the checked one, the last at 128 s
+    for row, expected in zip(rows, batch.to_dict("records"), strict=True):
+        assert row["checked"] == expected["checked"]
+        assert row["start_ns"] == expected["start_ns"]
+        assert row["turn_deg"] == pytest.approx(expected["turn_deg"])

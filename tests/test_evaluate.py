@@ -71,3 +71,21 @@ def test_exports_need_a_truth_csv_and_nothing_to_evaluate_is_an_error(tmp_path, 
     bad.write_text("file,when\na,1\n")
     assert main(["evaluate", str(tmp_path), "--truth", str(bad)]) == 1
     assert "needs columns recording and time_s or time_ns" in capsys.readouterr().err
+
+
+def test_a_recorded_session_is_judged_against_the_coachs_marks(recorded_swings, tmp_path, capsys):
+    from hitting_coach import load_session, swings
+    from hitting_coach.store.marks import add_swing, mark_not_swing
+
+    data_dir, sim = recorded_swings
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)  # marks are written: not into the shared fixture
+    ref = "phone-1/sim-swings"
+    table = swings(load_session(ref, data).frames)
+    assert len(table) == 10
+    mark_not_swing(ref, table.iloc[0], data_dir=data)  # the coach says: not a swing
+    add_swing(ref, sim.start_ns + 5_500_000_000, data_dir=data)  # and: a swing missed here
+    assert main(["evaluate", "--session", ref, "--data-dir", str(data)]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line}
+    # truth: 9 kept + 1 added; found: the detector's 10; 9 of them match
+    assert lines[ref][1:7] == ["10", "10", "0", "9", "90%", "90%"]
