@@ -98,7 +98,9 @@ class Hub:
         self._buffers: dict[tuple[str, str], RingBuffer] = {}
         self._devices: dict[str, _Device] = {}
         self._last_sweep = time.monotonic()
-        self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        # hash((device, session, messageId)): 8 bytes of key instead of two copies of the
+        # sender's ids (a false duplicate needs a 64-bit collision of salted string hashes)
+        self._seen: OrderedDict[int, None] = OrderedDict()
         self._subscribers: list[Callable[[Message], None]] = []
         self._sources: dict[str, dict[str, Any]] = {}
         self.counters: Counter[str] = Counter()
@@ -133,7 +135,7 @@ class Hub:
             self.reject(e.reason, str(e), source)
             raise
         with self._lock:
-            if message.key in self._seen:
+            if hash(message.key) in self._seen:
                 self.counters["duplicates"] += 1
                 return IngestResult(message, duplicate=True)
             now = time.monotonic()
@@ -265,7 +267,7 @@ class Hub:
             self._remember(key)
 
     def _remember(self, key: tuple[str, str, int]) -> None:
-        self._seen[key] = None
+        self._seen[hash(key)] = None
         if len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)
 
