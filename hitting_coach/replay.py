@@ -155,8 +155,9 @@ def _outgoing(
 # ---------------------------------------------------------------------------- publishers
 class HTTPPublisher:
     """POSTs each message on one kept-alive connection (HTTPX); while the server restarts, its
-    transport retries the connection (``retries`` attempts, backoff 0.5 s doubling). A target
-    never reached fails fast: until the first message gets through, two retries only."""
+    transport retries the connection (``retries`` times, after 0, 0.5, 1, 2, ... s). A target
+    never reached fails fast: until the first message gets through, two retries only. An
+    answer other than 200 ends the replay with the server's message."""
 
     def __init__(
         self, url: str, *, ca_file: str | None = None, timeout: float = 10, retries: int = 6
@@ -183,7 +184,13 @@ class HTTPPublisher:
 
     def publish(self, body: bytes) -> None:
         try:
-            response = self._client.post(self.url, content=body)
+            try:
+                response = self._client.post(self.url, content=body)
+            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+                # The server closed the kept-alive connection (it is stopping). Send once more
+                # on a new one: the transport's retries wait for the server to be back, and
+                # the hub drops the message if it had it already.
+                response = self._client.post(self.url, content=body)
         except httpx.ConnectError as e:
             if isinstance(e.__cause__, ssl.SSLCertVerificationError):
                 raise ReplayError(_untrusted(self.url, e.__cause__)) from None

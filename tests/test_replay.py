@@ -16,7 +16,7 @@ from hitting_coach.errors import SessionError
 from hitting_coach.ingest.parse import parse_message
 from hitting_coach.replay import HTTPPublisher, ReplayError, build_messages, replay
 from hitting_coach.store.sessions import Session, load_session
-from support import ROOT, ServerProcess, free_port, wait_for
+from support import ROOT, ServerProcess, free_port, motion_messages, wait_for
 
 T0 = 1_714_572_202_123_456_789
 
@@ -152,6 +152,44 @@ def test_replay_into_a_running_server_reproduces_the_session(source, server):
     # Loaded while the server is still recording it: Parquet plus the journal tail.
     got = load_session(replayed, server.workdir / "data")
     assert_same_readings(got, load_session("varied", source))
+
+
+@pytest.mark.integration
+def test_replay_over_http_rides_out_a_server_restart(tmp_path, record):
+    """The server stops after message 20 and starts again: the replay waits for it (HTTPX's
+    connection retries) and every reading arrives, once."""
+    record(tmp_path / "source", motion_messages(60, device="src", session="restarting"))
+    server = ServerProcess(tmp_path / "server").start()
+    starting: list[threading.Thread] = []
+
+    class RestartAfter20(HTTPPublisher):
+        sent = 0
+
+        def publish(self, body: bytes) -> None:
+            super().publish(body)
+            self.sent += 1
+            if self.sent == 20:
+                assert server.stop() == 0, server.output()
+                starting.append(threading.Thread(target=server.start, daemon=True))
+                starting[0].start()
+
+    url = f"{server.base}/data"
+    try:
+        result = replay(
+            "restarting",
+            url,
+            speed=0,
+            data_dir=tmp_path / "source",
+            publisher=RestartAfter20(url, retries=8),  # up to a minute for the restart
+        )
+        assert result.messages == 60
+        starting[0].join(60)
+        assert server.proc.poll() is None, server.output()
+        got = load_session(result.session_id, server.workdir / "data")
+        assert got.readings == 60 * 40
+        assert server.status()["duplicates"] == 0
+    finally:
+        assert server.stop() == 0, server.output()
 
 
 @pytest.mark.integration
