@@ -252,7 +252,7 @@ def read_tail(data_dir: Path, only: SessionKey | None = None) -> Tail:
         covered: dict[SessionKey, int] = {}
         if size > start:
             ranges.append((start, None, None))
-            covered = segment_part_ends(data_dir, segment.stem, start)
+            covered = segment_part_ends(data_dir, segment.stem, start, only)
         for begin, end, key in ranges:
             if only is not None and key is not None and key != only:
                 continue
@@ -328,6 +328,7 @@ class Journal:
         old, old_path, old_offset = self._fd, self.segment, self.offset
         self._fd, self.segment, self.offset, self._torn = fd, path, 0, False
         self._opened = time.monotonic()
+        self.error = None  # an fsync failure was about the file before
         if old is not None:
             with contextlib.suppress(OSError):  # a failed fd: what it held is what the OS has
                 os.fsync(old)
@@ -369,15 +370,17 @@ class Journal:
         with self._lock:
             if not self._dirty or self._fd is None:
                 return
-            fd, self._dirty = os.dup(self._fd), False
+            fd, self._dirty, segment = os.dup(self._fd), False, self.segment
         try:
             os.fsync(fd)
             self.last_fsync = time.monotonic()
             self.fsyncs += 1
             self.error = None
         except OSError as e:
-            self.error = f"cannot fsync the journal: {e.strerror}"
-            log.error("%s", self.error)
+            log.error("cannot fsync journal %s: %s", segment, e.strerror)
+            with self._lock:  # reported while that file is the one written to
+                if segment == self.segment:
+                    self.error = f"cannot fsync the journal: {e.strerror}"
         finally:
             os.close(fd)
 

@@ -95,10 +95,17 @@ def part_origin(path: Path) -> tuple[str, str]:
     return segment, end
 
 
-def segment_parts(data_dir: Path, segment: str, after: int = -1) -> dict[SessionKey, list[Path]]:
-    """Parts of journal ``segment`` whose end is past byte ``after``, by session."""
+def segment_parts(
+    data_dir: Path, segment: str, after: int = -1, only: SessionKey | None = None
+) -> dict[SessionKey, list[Path]]:
+    """Parts of journal ``segment`` whose end is past byte ``after``, by session (of every
+    session, or ``only`` one)."""
     found: dict[SessionKey, list[Path]] = {}
-    for part in (data_dir / SESSIONS).glob(f"device=*/session=*/sensor=*/part-{segment}-*"):
+    if only is None:
+        candidates = (data_dir / SESSIONS).glob(f"device=*/session=*/sensor=*/part-{segment}-*")
+    else:
+        candidates = session_dir(data_dir, *only).glob(f"sensor=*/part-{segment}-*")
+    for part in candidates:
         end = part_origin(part)[1]
         if part.suffix == ".parquet" and end.isdigit() and int(end) > after:
             session = part.parent.parent
@@ -107,12 +114,14 @@ def segment_parts(data_dir: Path, segment: str, after: int = -1) -> dict[Session
     return found
 
 
-def segment_part_ends(data_dir: Path, segment: str, after: int = -1) -> dict[SessionKey, int]:
+def segment_part_ends(
+    data_dir: Path, segment: str, after: int = -1, only: SessionKey | None = None
+) -> dict[SessionKey, int]:
     """For each session with parts of journal ``segment`` ending past byte ``after``: the
     furthest end (its lines up to there are in Parquet)."""
     return {
         key: max(int(part_origin(p)[1]) for p in parts)
-        for key, parts in segment_parts(data_dir, segment, after).items()
+        for key, parts in segment_parts(data_dir, segment, after, only).items()
     }
 
 
