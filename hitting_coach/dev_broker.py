@@ -50,6 +50,7 @@ __all__ = [
     "mosquitto_binary",
     "prepare",
     "render_config",
+    "size_limits",
     "write_password_file",
 ]
 
@@ -66,6 +67,25 @@ SERVER_DEFAULTS = {
     "certfile": "/etc/mosquitto/certs/server.pem",
     "keyfile": "/etc/mosquitto/certs/server.key",
 }
+#: Mosquitto's ``max_packet_size`` counts the whole packet: the payload plus its topic (at most
+#: 65,535 bytes) and the headers.
+_PACKET_OVERHEAD = 65_535 + 1_024
+#: Template fields that come from the server's settings, not from the command line.
+_FROM_SETTINGS = ("message_size_limit", "max_packet_size")
+
+
+def size_limits(max_message_bytes: int) -> dict[str, int]:
+    """The broker's size limits for the server's own (``HITTING_COACH_MAX_MESSAGE_BYTES``):
+    a larger payload is not delivered to anyone (its publisher stays connected), and a packet
+    too large to hold any accepted payload makes the broker disconnect its sender before it
+    reads the rest."""
+    return {
+        "message_size_limit": max_message_bytes,
+        "max_packet_size": max_message_bytes + _PACKET_OVERHEAD,
+    }
+
+
+SERVER_DEFAULTS.update(size_limits(Settings.max_message_bytes))
 
 _FIELD = re.compile(r"\$\{([a-z_]+)\}")
 _CERT_DAYS = 397  # the longest validity Apple devices accept for a server certificate
@@ -281,8 +301,10 @@ def prepare(
     websockets_port: int = 8884,
     bind_address: str = "",
     log_dest: str = "stderr",
+    max_message_bytes: int = Settings.max_message_bytes,
 ) -> BrokerFiles:
-    """Certificates, password file and rendered configuration in ``directory``."""
+    """Certificates, password file and rendered configuration in ``directory``; the broker
+    refuses messages over ``max_message_bytes`` (the server's limit)."""
     directory = directory.resolve()
     pki = ensure_pki(directory, hosts)
     password_file = directory / "passwd"
@@ -303,6 +325,7 @@ def prepare(
             "websockets_port": websockets_port,
             "certfile": pki.cert,
             "keyfile": pki.key,
+            **size_limits(max_message_bytes),
         }
     )
     config.write_text(text)
@@ -346,7 +369,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="print the configuration for a server (Debian paths) and exit",
     )
     for name, default in SERVER_DEFAULTS.items():
-        if name not in ("bind_address", "mqtt_port", "websockets_port"):
+        if name not in ("bind_address", "mqtt_port", "websockets_port", *_FROM_SETTINGS):
             flag = "--" + name.replace("_", "-")
             p.add_argument(flag, default=default, help=f"with --print-config (default {default})")
     p.set_defaults(func=_run)
@@ -357,6 +380,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         values = {name: getattr(args, name, None) for name in SERVER_DEFAULTS}
         values.update(bind_address=args.address, mqtt_port=args.port)
         values["websockets_port"] = args.websockets_port
+        values.update(size_limits(settings.max_message_bytes))
         sys.stdout.write(render_config(values))
         return 0
     return run_local(settings, args)
@@ -378,6 +402,7 @@ def run_local(settings: Settings, args: argparse.Namespace) -> int:
         mqtt_port=args.port,
         websockets_port=args.websockets_port,
         bind_address=args.address,
+        max_message_bytes=settings.max_message_bytes,
     )
     proc = subprocess.Popen([mosquitto_binary(), "-c", str(files.config)])
     stop = {"signal": None}
