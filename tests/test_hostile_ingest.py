@@ -312,6 +312,8 @@ def test_deep_nesting_over_mqtt_is_a_counted_rejection():
         hub.ingest(deep_user, "mqtt")
     status = hub.status()
     assert status["rejected_by_reason"] == {"too_deep": 1, "bad_field": 1}
+    for k, user in enumerate(("", None, "coach", 42)):  # what a real app sends is still fine
+        hub.ingest(orjson.dumps(dict(message(10 + k, [reading(v=1.0)]), userId=user)))
     assert status["last_rejection"].startswith("mqtt: userId")
 
 
