@@ -34,18 +34,20 @@ def main() -> None:
     args = parser.parse_args()
     every = 5.0
     duration = 3.0 + every * args.swings
-    start_ns = time.time_ns() + 8_000_000_000  # leave time for the page to load
-    sim = simulate(
-        "pelvis+wrist",
-        duration_s=duration,
-        swing_every_s=every,
-        rate_hz=args.rate,
-        start_ns=start_ns,
-        seed=11,
-    )
-    messages = list(
-        iter_messages(sim.frames, device_id="bench", session_id="delay", t0_ns=start_ns)
-    )
+
+    def session(start_ns: int):
+        sim = simulate(
+            "pelvis+wrist",
+            duration_s=duration,
+            swing_every_s=every,
+            rate_hz=args.rate,
+            start_ns=start_ns,
+            seed=11,
+        )
+        return sim, list(
+            iter_messages(sim.frames, device_id="bench", session_id="delay", t0_ns=start_ns)
+        )
+
     posted_ns: list[int] = []  # wall time each message was posted
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,6 +69,8 @@ def main() -> None:
                 page = browser.new_page()
                 page.goto(server.base + "/sensor/")
                 page.locator(".hc-swing").wait_for()
+                # the session's clock starts once the page is up (a loaded machine is slow)
+                sim, messages = session(time.time_ns() + 2_000_000_000)
                 feeder = threading.Thread(target=stream)
                 feeder.start()
                 deadline = time.monotonic() + duration + 15
