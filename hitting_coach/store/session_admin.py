@@ -1,0 +1,119 @@
+"""Keeping sessions tidy from the sessions page: rename one, delete one, and where its
+derived files (the cached report, the swing summary) live.
+
+Derived files live under ``DATA_DIR/derived/device=<d>/session=<s>/`` (the same encoded
+names as the session's own folder), so deleting a session deletes them too, and a session
+that grows gets new ones (their names carry the session's last reading time).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import orjson
+
+from hitting_coach.errors import SessionError
+from hitting_coach.store.journal import read_tail
+from hitting_coach.store.layout import read_meta, session_dir, write_json
+from hitting_coach.store.players import clean_name
+
+__all__ = [
+    "DERIVED",
+    "delete_session",
+    "derived_dir",
+    "read_derived_json",
+    "rename_session",
+    "write_derived_json",
+]
+
+log = logging.getLogger(__name__)
+
+DERIVED = "derived"
+
+
+def derived_dir(data_dir: Path, device_id: str, session_id: str) -> Path:
+    """Where a session's derived files (report, swing summary) are kept."""
+    return (
+        Path(data_dir) / DERIVED / f"device={quote(device_id, safe='')}"
+        f"/session={quote(session_id, safe='')}"
+    )
+
+
+def read_derived_json(path: Path) -> dict | None:
+    """A derived JSON file, or None if it is missing or damaged (it is made again)."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def write_derived_json(path: Path, doc: dict) -> None:
+    """Write a derived JSON file; a failure is logged (the page works without the cache)."""
+    try:
+        write_json(path, doc)
+    except OSError as e:
+        log.warning("cannot cache %s: %s", path, e.strerror)
+
+
+def _existing(data_dir: Path, device_id: str, session_id: str) -> Path:
+    sdir = session_dir(Path(data_dir), device_id, session_id)
+    if not sdir.is_dir():
+        raise SessionError(f"no session {device_id}/{session_id} on disk in {data_dir}")
+    return sdir
+
+
+def rename_session(data_dir: Path, device_id: str, session_id: str, name: str) -> str:
+    """Give a session a name (an empty name removes it); returns the name stored. The name is
+    kept in the session's ``meta.json``. Raises :class:`SessionError` for a bad name or a
+    session that has no folder yet (its readings are still only in the journal)."""
+    name = clean_name(name, "a session's name")
+    sdir = _existing(data_dir, device_id, session_id)
+    meta = read_meta(sdir)
+    if name:
+        meta["name"] = name
+    else:
+        meta.pop("name", None)
+    try:
+        write_json(sdir / "meta.json", meta)
+    except OSError as e:
+        raise SessionError(f"cannot rename {session_id}: {e.strerror}") from None
+    log.info("session %s/%s renamed to %r", device_id, session_id, name)
+    return name
+
+
+def delete_session(
+    data_dir: Path,
+    device_id: str,
+    session_id: str,
+    recording: Callable[[str, str], bool] = lambda device, session: False,
+) -> None:
+    """Delete a session's folder (its readings, marks and meta) and its derived files.
+
+    Refuses (:class:`SessionError`) a session that ``recording(device, session)`` says is
+    being recorded right now, and one whose readings are not all in its folder yet (some are
+    still only in the journal: they would come back)."""
+    data_dir = Path(data_dir)
+    if recording(device_id, session_id):
+        raise SessionError(
+            f"session {session_id} is being recorded right now; stop the phone first"
+        )
+    sdir = _existing(data_dir, device_id, session_id)
+    if read_tail(data_dir, only=(device_id, session_id)).batches:
+        raise SessionError(
+            f"session {session_id} is still being written to disk; try again in a minute"
+        )
+    trash = data_dir / DERIVED / f".deleting-{os.getpid()}-{abs(hash(sdir))}"
+    trash.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(sdir, trash)  # gone from every listing at once, then removed
+    except OSError as e:
+        raise SessionError(f"cannot delete {session_id}: {e.strerror}") from None
+    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(derived_dir(data_dir, device_id, session_id), ignore_errors=True)
+    log.info("session %s/%s deleted", device_id, session_id)
