@@ -21,6 +21,7 @@ from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.ingest.parse import Limits
 from hitting_coach.store.recorder import Recorder
 
 __all__ = ["LOCK_FILE", "Runtime", "configure", "get_runtime", "hold_data_dir", "release_data_dir"]
@@ -93,7 +94,12 @@ class Runtime:
             capacity=settings.buffer_readings,
             max_message_bytes=settings.max_message_bytes,
             sink=self.recorder,
+            limits=limits(settings),
+            check_time=True,
+            max_devices=settings.max_live_devices,
+            device_idle_s=settings.device_idle_s,
         )
+        self.ingest_token = ""  # resolved by start() (it may be kept in the data folder)
         self.swings = LiveSwings(
             self.hub,
             None if settings.placement == "auto" else settings.placement,
@@ -120,6 +126,7 @@ class Runtime:
                 return self
             hold_data_dir(self.settings.data_path)  # before recovery touches the journal
             self._started = True
+            self.ingest_token = self.settings.resolved_ingest_token()
             # First started, last stopped: on SIGTERM everything accepted is flushed to disk.
             # Raises StartupError (one clear line from the CLI) if the data dir is unusable.
             try:
@@ -163,7 +170,7 @@ class Runtime:
     def status(self) -> dict[str, Any]:
         status = self.hub.status()
         status["version"] = __version__
-        status["http"] = {"token_required": bool(self.settings.ingest_token)}
+        status["http"] = {"token_required": bool(self.ingest_token)}
         status["demo"] = self.demo
         recorder = self.recorder.status()
         status["recording"].update(
@@ -172,6 +179,18 @@ class Runtime:
             error=status["recording"]["error"] or recorder["error"],
         )
         return status
+
+
+def limits(settings: Settings) -> Limits:
+    """The parser's limits from the settings of the same names."""
+    return Limits(
+        max_name_bytes=settings.max_name_bytes,
+        max_keys=settings.max_value_keys,
+        max_sensors=settings.max_sensors,
+        max_depth=settings.max_nesting,
+        max_age_s=settings.max_reading_age_s,
+        max_ahead_s=settings.max_reading_ahead_s,
+    )
 
 
 _runtime: Runtime | None = None

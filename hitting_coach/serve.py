@@ -11,16 +11,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import json
 import logging
 import socket
 import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
-from hitting_coach.config import Settings
+from hitting_coach.config import Settings, is_loopback, kept_secret
 from hitting_coach.errors import StartupError
 from hitting_coach.resources import app_path
 from hitting_coach.runtime import configure, hold_data_dir
 
-__all__ = ["check_port", "lan_addresses", "panel_serve_args", "phone_hosts", "run"]
+__all__ = [
+    "RepeatFilter",
+    "basic_auth",
+    "check_port",
+    "http_limits",
+    "lan_addresses",
+    "panel_serve_args",
+    "phone_hosts",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +65,14 @@ def panel_serve_args(
     settings: Settings,
     *,
     hosts: list[str] | None = None,
-    basic_auth: str | None = None,
-    cookie_secret: str | None = None,
     use_xheaders: bool = False,
 ) -> list[str]:
     """The ``panel serve`` arguments for these settings (without the leading ``serve``).
 
     ``hosts`` are the addresses phones use (default: :func:`phone_hosts`); the dashboard's
     websocket is allowed from them, from localhost and from ``HITTING_COACH_ALLOWED_ORIGINS``.
+    Secrets (the login, the cookie secret) are never arguments: :func:`run` hands them to
+    Panel inside this process, so ``ps`` cannot show them.
     """
     app = app_path("sensor.py")
     if not app.is_file():
@@ -94,30 +108,134 @@ def panel_serve_args(
         args += ["--allow-websocket-origin", origin]
     if use_xheaders:
         args.append("--use-xheaders")
-    if basic_auth:
-        args += ["--basic-auth", basic_auth]
-        if cookie_secret:
-            args += ["--cookie-secret", cookie_secret]
     return args
 
 
-def run(settings: Settings, demo: bool = False, **options: object) -> None:
-    """Serve until stopped (Ctrl-C or SIGTERM)."""
+def run(
+    settings: Settings,
+    demo: bool = False,
+    basic_auth_file: str | None = None,
+    use_xheaders: bool = False,
+) -> None:
+    """Serve until stopped (Ctrl-C or SIGTERM).
+
+    The dashboard login is ``HITTING_COACH_BASIC_AUTH`` or ``basic_auth_file`` (a password
+    on its first line, or a JSON object of users); raises :class:`StartupError` for a login
+    that cannot be read."""
     from panel.command.serve import Serve
 
     # Before anything touches the data directory or imports the app: the data directory is
     # ours alone, and the port is free; otherwise one line says why (exit 1).
     hold_data_dir(settings.data_path)
     check_port(settings.address, settings.port)
+    login = basic_auth(settings, basic_auth_file)
+    token = settings.resolved_ingest_token()
     hosts = phone_hosts(settings)
-    args = panel_serve_args(settings, hosts=hosts, **options)  # type: ignore[arg-type]
+    args = panel_serve_args(settings, hosts=hosts, use_xheaders=use_xheaders)
     configure(settings, demo=demo)
-    _print_urls(settings, hosts or ["localhost"], demo)
+    _print_urls(settings, hosts or ["localhost"], demo, token)
     if settings.log_level != "debug":  # one access line per POST would drown the log
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
+    if login:
+        from panel.config import config
+
+        config.basic_auth = login
+        config.cookie_secret = settings.cookie_secret or kept_secret(
+            settings.data_path, "cookie-secret"
+        )
+    http_server_kwargs = http_limits(settings)
+
+    class _Serve(Serve):
+        def customize_kwargs(self, args: argparse.Namespace, server_kwargs: dict) -> dict:
+            from hitting_coach.ui.login import throttle
+
+            kwargs = super().customize_kwargs(args, server_kwargs)
+            kwargs["http_server_kwargs"] = http_server_kwargs
+            if "auth_provider" in kwargs:
+                kwargs["auth_provider"] = throttle(kwargs["auth_provider"])
+            return kwargs
+
     parser = argparse.ArgumentParser(prog="panel serve")
-    command = Serve(parser=parser)
+    command = _Serve(parser=parser)
     command.invoke(parser.parse_args(args))
+
+
+def http_limits(settings: Settings) -> dict[str, Any]:
+    """Tornado ``HTTPServer`` arguments: no body over the message limit is ever buffered (the
+    login form and POST /data are the only bodies), and slow or idle connections are closed."""
+    return {
+        "max_body_size": settings.max_message_bytes,
+        "max_buffer_size": max(settings.max_message_bytes, 1 << 20) + 65_536,
+        "body_timeout": settings.body_timeout_s,
+        "idle_connection_timeout": settings.idle_timeout_s,
+    }
+
+
+def basic_auth(settings: Settings, path: str | None = None) -> str | None:
+    """The dashboard login for Panel: a password, or the path of a JSON file of users.
+
+    From ``path`` (``--basic-auth FILE``) or the ``HITTING_COACH_BASIC_AUTH`` setting (a
+    password, or such a file). A password on the command line would be visible in ``ps``, so
+    ``path`` must be a file."""
+    if path is not None:
+        source = Path(path).expanduser()
+        if not source.is_file():
+            raise StartupError(
+                f"--basic-auth takes a file (a password on its first line, or a JSON object of "
+                f"users), and {path[:3]}... is not one; to give the password itself, set "
+                "HITTING_COACH_BASIC_AUTH (a command line shows in `ps`)"
+            )
+    elif settings.basic_auth and Path(settings.basic_auth).expanduser().is_file():
+        source = Path(settings.basic_auth).expanduser()
+    else:
+        return settings.basic_auth or None
+    try:
+        text = source.read_text()
+    except OSError as e:
+        raise StartupError(f"cannot read the login file {source}: {e.strerror}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            users = json.loads(text)
+        except ValueError as e:
+            raise StartupError(f"{source} is not a JSON object of users: {e}") from None
+        if not isinstance(users, dict) or not users:
+            raise StartupError(f"{source} must be a JSON object of {{user: password}}")
+        return str(source.resolve())
+    password = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not password:
+        raise StartupError(f"the login file {source} is empty")
+    return password
+
+
+class RepeatFilter(logging.Filter):
+    """Log a repeated event once per ``every_s``, then say how many more there were.
+
+    Events are alike when they share logger, level and message template (a flood of refused
+    connections or rejected posts differs only in its arguments)."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int, str], list[float | int]] = {}  # key: [since, more]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < self.every_s:
+                seen[1] += 1
+                return False
+            more = int(seen[1]) if seen is not None else 0
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[key] = [now, 0]
+        if more:
+            record.msg = f"{record.msg} (and {more} more like it in the last {self.every_s:g} s)"
+        return True
 
 
 def check_port(address: str, port: int) -> None:
@@ -145,13 +263,18 @@ def check_port(address: str, port: int) -> None:
                 raise StartupError(f"cannot listen on {address}:{port}: {e.strerror}") from None
 
 
-def _print_urls(settings: Settings, hosts: list[str], demo: bool) -> None:
-    token = "?token=<HITTING_COACH_INGEST_TOKEN>" if settings.ingest_token else ""
+def _print_urls(settings: Settings, hosts: list[str], demo: bool, token: str) -> None:
+    query = f"?token={token}" if token else ""
     print(f"Hitting Coach: dashboard  http://localhost:{settings.port}/sensor/", flush=True)
     for host in hosts:
-        print(f"  Sensor Logger HTTP push URL:  http://{host}:{settings.port}/data{token}")
+        print(f"  Sensor Logger HTTP push URL:  http://{host}:{settings.port}/data{query}")
     if hosts == ["localhost"]:
         print("  (no LAN address found: use this computer's address on the phone's network)")
+    if not token and not is_loopback(settings.address):
+        print(
+            "  WARNING: HITTING_COACH_INGEST_TOKEN is empty: anyone on this network can post "
+            "data (remove the setting to get a token kept in the data folder)"
+        )
     if not settings.mqtt_broker:
         print("  MQTT: not configured (set MQTT_BROKER to receive over MQTT); HTTP push only")
     if demo:

@@ -209,11 +209,8 @@ def parse_message(raw: bytes | str, limits: Limits = LIMITS, now_ns: int | None 
         raise MessageError(
             "bad_field", f"expected a non-negative integer, got {_show(message_id)}", "messageId"
         )
-    user_id = doc.get("userId")
-    if user_id is not None and user_id != "":  # the app may send it empty outside a study
-        user_id = _ident(doc, "userId", limits)
-    else:
-        user_id = None
+    # optional; the app may send it empty outside a study
+    user_id = _ident(doc, "userId", limits) if doc.get("userId") not in (None, "") else None
     replay = doc.get("replay", False)
     if type(replay) is not bool:
         raise MessageError("bad_field", f"expected true or false, got {_show(replay)}", "replay")
