@@ -135,6 +135,6 @@ def test_an_unwritable_data_dir_stops_serve_with_one_clear_line(tmp_path):
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert errors == [
-        f"hitting-coach: error: cannot write to data directory {blocker / 'data'} "
+        f"hitting-coach: error: cannot use data directory {blocker / 'data'} "
         "(Not a directory); set HITTING_COACH_DATA_DIR to a writable directory"
     ]
