@@ -97,8 +97,8 @@ class Settings:
         PREFIX + "INGEST_TOKEN",
         "auto",
         "POST /data needs it (Authorization: Bearer, or ?token=). auto: none on a loopback "
-        "address, else a random one kept in the data folder and printed in the push URL; "
-        "empty: no token (warned).",
+        "address without --use-xheaders, else a random one kept in the data folder and "
+        "printed in the push URL; empty: no token (warned).",
         secret=True,
     )
     max_message_bytes: int = _setting(
@@ -313,12 +313,13 @@ class Settings:
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
 
-    def resolved_ingest_token(self) -> str:
-        """The ingest token in force: ``auto`` is none on a loopback address, else a random
-        token made at first start and kept in the data folder (the same after a restart)."""
+    def resolved_ingest_token(self, behind_proxy: bool = False) -> str:
+        """The ingest token in force: ``auto`` is none on a loopback address (unless a proxy
+        forwards the network to it), else a random token made at first start and kept in the
+        data folder (the same after a restart)."""
         if self.ingest_token != "auto":
             return self.ingest_token
-        if is_loopback(self.address):
+        if is_loopback(self.address) and not behind_proxy:
             return ""
         return kept_secret(self.data_path, "ingest-token")
 

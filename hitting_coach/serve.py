@@ -129,7 +129,8 @@ def run(
     hold_data_dir(settings.data_path)
     check_port(settings.address, settings.port)
     login = basic_auth(settings, basic_auth_file)
-    token = settings.resolved_ingest_token()
+    token = settings.resolved_ingest_token(behind_proxy=use_xheaders)
+    settings = settings.replace(ingest_token=token)  # the runtime serves this one
     hosts = phone_hosts(settings)
     args = panel_serve_args(settings, hosts=hosts, use_xheaders=use_xheaders)
     configure(settings, demo=demo)

@@ -416,6 +416,8 @@ def test_on_a_network_address_an_ingest_token_is_made_and_kept(tmp_path):
     assert kept.stat().st_mode & 0o777 == 0o600
     assert base.resolved_ingest_token() == token  # the same after a restart
     assert base.replace(address="127.0.0.1").resolved_ingest_token() == ""
+    # behind a proxy (--use-xheaders) a loopback address is reachable from the network
+    assert base.replace(address="127.0.0.1").resolved_ingest_token(behind_proxy=True) == token
     assert base.replace(ingest_token="").resolved_ingest_token() == ""  # turned off
     assert base.replace(ingest_token="mine").resolved_ingest_token() == "mine"
 

@@ -29,6 +29,8 @@ def proxied(tmp_path):
         nginx = Nginx(tmp_path / "nginx", upstream_port=server.port)
         server.env["HITTING_COACH_ALLOWED_ORIGINS"] = f"127.0.0.1:{nginx.port}"
         started.append((server.start(), nginx.start()))
+        # Behind a proxy the server makes an ingest token even on 127.0.0.1 (README, Security).
+        nginx.push_token = (server.workdir / "data" / "secrets" / "ingest-token").read_text()
         return started[-1]
 
     yield start
@@ -41,6 +43,7 @@ def _post(nginx: Nginx, path: str, body: bytes | dict) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     verified = ssl.create_default_context(cafile=nginx.ca_file)
     headers = {"Content-Type": "application/json"}
+    headers["Authorization"] = f"Bearer {nginx.push_token.strip()}"
     response = httpx.post(
         nginx.base + path, content=data, headers=headers, verify=verified, timeout=10
     )
