@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -41,9 +42,27 @@ def test_list_sessions_shows_start_end_sensors_counts_and_rates(two_sessions):
     assert report.splitlines()[-1].startswith("3 sessions, 800 readings")
 
 
+def test_latest_is_the_session_received_last_whatever_times_its_readings_claim(tmp_path, record):
+    """Issue 11 item 7: a sender dating its readings ahead must not become `latest`."""
+    record(tmp_path, motion_messages(5, start_ns=T0 + 3600 * 10**9, session="dated-ahead"))
+    record(tmp_path, motion_messages(5, start_ns=T0, session="received-last"))
+    assert load_session("latest", tmp_path).session_id == "received-last"
+    # ... also while it is only in the journal (a live session, not yet in Parquet)
+    recorder = Recorder(tmp_path, parquet_interval_s=3600)
+    hub = Hub(sink=recorder)
+    recorder.open()
+    try:
+        for doc in motion_messages(3, start_ns=T0 - 10**9, session="live-now"):
+            hub.ingest(orjson.dumps(doc))
+        assert load_session("latest", tmp_path).session_id == "live-now"
+    finally:
+        recorder.close()
+
+
 def test_sessions_are_found_by_id_prefix_device_and_latest_and_errors_say_why(two_sessions):
     assert load_session("d4e5", two_sessions).session_id == "d4e5f6-evening"
-    assert load_session("latest", two_sessions).session_id == "d4e5f6-evening"
+    latest = load_session("latest", two_sessions)  # the watch's session was received last
+    assert (latest.device_id, latest.session_id) == ("watch", "a1b2c3-morning")
     assert load_session("watch/a1b2c3-morning", two_sessions).device_id == "watch"
     assert load_session(("phone-1", "a1b2c3-morning"), two_sessions).readings == 400
     row = list_sessions(two_sessions).iloc[2]

@@ -226,10 +226,14 @@ class Tail:
     """What the journal holds that is not in Parquet: batches per session and sensor."""
 
     batches: dict[SessionKey, dict[str, list[Batch]]] = field(default_factory=dict)
+    #: When each session's newest journalled message was received (epoch ns).
+    received_ns: dict[SessionKey, int] = field(default_factory=dict)
     damaged_lines: int = 0
 
-    def add(self, message: Message) -> None:
-        sensors = self.batches.setdefault((message.device_id, message.session_id), {})
+    def add(self, message: Message, received_ns: int = 0) -> None:
+        key = (message.device_id, message.session_id)
+        self.received_ns[key] = max(self.received_ns.get(key, 0), received_ns)
+        sensors = self.batches.setdefault(key, {})
         for batch in message.batches.values():
             sensors.setdefault(batch.sensor, []).append(batch)
 
@@ -260,16 +264,17 @@ def read_tail(data_dir: Path, only: SessionKey | None = None) -> Tail:
                 if not line.strip() or (needle is not None and needle not in line):
                     continue
                 try:
-                    message = decode_line(line).message
+                    decoded = decode_line(line)
                 except MessageError:
                     tail.damaged_lines += 1
                     continue
+                message = decoded.message
                 got = (message.device_id, message.session_id)
                 if (only is not None and got != only) or (key is not None and got != key):
                     continue
                 if key is None and offset <= covered.get(got, -1):
                     continue  # a part past the checkpoint has it (written, not yet checkpointed)
-                tail.add(message)
+                tail.add(message, decoded.received_ns)
     if tail.damaged_lines:
         log.warning("skipped %d damaged journal lines in %s", tail.damaged_lines, data_dir)
     return tail

@@ -39,6 +39,7 @@ from hitting_coach.store.layout import (
     write_json,
 )
 from hitting_coach.store.parts import SensorStats, batches_to_table, frame_from_tables, part_stats
+from hitting_coach.store.players import read_players
 from hitting_coach.store.takes import Take, read_takes
 from hitting_coach.text import printable
 
@@ -133,6 +134,9 @@ class SessionSummary:
     session_id: str
     name: str = ""
     sensors: dict[str, SensorStats] = field(default_factory=dict)
+    #: When the session last received data (epoch ns): its newest journal line, else its
+    #: newest Parquet part's write time. ``latest`` is the session with the highest.
+    received_ns: int = 0
 
     @property
     def start_ns(self) -> int | None:
@@ -173,6 +177,7 @@ def session_summaries(data_dir: str | Path | None = None) -> list[SessionSummary
         if key not in summaries:
             meta = read_meta(session_dir(root, device, session))
             summaries[key] = SessionSummary(device, session, str(meta.get("name", "")))
+        summaries[key].received_ns = max(summaries[key].received_ns, tail.received_ns[key])
         for sensor, batches in sensors.items():
             stats = summaries[key].sensors.setdefault(sensor, SensorStats())
             for b in batches:
@@ -221,6 +226,7 @@ def _index(root: Path, write: bool) -> dict[tuple[str, str], SessionSummary]:
             entry["sensors"] = sensors
         entries[rel] = entry
         summary = SessionSummary(device, session, str(read_meta(sdir).get("name", "")))
+        summary.received_ns = max((mtime for _, _, mtime in fingerprint), default=0)
         for sensor, (count, start, end) in entry["sensors"].items():
             summary.sensors[sensor] = SensorStats(count, start, end)
         out[(device, session)] = summary
@@ -333,8 +339,8 @@ def resolve_session(ref: SessionRef, data_dir: str | Path | None = None) -> tupl
     summaries = session_summaries(root)
     if not summaries:
         raise SessionError(f"no sessions recorded in {root}")
-    if ref == "latest":
-        last = max(summaries, key=lambda s: s.end_ns or 0)
+    if ref == "latest":  # last received, whatever times its readings claim
+        last = max(summaries, key=lambda s: (s.received_ns, s.end_ns or 0))
         return last.device_id, last.session_id
     tests: list[Callable[[SessionSummary], bool]] = [
         lambda s: s.session_id == ref or f"{s.device_id}/{s.session_id}" == ref,
@@ -424,8 +430,9 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
     if frame.empty:
         return f"no sessions in {root}"
     all_takes = read_takes(root) if takes else []
+    players = read_players(root)
     lines = []
-    header = f"{'start':19}  {'duration':>8}  {'device':14}  {'session':38}  {'name':20}  sensors"
+    header = f"{'start':19}  {'duration':>8}  {'player':14}  {'session':38}  {'name':20}  sensors"
     lines.append(header)
     for row in frame.itertuples():
         start = _local(row.start.value) if not pd.isna(row.start) else "-"
@@ -436,7 +443,8 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
             else f"{printable(s)} ({row.counts[s]})"
             for s in row.sensors
         )
-        device, session, name = (printable(v) for v in (row.device_id, row.session_id, row.name))
+        player = players.get(row.device_id, row.device_id)  # a named device shows its player
+        device, session, name = (printable(v) for v in (player, row.session_id, row.name))
         lines.append(
             f"{start:19}  {_duration(row.duration_s):>8}  {device[:14]:14}  "
             f"{session[:38]:38}  {name[:20]:20}  {sensors}"
