@@ -1,9 +1,13 @@
-"""The live dashboard served at /sensor/ (``hitting-coach serve``)."""
+"""The live dashboard served at /sensor/ (``hitting-coach serve``).
+
+On a phone (narrow screen) the page opens with the phone card (the last swing, large); tablets
+and desktops get the full dashboard, the card hidden."""
 
 import panel as pn
 
 from hitting_coach.runtime import get_runtime
 from hitting_coach.ui.dashboard import Dashboard
+from hitting_coach.ui.swing_panel import SHRINKS
 from hitting_coach.ui.takes_panel import TakesPanel
 
 runtime = get_runtime()
@@ -19,7 +23,15 @@ dashboard = Dashboard(
 )
 pn.Column(
     pn.pane.Markdown("## Hitting Coach · live sensors"),
+    *([dashboard.phone_card] if dashboard.phone_card is not None else []),
     TakesPanel(runtime.recorder, runtime.hub, device=dashboard.param.device),
     dashboard,
     sizing_mode="stretch_width",
+    stylesheets=[SHRINKS],
 ).servable(title="Hitting Coach")
+# Panel's page has no viewport tag: without it a phone lays the page out 980 px wide, shrunk.
+pn.state.curdoc.template = (
+    "{% block postamble %}"
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "{% endblock %}"
+)

@@ -19,7 +19,8 @@ from bokeh.plotting import figure
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
-from hitting_coach.ui.swing_panel import SwingPanel
+from hitting_coach.ui.phone_view import PhoneCard
+from hitting_coach.ui.swing_panel import SHRINKS, SwingPanel
 
 __all__ = ["Dashboard", "LivePlot", "status_text"]
 
@@ -140,11 +141,16 @@ class Dashboard(pn.viewable.Viewer):
             self.param.device, name="Device", width=320, visible=False
         )
         self.swing_panel = SwingPanel(swings) if swings is not None else None
+        #: The phone's first screen (hidden on wide screens); the app puts it at the top.
+        self.phone_card = PhoneCard(swings) if swings is not None else None
         self._layout = pn.Column(
-            pn.Row(self.picker, self.status_line, sizing_mode="stretch_width"),
+            pn.FlexBox(
+                self.picker, self.status_line, flex_wrap="wrap", sizing_mode="stretch_width"
+            ),
             *([self.swing_panel] if self.swing_panel is not None else []),
             *(pn.pane.Bokeh(p.figure, sizing_mode="stretch_width") for p in self.plots),
             sizing_mode="stretch_width",
+            stylesheets=[SHRINKS],
         )
         self.tick()
         self._callback = pn.state.add_periodic_callback(self.tick, period=period_ms)
@@ -167,6 +173,7 @@ class Dashboard(pn.viewable.Viewer):
             plot.update()
         if self.swing_panel is not None:
             self.swing_panel.update(self.device)
+            self.phone_card.update(self.device)
         self.status_line.object = status_text(self._status(), self.device)
 
     def stop(self) -> None:

@@ -23,7 +23,15 @@ from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.analysis.swings import place_against_reference
 from hitting_coach.errors import HittingCoachError
 
-__all__ = ["SwingPanel", "headline", "parse_swing_time", "swing_list_html", "swing_row_html"]
+__all__ = [
+    "SHRINKS",
+    "SwingPanel",
+    "headline",
+    "parse_swing_time",
+    "swing_flags",
+    "swing_list_html",
+    "swing_row_html",
+]
 
 _LOW_RATE_HZ = 80.0
 _STYLE = """
@@ -59,6 +67,10 @@ table.hc-swings td, table.hc-swings th { padding: 4px 8px; text-align: right; ov
 table.hc-swings th { font-weight: 600; border-bottom: 1px solid #ccc; }
 tr.hc-added td { color: #1a5fb4; }
 """
+#: For a layout holding something wide that scrolls in its own box: Panel gives the layout the
+#: widest child's width as its minimum, which would make a phone's page scroll sideways.
+SHRINKS = ":host { min-width: 0 !important; }"
+_WIDE_ONLY = "@media (max-width: 699px) { :host { display: none !important; } }"
 #: How far back "N seconds ago" may reach (the server holds the last few minutes).
 _MAX_AGO_S = 3600.0
 
@@ -77,6 +89,11 @@ def _flags(row: dict[str, Any], segment: str) -> list[str]:
     if row.get(f"{segment}_gap"):
         flags.append("sampling gap")
     return flags
+
+
+def swing_flags(row: dict[str, Any]) -> list[str]:
+    """The swing's data-quality flags (gyro clipped, low rate, sampling gap), sorted."""
+    return sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
 
 
 def _reference(metric: str, value: float) -> str:
@@ -174,7 +191,7 @@ def _list_head() -> str:
 
 
 def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
-    flags = sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
+    flags = swing_flags(row)
     if row.get("added_by_coach"):
         flags.insert(0, "added by coach")
     if row.get("checked"):
@@ -253,7 +270,10 @@ class SwingPanel(pn.viewable.Viewer):
         self._shown: Any = None
         self._undo: tuple[str, str] | None = None  # (device, mark_id) of the last mark made
         self.headline = pn.pane.HTML(
-            _STYLE + headline(None), sizing_mode="stretch_width", css_classes=["hc-headline"]
+            _STYLE + headline(None),
+            sizing_mode="stretch_width",
+            css_classes=["hc-headline"],
+            stylesheets=[_WIDE_ONLY],  # a phone shows the phone card's headline instead
         )
         self.header = pn.pane.HTML(
             "",
@@ -263,7 +283,18 @@ class SwingPanel(pn.viewable.Viewer):
             css_classes=["hc-swing-head"],
         )
         self.list = pn.Column(sizing_mode="stretch_width", css_classes=["hc-swing-list"])
-        parts: list[Any] = [self.headline, self.header, self.list]
+        # the list is wider than a phone: it scrolls sideways in its own box, not the page
+        parts: list[Any] = [
+            self.headline,
+            pn.Column(
+                self.header,
+                self.list,
+                sizing_mode="stretch_width",
+                styles={"overflow-x": "auto"},
+                stylesheets=[SHRINKS],
+                css_classes=["hc-swing-box"],
+            ),
+        ]
         if self.marks is not None:
             self.add_time = pn.widgets.TextInput(
                 name="Add a missed swing",
@@ -281,14 +312,16 @@ class SwingPanel(pn.viewable.Viewer):
             )
             self.undo_button.on_click(self._undo_last)
             parts.append(
-                pn.Row(
+                pn.FlexBox(
                     self.add_time,
                     pn.Column(pn.Spacer(height=18), self.add_button),
                     pn.Column(pn.Spacer(height=18), self.undo_button),
                     pn.Column(pn.Spacer(height=26), self.message),
+                    flex_wrap="wrap",
+                    sizing_mode="stretch_width",
                 )
             )
-        self._layout = pn.Column(*parts, sizing_mode="stretch_width")
+        self._layout = pn.Column(*parts, sizing_mode="stretch_width", stylesheets=[SHRINKS])
 
     def _revision(self, device: str | None) -> Any:
         if device is None:

@@ -62,10 +62,11 @@ class TakesPanel(pn.viewable.Viewer):
         self.stop_button.on_click(self._stop)
         self._message = ""
         self._layout = pn.Column(
-            pn.Row(
+            pn.FlexBox(  # wraps on a phone instead of overflowing
                 self.name_input,
                 pn.Column(pn.Spacer(height=18), pn.Row(self.start_button, self.stop_button)),
-                pn.Column(pn.Spacer(height=24), self.state),
+                pn.Column(pn.Spacer(height=24), self.state, min_width=200),
+                flex_wrap="wrap",
                 sizing_mode="stretch_width",
             ),
             self.recent,
@@ -110,7 +111,7 @@ class TakesPanel(pn.viewable.Viewer):
         """Redraw the state line and the recent takes (a periodic callback)."""
         device = self.current_device()
         running = self.recorder.running_take(device) if device else None
-        self.start_button.disabled = device is None
+        self.start_button.disabled = device is None or running is not None
         self.stop_button.disabled = running is None
         if running is not None:
             elapsed = (self.recorder.device_time_ns(running.device_id) - running.start_ns) / 1e9
