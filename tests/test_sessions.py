@@ -200,3 +200,22 @@ def test_the_take_list_is_read_from_disk_only_when_it_changed(tmp_path):
             panel.stop()
     finally:
         recorder.close()
+
+
+def test_a_value_that_changed_type_across_a_restart_leaves_the_session_readable(tmp_path, record):
+    """Issue 11 item 8: the hub refuses a type change it remembers; after a restart it does
+    not remember, and one text value must not make the session unreadable or uncompactable."""
+
+    def level(message_id: int, value: object) -> dict:
+        reading = {"name": "pitch counter", "time": T0 + message_id * 10**9, "values": {"n": value}}
+        return {"messageId": message_id, "sessionId": "s", "deviceId": "d", "payload": [reading]}
+
+    record(tmp_path, [level(1, 1.5)])
+    record(tmp_path, [level(2, "abc")])  # a new server process: the hub starts empty
+    session = load_session("d/s", tmp_path)
+    assert list(session["pitch counter"]["n"]) == ["1.5", "abc"]
+    with Recorder(tmp_path) as recorder:
+        recorder.compact("d", "s")
+    assert list(load_session("d/s", tmp_path)["pitch counter"]["n"]) == ["1.5", "abc"]
+    out = export_session("d/s", tmp_path / "out", format="csv", data_dir=tmp_path)
+    assert any(out.iterdir())

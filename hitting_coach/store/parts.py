@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import RecordingError
@@ -120,10 +121,34 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
     return table
 
 
+def unify_types(tables: list[pa.Table]) -> list[pa.Table]:
+    """The tables with a column that is numbers in one and text in another made text in all.
+
+    The hub refuses a value that changes type, but only for what it remembers (a device in
+    memory since the last start): one odd part must never make a whole session unreadable."""
+    types: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for f in table.schema:
+            types.setdefault(f.name, set()).add(f.type)
+    mixed = {name for name, seen in types.items() if len(seen - {pa.null()}) > 1}
+    if not mixed:
+        return tables
+    out = []
+    for table in tables:
+        for name in mixed & set(table.column_names):
+            i = table.schema.get_field_index(name)
+            if table.schema.field(i).type != pa.string():
+                table = table.set_column(i, name, pc.cast(table.column(i), pa.string()))
+        out.append(table)
+    return out
+
+
 def frame_from_tables(tables: list[pa.Table]) -> pd.DataFrame:
-    """Tables of one sensor as one DataFrame sorted by time, identical readings once."""
+    """Tables of one sensor as one DataFrame sorted by time, identical readings once (a column
+    whose type differs between tables is read as text: :func:`unify_types`)."""
     if not tables:
         return pd.DataFrame({TIME: np.empty(0, np.int64)})
+    tables = unify_types(tables)
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
