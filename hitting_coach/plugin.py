@@ -1,6 +1,8 @@
-"""``panel serve --plugins hitting_coach.plugin``: POST /data, status.json and metrics."""
+"""``panel serve --plugins hitting_coach.plugin``: POST /data, status.json and metrics, and
+the files the sessions page links to (reports, exports)."""
 
 from hitting_coach.ingest.handlers import routes
 from hitting_coach.runtime import get_runtime
+from hitting_coach.web_files import file_routes
 
-ROUTES = routes(get_runtime)
+ROUTES = [*file_routes(get_runtime), *routes(get_runtime)]

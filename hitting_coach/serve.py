@@ -2,7 +2,7 @@
 
 The equivalent command line, for deployments that prefer it::
 
-    panel serve apps/sensor.py --prefix sensor --index sensor \\
+    panel serve apps/sensor.py apps/sessions.py --prefix sensor --index sensor \\
         --plugins hitting_coach.plugin --setup apps/setup.py --port 8000
 """
 
@@ -83,6 +83,7 @@ def panel_serve_args(
     origins = sorted(f"{host}:{settings.port}" for host in allowed) + settings.extra_origins
     args = [
         str(app),
+        str(app_path("sessions.py")),  # the sessions page, /sensor/sessions
         "--prefix",
         "sensor",
         "--index",

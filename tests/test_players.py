@@ -105,3 +105,15 @@ def test_the_sessions_list_counts_swings_and_shows_the_player(tmp_path, recorded
     assert list(trend["swings"]) == [len(sim.truth)]
     assert {"pelvis_peak_dps", "hand_peak_dps", "peak_gap_ms"} <= set(trend.columns)
     assert player_trend(rows, "phone-1").empty
+
+
+def test_a_named_player_shows_in_the_cli_table_and_the_report_title(tmp_path, record):
+    from hitting_coach.analysis.report_data import ReportData
+    from hitting_coach.store.sessions import sessions_report
+
+    data = _two_sessions(tmp_path, record)
+    assert "uuid-1" in sessions_report(data)
+    set_player(data, "uuid-1", "Maya — belt phone")
+    table = sessions_report(data)
+    assert "Maya — belt phone" in table and "uuid-1" not in table
+    assert ReportData.load("first", data).title == "first (Maya — belt phone)"

@@ -24,6 +24,7 @@ from hitting_coach.analysis.swings import (
 )
 from hitting_coach.errors import SessionError
 from hitting_coach.store.marks import Mark, read_marks
+from hitting_coach.store.players import read_players
 from hitting_coach.store.sessions import Session, data_path, load_session
 
 __all__ = ["ReportData", "format_metric", "headline_metrics", "swing_number"]
@@ -149,6 +150,7 @@ class ReportData:
     placement_guessed: bool = False
     take: str | None = None
     marks: list[Mark] = field(default_factory=list)
+    player: str = ""  # the device's player name (store.players), shown instead of its id
     _omega: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -165,7 +167,9 @@ class ReportData:
         empty session."""
         loaded = load_session(session, data_dir, take=take)
         marks = read_marks(data_path(data_dir), loaded.device_id, loaded.session_id)
-        return cls.from_session(loaded, placement=placement, take=take, marks=marks)
+        data = cls.from_session(loaded, placement=placement, take=take, marks=marks)
+        data.player = read_players(data_path(data_dir)).get(loaded.device_id, "")
+        return data
 
     @classmethod
     def from_session(
@@ -214,7 +218,7 @@ class ReportData:
         s = self.session
         name = s.name or s.session_id
         take = f", take {self.take}" if self.take else ""
-        return f"{name} ({s.device_id}{take})"
+        return f"{name} ({self.player or s.device_id}{take})"
 
     @property
     def rates_hz(self) -> dict[str, float]:

@@ -26,8 +26,10 @@ __all__ = [
     "DERIVED",
     "delete_session",
     "derived_dir",
+    "newest_report",
     "read_derived_json",
     "rename_session",
+    "report_path",
     "write_derived_json",
 ]
 
@@ -70,10 +72,14 @@ def _existing(data_dir: Path, device_id: str, session_id: str) -> Path:
 
 def rename_session(data_dir: Path, device_id: str, session_id: str, name: str) -> str:
     """Give a session a name (an empty name removes it); returns the name stored. The name is
-    kept in the session's ``meta.json``. Raises :class:`SessionError` for a bad name or a
-    session that has no folder yet (its readings are still only in the journal)."""
+    kept in the session's ``meta.json`` (its folder is made if its readings are still only
+    in the journal). Raises :class:`SessionError` for a bad name or an unknown session."""
     name = clean_name(name, "a session's name")
-    sdir = _existing(data_dir, device_id, session_id)
+    sdir = session_dir(Path(data_dir), device_id, session_id)
+    if not sdir.is_dir():
+        if not read_tail(Path(data_dir), only=(device_id, session_id)).batches:
+            raise SessionError(f"no session {device_id}/{session_id} in {data_dir}")
+        sdir.mkdir(parents=True, exist_ok=True)
     meta = read_meta(sdir)
     if name:
         meta["name"] = name
@@ -117,3 +123,17 @@ def delete_session(
     shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(derived_dir(data_dir, device_id, session_id), ignore_errors=True)
     log.info("session %s/%s deleted", device_id, session_id)
+
+
+def report_path(data_dir: Path, device_id: str, session_id: str, end_ns: int) -> Path:
+    """Where the cached report of a session up to its reading at ``end_ns`` is kept."""
+    return derived_dir(data_dir, device_id, session_id) / f"report-{int(end_ns)}.html"
+
+
+def newest_report(data_dir: Path, device_id: str, session_id: str) -> Path | None:
+    """The session's most recent cached report, or None."""
+    found = sorted(
+        derived_dir(data_dir, device_id, session_id).glob("report-*.html"),
+        key=lambda p: int(p.stem[7:]) if p.stem[7:].isdigit() else -1,
+    )
+    return found[-1] if found else None

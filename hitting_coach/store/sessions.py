@@ -432,7 +432,7 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
     all_takes = read_takes(root) if takes else []
     players = read_players(root)
     lines = []
-    header = f"{'start':19}  {'duration':>8}  {'player':14}  {'session':38}  {'name':20}  sensors"
+    header = f"{'start':19}  {'duration':>8}  {'player':20}  {'session':38}  {'name':20}  sensors"
     lines.append(header)
     for row in frame.itertuples():
         start = _local(row.start.value) if not pd.isna(row.start) else "-"
@@ -446,7 +446,7 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
         player = players.get(row.device_id, row.device_id)  # a named device shows its player
         device, session, name = (printable(v) for v in (player, row.session_id, row.name))
         lines.append(
-            f"{start:19}  {_duration(row.duration_s):>8}  {device[:14]:14}  "
+            f"{start:19}  {_duration(row.duration_s):>8}  {device[:20]:20}  "
             f"{session[:38]:38}  {name[:20]:20}  {sensors}"
         )
         for t in all_takes:

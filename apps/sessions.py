@@ -1,0 +1,28 @@
+"""The sessions page served at /sensor/sessions (``hitting-coach serve``): recorded sessions,
+their reports and exports, players."""
+
+import panel as pn
+
+from hitting_coach.report_jobs import report_jobs
+from hitting_coach.runtime import get_runtime
+from hitting_coach.ui.sessions_page import SessionsPage
+
+runtime = get_runtime()
+pn.extension(sizing_mode="stretch_width")
+
+
+def recording(device: str, session: str) -> bool:
+    return runtime.recorder.device_clock(device)[1] == session
+
+
+SessionsPage(
+    runtime.settings.data_path,
+    recording=recording,
+    start_report=report_jobs.start,
+    report_status=report_jobs.status,
+).servable(title="Hitting Coach · sessions")
+pn.state.curdoc.template = (
+    "{% block postamble %}"
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "{% endblock %}"
+)
