@@ -8,6 +8,8 @@ only the new points into its Bokeh sources with a rollover: nothing old is ever 
 from __future__ import annotations
 
 import html
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,16 +17,50 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, Range1d
 from bokeh.plotting import figure
+from panel.io.document import hold
+from panel.io.state import set_curdoc
 
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.ui.phone_view import PhoneCard
+from hitting_coach.ui.shared_status import shared_status
 from hitting_coach.ui.swing_panel import SHRINKS, SwingPanel
 
 __all__ = ["Dashboard", "LivePlot", "status_text"]
 
 _COLORS = {"x": "#d62728", "y": "#2ca02c", "z": "#1f77b4"}
+#: Values go to the browser as float32 (the sensors resolve far less); times stay float64 ms.
+_VALUE_DTYPE = np.float32
+#: The periodic ticks refresh the status line at most this often (it says ages to 0.1 s).
+STATUS_EVERY_S = 1.0
+
+
+def _empty() -> dict[str, np.ndarray]:
+    return {"t": np.empty(0), **{c: np.empty(0, _VALUE_DTYPE) for c in _COLORS}}
+
+
+def _every(callback: Callable[[], None], period_ms: int) -> Callable[[], None]:
+    """Call ``callback`` every ``period_ms``; returns the function that stops it.
+
+    In a server session this is a plain Bokeh periodic callback on the session's document:
+    Panel's own (``pn.state.add_periodic_callback``) also books every run as a busy event in
+    the process-wide ``pn.state``, which with many tabs cost more than the tick itself."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return pn.state.add_periodic_callback(callback, period=period_ms).stop
+
+    def run() -> None:
+        with set_curdoc(doc):
+            callback()
+
+    handle = doc.add_periodic_callback(run, period_ms)
+
+    def stop() -> None:
+        if handle in doc.session_callbacks:
+            doc.remove_periodic_callback(handle)
+
+    return stop
 
 
 class LivePlot:
@@ -40,9 +76,7 @@ class LivePlot:
         self.sensor = sensor
         self.window = window
         self.reader: Reader | None = None
-        self.source = ColumnDataSource(
-            {"t": np.empty(0), **{c: np.empty(0) for c in _COLORS}}, name=f"{sensor}-source"
-        )
+        self.source = ColumnDataSource(_empty(), name=f"{sensor}-source")
         self.figure = figure(
             name=f"{sensor}-figure",
             title=title,
@@ -70,7 +104,7 @@ class LivePlot:
     def follow(self, hub: Hub, device: str) -> None:
         """Show ``device``: clear the lines and start from its last ``window`` readings."""
         self.reader = hub.reader(device, self.sensor, backlog=self.window)
-        self.source.data = {"t": np.empty(0), **{c: np.empty(0) for c in _COLORS}}
+        self.source.data = _empty()
 
     def update(self) -> int:
         """Stream what is new since the last update; returns the number of points sent."""
@@ -86,6 +120,8 @@ class LivePlot:
                 if column in columns
                 else np.full(len(time_ns), np.nan)
             )
+        for column in _COLORS:  # values as float32 on the wire; times stay float64 ms
+            new[column] = new[column].astype(_VALUE_DTYPE)
         self.source.stream(new, rollover=self.window)
         return len(time_ns)
 
@@ -132,6 +168,8 @@ class Dashboard(pn.viewable.Viewer):
         super().__init__(**params)
         self.hub = hub
         self._status = status or hub.status
+        self._shared = shared_status(hub, self._status)
+        self._status_due = 0.0
         self.plots = [
             LivePlot("accelerometer", "Accelerometer", "m/s²", (-60, 60), window),
             LivePlot("gyroscope", "Gyroscope", "rad/s", (-30, 30), window),
@@ -153,19 +191,24 @@ class Dashboard(pn.viewable.Viewer):
             stylesheets=[SHRINKS],
         )
         self.tick()
-        self._callback = pn.state.add_periodic_callback(self.tick, period=period_ms)
+        self._stop_ticks = _every(self._periodic, period_ms)
 
     @param.depends("device", watch=True)
     def _follow(self) -> None:
+        self._status_due = 0.0  # the status line names this device's rates
         for plot in self.plots:
             if self.device is not None:
                 plot.follow(self.hub, self.device)
 
-    def tick(self) -> None:
-        """One update: new devices, new points, fresh status line."""
-        devices = self.hub.devices()
+    def tick(self, fresh: bool = True) -> None:
+        """One update: new devices, new points, the status line.
+
+        The periodic ticks (``fresh=False``) take the device list and status that all sessions
+        share (see :mod:`hitting_coach.ui.shared_status`) and refresh the status line once
+        every :data:`STATUS_EVERY_S`, only sending it when its text changed."""
+        devices = self._shared.devices(fresh)
         if devices != self.param.device.objects:
-            self.param.device.objects = devices
+            self.param.device.objects = list(devices)
             self.picker.visible = len(devices) > 1
             if self.device is None and devices:
                 self.device = devices[0]
@@ -174,10 +217,19 @@ class Dashboard(pn.viewable.Viewer):
         if self.swing_panel is not None:
             self.swing_panel.update(self.device)
             self.phone_card.update(self.device)
-        self.status_line.object = status_text(self._status(), self.device)
+        now = time.monotonic()
+        if fresh or now >= self._status_due:
+            self._status_due = now + STATUS_EVERY_S
+            text = status_text(self._shared.status(fresh), self.device)
+            if text != self.status_line.object:
+                self.status_line.object = text
+
+    def _periodic(self) -> None:
+        with hold():  # one message per tick: both plots' streams and the status line together
+            self.tick(fresh=False)
 
     def stop(self) -> None:
-        self._callback.stop()
+        self._stop_ticks()
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

@@ -1,0 +1,64 @@
+"""What every dashboard tab shows alike (the device list and the status), computed at most
+once per ``max_age_s`` for all the server's sessions rather than once per session and tick:
+with 20 tabs open, the hub's lock is taken for ``status()`` a few times a second, not 40."""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from hitting_coach.ingest.hub import Hub
+
+__all__ = ["SharedStatus", "shared_status"]
+
+#: How stale a shared status may be: the status line says ages to 0.1 s and refreshes each second.
+MAX_AGE_S = 0.25
+
+
+class SharedStatus:
+    """``hub.devices()`` and ``status()`` cached for ``max_age_s`` seconds."""
+
+    def __init__(
+        self, hub: Hub, status: Callable[[], dict[str, Any]], max_age_s: float = MAX_AGE_S
+    ) -> None:
+        self.hub = hub
+        self.status_fn = status
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._devices: tuple[float, list[str]] | None = None
+        self._status: tuple[float, dict[str, Any]] | None = None
+
+    def devices(self, fresh: bool = False) -> list[str]:
+        """The hub's live devices (a fresh copy when ``fresh``); callers must not mutate it."""
+        with self._lock:
+            now = time.monotonic()
+            if fresh or self._devices is None or now - self._devices[0] > self.max_age_s:
+                self._devices = (now, self.hub.devices())
+            return self._devices[1]
+
+    def status(self, fresh: bool = False) -> dict[str, Any]:
+        """The status dict (a fresh one when ``fresh``); callers must not mutate it."""
+        with self._lock:
+            now = time.monotonic()
+            if fresh or self._status is None or now - self._status[0] > self.max_age_s:
+                self._status = (now, self.status_fn())
+            return self._status[1]
+
+
+_shared: weakref.WeakKeyDictionary[Hub, SharedStatus] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_status(hub: Hub, status: Callable[[], dict[str, Any]]) -> SharedStatus:
+    """The one :class:`SharedStatus` of ``hub`` with this ``status`` function (bound methods of
+    the same object compare equal); a different function gets its own, unshared."""
+    with _shared_lock:
+        shared = _shared.get(hub)
+        if shared is None or shared.status_fn != status:
+            shared = SharedStatus(hub, status)
+            if hub not in _shared:
+                _shared[hub] = shared
+        return shared
