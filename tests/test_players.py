@@ -117,3 +117,23 @@ def test_a_named_player_shows_in_the_cli_table_and_the_report_title(tmp_path, re
     table = sessions_report(data)
     assert "Maya — belt phone" in table and "uuid-1" not in table
     assert ReportData.load("first", data).title == "first (Maya — belt phone)"
+
+
+def test_the_export_zip_imports_back_to_the_same_readings(tmp_path, record):
+    import io
+    import zipfile
+
+    from hitting_coach.store.exports import import_export
+    from hitting_coach.web_files import export_zip
+
+    data = _two_sessions(tmp_path, record)
+    name, blob = export_zip(data, "uuid-1", "first")
+    assert name == "first.zip"
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        assert {"Metadata.csv", "Accelerometer.csv", "Gyroscope.csv"} <= set(z.namelist())
+        z.extractall(tmp_path / "unzipped")
+    again = tmp_path / "again"
+    import_export(tmp_path / "unzipped", again)
+    before, after = load_session("first", data), load_session("first", again)
+    assert before.sensors == after.sensors
+    assert before["gyroscope"]["time_ns"].tolist() == after["gyroscope"]["time_ns"].tolist()
