@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import ssl
 import threading
 import time
 import uuid
@@ -88,7 +89,10 @@ class LiveSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: MqttClient | None = None
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s) if url else None
+        self._http: httpx.Client | None = None
+        if url:  # https: verified against the system's CAs (as a browser would)
+            verify = ssl.create_default_context()
+            self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=verify)
         self._queue: queue.Queue[bytes] = queue.Queue(10_000)
         self.dropped = 0
         self.error: str | None = None

@@ -261,8 +261,8 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         const m = d.get_model_by_name("gyroscope-source");
         if (m && m.data.t.length) return m.data.t[m.data.t.length - 1]; } return null; }"""
     try:
-        # Until Lab listens, HTTPX retries the connection (0.5 s doubling: about 60 s in all).
-        with httpx.Client(transport=httpx.HTTPTransport(retries=8), timeout=10) as http:
+        # Until Lab listens, HTTPX retries the connection (0.5 s doubling: about 2 min in all).
+        with httpx.Client(transport=httpx.HTTPTransport(retries=9), timeout=10) as http:
             http.get(f"http://127.0.0.1:{port}/api/status?token=test-token").raise_for_status()
         page.goto(f"http://127.0.0.1:{port}/lab/tree/live.ipynb?token=test-token")
         page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
