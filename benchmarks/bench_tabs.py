@@ -13,7 +13,9 @@ session lingers into the next round). For each round of ``--seconds``:
 - the feeder's POST /data latency p50/p95/max during the round;
 - websocket bytes received per tab per second.
 
-A second server with ``HITTING_COACH_UPDATE_MS=100`` then runs 1 and 10 tabs.
+A second server with ``HITTING_COACH_UPDATE_MS=100`` then runs 1 and 10 tabs, fed in 50 ms
+batches (``--fast-batch-s``): a tick that finds no new point sends nothing, so 200 ms batches
+would cap the updates at 5 a second whatever the period.
 
     uv run python benchmarks/bench_tabs.py [--seconds 10] [--tabs 1,5,10,20] [--fast-tabs 1,10]
 """
@@ -54,9 +56,9 @@ def cpu_s(pid: int) -> float:
 class Feeder(threading.Thread):
     """Posts 200 ms batches at real-time pace; records (wall time, latency s) per POST."""
 
-    def __init__(self, base: str, rate_hz: float = 200) -> None:
+    def __init__(self, base: str, rate_hz: float = 200, batch_s: float = 0.2) -> None:
         super().__init__(daemon=True)
-        self.base, self.rate_hz = base, rate_hz
+        self.base, self.rate_hz, self.batch_s = base, rate_hz, batch_s
         self.stop_event = threading.Event()
         self.latencies: list[tuple[float, float]] = []
         self.errors: list[str] = []
@@ -67,7 +69,11 @@ class Feeder(threading.Thread):
         with httpx.Client(timeout=30) as client:
             while not self.stop_event.is_set():
                 doc = motion_messages(
-                    1, start_ns=start + k * 200_000_000, rate_hz=self.rate_hz, first_id=k
+                    1,
+                    start_ns=start + int(k * self.batch_s * 1e9),
+                    rate_hz=self.rate_hz,
+                    batch_s=self.batch_s,
+                    first_id=k,
                 )[0]
                 t0 = time.perf_counter()
                 response = client.post(self.base + "/data", json=doc)
@@ -75,7 +81,7 @@ class Feeder(threading.Thread):
                 if response.status_code != 200:
                     self.errors.append(f"{response.status_code} {response.text[:200]}")
                 k += 1
-                delay = start / 1e9 + k * 0.2 - time.time()
+                delay = start / 1e9 + k * self.batch_s - time.time()
                 if delay > 0:
                     self.stop_event.wait(delay)
 
@@ -87,7 +93,9 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def run_server(period_ms: int | None, tab_counts: list[int], seconds: float) -> list[dict]:
+def run_server(
+    period_ms: int | None, tab_counts: list[int], seconds: float, batch_s: float = 0.2
+) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     rows = []
@@ -95,7 +103,7 @@ def run_server(period_ms: int | None, tab_counts: list[int], seconds: float) -> 
         env = {"HITTING_COACH_UPDATE_MS": str(period_ms)} if period_ms else {}
         server = ServerProcess(Path(tmp), env=env).start()
         pid = server.proc.pid
-        feeder = Feeder(server.base)
+        feeder = Feeder(server.base, batch_s=batch_s)
         feeder.start()
         counting = threading.Event()
         received = {"bytes": 0}
@@ -196,11 +204,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tabs", default="1,5,10,20")
     parser.add_argument("--fast-tabs", default="1,10", help="tabs at a 100 ms period ('' skips)")
+    parser.add_argument(
+        "--fast-batch-s",
+        type=float,
+        default=0.05,
+        help="the feeder's batch interval in the 100 ms rounds (a tick with no new data sends nothing)",
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)", flush=True)
     run_server(None, [int(t) for t in args.tabs.split(",") if t], args.seconds)
     if args.fast_tabs:
-        run_server(100, [int(t) for t in args.fast_tabs.split(",")], args.seconds)
+        run_server(
+            100, [int(t) for t in args.fast_tabs.split(",")], args.seconds, args.fast_batch_s
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
 
 
