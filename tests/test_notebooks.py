@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,17 +29,22 @@ PANEL_OUTPUT = "application/vnd.holoviews_exec.v0+json"
 
 
 def outputs(nb) -> tuple[str, str, int]:
-    """All printed text, all HTML, and how many cells showed a Panel object."""
+    """All printed text, all HTML, and how many cells showed a Panel object. Fails if any
+    cell shows an error: an error output, anything on stderr, or a traceback as text or HTML
+    (Panel shows errors of its comms as HTML)."""
     text, html, panels = [], [], 0
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             assert out.output_type != "error", f"{out.ename}: {out.evalue}"
             if out.output_type == "stream":
+                assert out.name == "stdout", out.text
                 text.append(out.text)
             data = out.get("data", {})
             text.append(data.get("text/plain", ""))
             html.append(data.get("text/html", ""))
             panels += PANEL_OUTPUT in data and "text/plain" in data  # not pn.extension's
+            shown = out.get("text", "") + data.get("text/plain", "") + data.get("text/html", "")
+            assert "Traceback" not in shown, shown[-2000:]
     return "\n".join(text), "\n".join(html), panels
 
 
@@ -87,13 +93,13 @@ def test_live_notebook_runs_against_a_fed_server(server):
     stop = threading.Event()
 
     def keep_feeding() -> None:  # the phone keeps sending while the notebook runs
-        k = 0
-        while not stop.is_set():
-            for m in live_messages(0.5, seed=100 + k):
+        k, sent_until = 0, time.monotonic()
+        while not stop.wait(0.5):
+            now = time.monotonic()  # what a real phone sent since the last post, however
+            for m in live_messages(now - sent_until, seed=100 + k):  # slowly this loop runs
                 m["sessionId"] = f"later-{k}"
                 server.post(m)
-            k += 1
-            stop.wait(0.5)
+            k, sent_until = k + 1, now
 
     feeder = threading.Thread(target=keep_feeding, daemon=True)
     feeder.start()
@@ -115,6 +121,7 @@ def test_live_notebook_runs_against_a_fed_server(server):
     assert int(live_found.split()[0]) >= 2, live_found
     # The dashboard's own figures, and the explorer, rendered in the notebook.
     assert "accelerometer-figure" in html and "gyroscope-figure" in html
+    assert "explorer-figure" in html
     assert "Snapshot" in html
 
 
@@ -276,7 +283,25 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         # Dashboard (accelerometer, gyroscope) and explorer figures.
         assert outputs.locator(".bk-Canvas").count() >= 3
         outputs.locator("pre", has_text="swing(s) found live").wait_for(timeout=60_000)
+        # The explorer redraws in place: its lines take new readings, twice ...
+        latest = """() => { for (const d of Bokeh.documents) {
+            const f = d.get_model_by_name("explorer-figure");
+            const m = d.get_model_by_name("explorer-line-0");
+            if (f && m && m.data.v.length) return [f.title.text, m.data.v[m.data.v.length - 1]];
+            } return null; }"""
+        page.wait_for_function(f"({latest})() !== null", timeout=30_000)
+        shown = [page.evaluate(f"({latest})()")]
+        for _ in range(2):
+            page.wait_for_function(
+                f"({latest})()[1] !== {json.dumps(shown[-1][1])}", timeout=30_000
+            )
+            shown.append(page.evaluate(f"({latest})()"))
+        assert all(t.startswith("phone-live · gyroscope: last 10 s (") for t, _ in shown), shown
+        # ... and no cell shows an error: no error output, no traceback (Panel shows the
+        # errors of its comms as HTML), nothing on stderr.
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+        assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
+        assert page.locator(".jp-OutputArea-output[data-mime-type*=stderr]").count() == 0
         assert errors == [], errors
     finally:
         context.close()

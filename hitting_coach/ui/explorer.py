@@ -1,4 +1,11 @@
-"""A notebook's explorer of live data: pick a device, a sensor and a window; pause; snapshot."""
+"""A notebook's explorer of live data: pick a device, a sensor and a window; pause; snapshot.
+
+The plot is one Bokeh figure built once, with a fixed set of lines whose sources, legend labels
+and titles change in place. Replacing the figure on each refresh (as a HoloViews pane does when
+its object changes shape) makes JupyterLab echo the new figure back to the kernel, where Bokeh
+rejects its line colours (``Line.line_color ... got Value(...)``) and the notebook shows a
+traceback above the plot.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,9 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.core.properties import value
+from bokeh.models import ColumnDataSource
+from bokeh.plotting import figure
 
 __all__ = ["Explorer", "LiveSource"]
 
@@ -21,6 +31,10 @@ class LiveSource(Protocol):
     def snapshot(self, device: str | None, sensor: str, seconds: float | None) -> pd.DataFrame: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
+
+
+#: Lines the plot can show at once (a sensor's first columns) and their colours.
+_LINE_COLORS = ("#d62728", "#2ca02c", "#1f77b4", "#9467bd")
 
 
 class Explorer(pn.viewable.Viewer):
@@ -39,7 +53,25 @@ class Explorer(pn.viewable.Viewer):
         super().__init__(**params)
         self.live = live
         self.last_snapshot: pd.DataFrame | None = None
-        self.plot = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
+        self.figure = figure(
+            name="explorer-figure",
+            height=300,
+            sizing_mode="stretch_width",
+            x_axis_label="seconds (0: the latest reading)",
+            y_axis_label="value",
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+            toolbar_location="above",
+        )
+        self.sources = [
+            ColumnDataSource({"t": np.empty(0), "v": np.empty(0)}, name=f"explorer-line-{i}")
+            for i in range(len(_LINE_COLORS))
+        ]
+        for i, (source, color) in enumerate(zip(self.sources, _LINE_COLORS, strict=True)):
+            self.figure.line(
+                "t", "v", source=source, color=color, line_width=2, legend_label=f"line {i}"
+            )
+        self.figure.legend.location = "top_left"
+        self.plot = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width", min_height=300)
         self.note = pn.pane.HTML("", sizing_mode="stretch_width")
         button = pn.widgets.Button(label="Snapshot", color="primary")
         button.on_click(lambda event: self.take_snapshot())
@@ -81,38 +113,43 @@ class Explorer(pn.viewable.Viewer):
                 self.sensor = "gyroscope" if "gyroscope" in sensors else sensors[0]
         if self.paused and not force:
             return
-        self.plot.object = self._figure(self._frame())
+        self._draw(self._frame())
 
     def _frame(self) -> pd.DataFrame:
         if not self.device or not self.sensor:
             return pd.DataFrame({"time_ns": np.empty(0, np.int64)})
         return self.live.snapshot(self.device, self.sensor, self.seconds)
 
-    def _figure(self, frame: pd.DataFrame) -> Any:
-        import holoviews as hv
-
+    def _draw(self, frame: pd.DataFrame) -> None:
+        """Show ``frame`` on the existing lines (at most ~2,000 points a line, whatever the
+        window and rate); lines beyond the sensor's columns are emptied and hidden."""
         from hitting_coach.ui.report_plots import PLOT_COLUMNS, minmax_downsample
 
         columns, unit = PLOT_COLUMNS.get(self.sensor or "", (("x", "y", "z"), ""))
         columns = (
             tuple(c for c in columns if c in frame)
             or tuple(c for c in frame.columns if c != "time_ns")[:3]
-        )
+        )[: len(self.sources)]
         t_ns = frame["time_ns"].to_numpy(np.int64)
-        curves = []
-        for c in columns:  # at most ~2,000 points a line, whatever the window and rate
-            t_s, v = minmax_downsample(t_ns, frame[c].to_numpy(float), buckets=1000)
-            age_s = t_s - (t_ns[-1] - t_ns[0]) / 1e9 if len(t_ns) else t_s
-            curves.append(hv.Curve((age_s, v), "seconds ago", "value").relabel(c))
-        title = f"{self.device} · {self.sensor}: last {self.seconds:.0f} s ({len(frame)} readings)"
-        return hv.Overlay(curves).opts(
-            title=title,
-            xlabel="seconds (0: the latest reading)",
-            ylabel=unit or "value",
-            responsive=True,
-            height=300,
-            legend_position="top_left",
+        items = self.figure.legend.items
+        for i, (source, renderer) in enumerate(
+            zip(self.sources, self.figure.renderers, strict=True)
+        ):
+            if i < len(columns):
+                t_s, v = minmax_downsample(t_ns, frame[columns[i]].to_numpy(float), buckets=1000)
+                age_s = t_s - (t_ns[-1] - t_ns[0]) / 1e9 if len(t_ns) else t_s
+                source.data = {"t": age_s, "v": v}
+                items[i].label = value(columns[i])
+            elif len(source.data["t"]):
+                source.data = {"t": np.empty(0), "v": np.empty(0)}
+            renderer.visible = items[i].visible = i < len(columns)
+        self.figure.title.text = (
+            f"{self.device} · {self.sensor}: last {self.seconds:.0f} s ({len(frame)} readings)"
         )
+        self.figure.yaxis.axis_label = unit or "value"
+        # Changes to Bokeh models reach a notebook's page only when pushed (a server's page
+        # gets them anyway; there this does nothing).
+        pn.io.push_notebook(self.plot)
 
     def take_snapshot(self) -> pd.DataFrame:
         """The shown window as a DataFrame (``time_ns`` + value columns), kept in
