@@ -17,7 +17,8 @@ pn.extension(sizing_mode="stretch_width")
 dashboard = Dashboard(
     runtime.hub,
     status=runtime.status,
-    window=settings.window_points,
+    window=settings.window_points or None,  # the points window, when set, wins
+    window_s=settings.window_s,
     period_ms=settings.update_ms,
     swings=runtime.marked_swings,
 )

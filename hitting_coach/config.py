@@ -46,9 +46,18 @@ def _setting(
     *,
     choices: tuple[str, ...] | None = None,
     minimum: float | None = None,
+    off: Any = None,
     secret: bool = False,
 ) -> Any:
-    meta = {"env": env, "help": help, "choices": choices, "minimum": minimum, "secret": secret}
+    """A setting; ``off``, if given, is a value allowed below ``minimum`` (meaning "not used")."""
+    meta = {
+        "env": env,
+        "help": help,
+        "choices": choices,
+        "minimum": minimum,
+        "off": off,
+        "secret": secret,
+    }
     return field(default=default, metadata=meta, repr=not secret)
 
 
@@ -177,8 +186,19 @@ class Settings:
         "Live ring buffer size per device and sensor, in readings (2 min at 500 Hz).",
         minimum=10,
     )
+    window_s: float = _setting(
+        PREFIX + "WINDOW_S",
+        10.0,
+        "Seconds of data on the live plots (the seed's 200 points: WINDOW_POINTS).",
+        minimum=0.5,
+    )
     window_points: int = _setting(
-        PREFIX + "WINDOW_POINTS", 200, "Points per line on the live plots.", minimum=2
+        PREFIX + "WINDOW_POINTS",
+        0,
+        "Points per line on the live plots instead of WINDOW_S when set (the seed: 200); "
+        "0: off, the window is WINDOW_S.",
+        minimum=2,
+        off=0,
     )
     update_ms: int = _setting(
         PREFIX + "UPDATE_MS", 500, "Live plot update period, in milliseconds.", minimum=20
@@ -376,8 +396,10 @@ def _convert(f: dataclasses.Field, raw: Any) -> Any:
     if choices and value not in choices:
         raise ConfigError(f"{env}={value!r} is not allowed; choose one of: {', '.join(choices)}")
     minimum = f.metadata["minimum"]
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{env}={value!r} is too small; it must be at least {minimum}")
+    off = f.metadata["off"]
+    if minimum is not None and value < minimum and (off is None or value != off):
+        also = "" if off is None else f" (or {off}: off)"
+        raise ConfigError(f"{env}={value!r} is too small; it must be at least {minimum}{also}")
     return value
 
 

@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_defaults_match_the_seed(tmp_path):
     s = Settings.load(environ={}, env_file=tmp_path / "missing.env")
     assert (s.mqtt_topic, s.mqtt_port, s.port) == ("sensor-logger", 8883, 8000)
-    assert (s.window_points, s.update_ms) == (200, 500)
+    assert (s.window_s, s.window_points, s.update_ms) == (10.0, 0, 500)  # 10 s, not 200 points
+    assert (
+        Settings.load(environ={"HITTING_COACH_WINDOW_POINTS": "200"}, env_file=None).window_points
+        == 200
+    )
     assert s.mqtt_broker == "" and s.mqtt_tls is True and s.mqtt_tls_insecure is False
 
 

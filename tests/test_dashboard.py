@@ -3,6 +3,7 @@ called directly, and what the browser would be sent (the Bokeh document's change
 
 from __future__ import annotations
 
+import math
 import re
 
 import orjson
@@ -157,3 +158,81 @@ def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
 
     dashboard.tick()  # no new swing: the panel stays on the newest
     assert f'<div class="v">#{len(truth)}</div>' in panel.headline.object
+
+
+def test_a_window_in_seconds_keeps_the_newest_seconds_and_streams_only_new_points(hub):
+    messages = motion_messages(70, start_ns=T0)  # 14 s at 100 Hz, 0.2 s per message
+    feed(hub, messages[:60])  # 12 s
+    dashboard = Dashboard(hub, window_s=10.0)
+    shown = Shown(dashboard)
+    for plot in dashboard.plots:  # the last 10 s of the 12 s held, not the last 200 points
+        t = times_ms(messages[:60], plot.sensor)
+        assert list(plot.source.data["t"]) == [x for x in t if x >= t[-1] - 10_000]
+        assert len(plot.source.data["t"]) == 1001
+
+    feed(hub, messages[60:])
+    dashboard.tick()
+    streamed = shown.streamed()
+    for plot in dashboard.plots:
+        event = streamed[f"{plot.sensor}-source"]
+        t = times_ms(messages, plot.sensor)
+        assert list(event.data["t"]) == times_ms(messages[60:], plot.sensor)  # nothing old
+        kept = [x for x in t if x >= t[-1] - 10_000]
+        assert event.rollover == len(kept)
+        assert list(plot.source.data["t"]) == kept
+
+
+def test_the_gyroscope_is_shown_in_degrees_per_second_like_the_swing_numbers(hub):
+    messages = motion_messages(2, start_ns=T0)
+    feed(hub, messages)
+    dashboard = Dashboard(hub)
+    Shown(dashboard)
+    gyro = next(p for p in dashboard.plots if p.sensor == "gyroscope")
+    assert "°/s" in gyro.figure.yaxis[0].axis_label
+    readings = sorted(
+        (r for m in messages for r in m["payload"] if r["name"] == "gyroscope"),
+        key=lambda r: r["time"],
+    )
+    for axis in "xyz":
+        assert list(gyro.source.data[axis]) == pytest.approx(
+            [r["values"][axis] * 180 / math.pi for r in readings]
+        )
+
+
+def test_swings_are_shaded_on_the_plots_and_the_last_ones_sequence_is_drawn(hub):
+    sim = simulate("pelvis+wrist", duration_s=20.0, rate_hz=100, seed=7)
+    truth = sim.truth
+    live = LiveSwings(hub)
+    dashboard = Dashboard(hub, window_s=10.0, swings=live)
+    Shown(dashboard)
+    assert dashboard.sequence.figure.title.text == "Last swing: no swing yet"
+    feed(hub, sim.messages(device_id="phone-1", session_id="s"))
+    live.poll()
+    dashboard.tick()
+
+    rows = live.rows("phone-1")
+    assert len(rows) == len(truth)
+    for plot in dashboard.plots:
+        oldest = min(plot.source.data["t"])
+        in_view = [
+            (r["start_ns"] / 1e6, r["end_ns"] / 1e6) for r in rows if r["end_ns"] / 1e6 >= oldest
+        ]
+        shaded = [(b.left, b.right) for b in plot.marks if b.visible]
+        assert in_view and shaded == in_view  # every swing in view, and only those
+        assert len(in_view) < len(rows)  # the early swings have scrolled out of the 10 s
+
+    last, newest = rows[-1], truth.iloc[-1]
+    sequence = dashboard.sequence
+    assert f"swing #{len(truth)}" in sequence.figure.title.text
+    for segment in ("pelvis", "hand"):
+        data = sequence.sources[segment].data
+        assert len(data["t"]) > 50  # the whole swing at 100 Hz
+        assert min(data["t"]) < 0 < (last["end_ns"] - last["start_ns"]) / 1e6 < max(data["t"])
+        peak = sequence.peaks[segment]
+        assert peak.visible
+        assert peak.location == pytest.approx((last[f"{segment}_peak_ns"] - last["start_ns"]) / 1e6)
+        if not newest[f"{segment}_clipped"]:
+            assert max(data["w"]) == pytest.approx(newest[f"{segment}_peak_dps"], rel=0.05)
+    assert sequence.peaks["pelvis"].location < sequence.peaks["hand"].location  # in sequence
+    assert not sequence.sources["bat"].data["t"].size
+    assert [item.visible for item in sequence.figure.legend.items] == [True, True, False]

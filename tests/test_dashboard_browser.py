@@ -23,7 +23,16 @@ def _post_all(server, messages):
         assert code == 200, body
 
 
-def test_plots_grow_status_line_and_zoom_stays(server, page):
+@pytest.fixture
+def seed_window(tmp_path):
+    """A server with the seed's window: the last 200 points per line."""
+    server = ServerProcess(tmp_path, env={"HITTING_COACH_WINDOW_POINTS": "200"}).start()
+    yield server
+    assert server.stop() == 0, server.output()
+
+
+def test_plots_grow_status_line_and_zoom_stays(seed_window, page):
+    server = seed_window
     start = time.time_ns()
     _post_all(server, motion_messages(5, start_ns=start))
     page.goto(server.base + "/sensor/")
@@ -43,7 +52,9 @@ def test_plots_grow_status_line_and_zoom_stays(server, page):
 
     # Zoom with the mouse wheel on the accelerometer plot, keep posting: the zoom stays.
     before = page.evaluate(JS_XRANGE, "accelerometer-figure")
-    box = page.locator(".bk-Canvas").first.bounding_box()
+    canvas = page.locator(".hc-accelerometer-figure .bk-Canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -400)
     zoomed = wait_for(
@@ -67,6 +78,33 @@ JS_LAST_TIME = """() => window.Bokeh && Bokeh.documents[0] && ['accelerometer', 
   const t = Bokeh.documents[0].get_model_by_name(n + '-source').data.t;
   return t.length ? t[t.length - 1] : null;
 })"""
+
+
+JS_SHADED = """() => ['accelerometer', 'gyroscope'].map(
+  n => Bokeh.documents[0].get_model_by_name(n + '-swing-0').visible)"""
+JS_SEQUENCE = """() => ['pelvis', 'hand'].map(
+  n => Bokeh.documents[0].get_model_by_name('sequence-' + n + '-source').data.t.length)"""
+
+
+def test_the_plots_show_the_last_ten_seconds(server, page):
+    start = time.time_ns() - 14 * 10**9
+    _post_all(server, motion_messages(70, start_ns=start))  # 14 s at 100 Hz
+    page.goto(server.base + "/sensor/")
+    # 10 s at 100 Hz on each plot (the first and the last reading included), not 200 points
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [1001, 1001], 30, what="10 s on the plots")
+    first, last = page.evaluate(JS_XRANGE, "gyroscope-figure")
+    assert last - first == pytest.approx(10_000, abs=1)  # ms
+    label = page.evaluate(
+        "() => Bokeh.documents[0].get_model_by_name('gyroscope-figure').left[0].axis_label"
+    )
+    assert label == "angular speed (°/s)"
+    _post_all(server, motion_messages(10, start_ns=start + 14 * 10**9, first_id=70))
+    wait_for(
+        lambda: page.evaluate(JS_XRANGE, "gyroscope-figure")[1] > last + 1500,
+        what="the window to move on",
+    )
+    assert page.evaluate(JS_LENGTHS) == [1001, 1001]  # it moves, it does not grow
+    assert page.errors == []
 
 
 def test_demo_mode_moves_both_plots_without_a_phone(tmp_path, page):
@@ -95,6 +133,12 @@ def test_demo_mode_moves_both_plots_without_a_phone(tmp_path, page):
         headline = page.locator(".hc-swing")
         wait_for(lambda: re.search(r"#\d+", headline.inner_text()), 30, what="a swing")
         assert "PELVIS PEAK" in page.locator(".hc-swing").inner_text().upper()
+        # the swing is shaded on both plots, and its sequence drawn: pelvis, then hand
+        wait_for(lambda: page.evaluate(JS_SHADED) == [True, True], 10, what="swing shading")
+        curves = wait_for(
+            lambda: (n := page.evaluate(JS_SEQUENCE)) and all(n) and n, 10, what="the sequence"
+        )
+        assert all(n > 20 for n in curves), curves
         assert page.errors == []
     finally:
         assert demo.stop() == 0, demo.output()

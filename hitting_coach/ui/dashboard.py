@@ -8,6 +8,7 @@ only the new points into its Bokeh sources with a rollover: nothing old is ever 
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,13 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, Range1d
+from bokeh.models import (
+    BoxAnnotation,
+    ColumnDataSource,
+    DataRange1d,
+    DatetimeTickFormatter,
+    Range1d,
+)
 from bokeh.plotting import figure
 from panel.io.document import hold
 from panel.io.state import set_curdoc
@@ -23,6 +30,7 @@ from panel.io.state import set_curdoc
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
+from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.phone_view import PhoneCard
 from hitting_coach.ui.shared_status import shared_status
 from hitting_coach.ui.swing_panel import SHRINKS, SwingPanel
@@ -63,22 +71,42 @@ def _every(callback: Callable[[], None], period_ms: int) -> Callable[[], None]:
     return stop
 
 
+#: Readings a seconds-window plot asks for when it starts (more than any window holds).
+_BACKLOG_READINGS = 60_000
+#: Swings marked at once on a plot (the newest; older ones have scrolled out of view).
+_SWING_MARKS = 8
+_DPS_PER_RAD_S = 180.0 / math.pi
+
+
 class LivePlot:
     """One sensor's x/y/z lines on its own time axis, fed by a hub reader.
 
-    ``y_range`` is fixed (the seed's ±60 m/s² and ±30 rad/s); the time axis follows the data
-    until the user zooms or pans, and then stays where the user put it.
+    The window is ``window_s`` seconds of the newest readings, or, when ``window`` (points) is
+    given, the last ``window`` readings (the seed's 200): the points setting wins. Values are
+    multiplied by ``scale`` (the gyroscope is shown in °/s, like the swing numbers).
+    ``y_range`` is fixed; the time axis follows the data until the user zooms or pans, and
+    then stays where the user put it. Detected swings are shaded (``mark_swings``).
     """
 
     def __init__(
-        self, sensor: str, title: str, y_label: str, y_range: tuple[float, float], window: int
+        self,
+        sensor: str,
+        title: str,
+        y_label: str,
+        y_range: tuple[float, float],
+        window: int | None = None,
+        window_s: float = 10.0,
+        scale: float = 1.0,
     ) -> None:
         self.sensor = sensor
-        self.window = window
+        self.window = window or None
+        self.window_s = window_s
+        self.scale = scale
         self.reader: Reader | None = None
         self.source = ColumnDataSource(_empty(), name=f"{sensor}-source")
         self.figure = figure(
             name=f"{sensor}-figure",
+            css_classes=[f"hc-{sensor}-figure"],
             title=title,
             x_axis_type="datetime",
             x_range=DataRange1d(range_padding=0, only_visible=True),
@@ -94,6 +122,20 @@ class LivePlot:
         self.figure.xaxis.formatter = DatetimeTickFormatter(
             milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S", context=None
         )
+        self.marks = [
+            BoxAnnotation(
+                name=f"{sensor}-swing-{i}",
+                visible=False,
+                fill_color="#ff9f1c",
+                fill_alpha=0.25,
+                line_color="#b35900",
+                line_alpha=0.8,
+                level="underlay",
+            )
+            for i in range(_SWING_MARKS)
+        ]
+        for box in self.marks:
+            self.figure.add_layout(box)
         for column, color in _COLORS.items():
             self.figure.line(
                 "t", column, source=self.source, color=color, line_width=1, legend_label=column
@@ -102,8 +144,8 @@ class LivePlot:
         self.figure.legend.orientation = "horizontal"
 
     def follow(self, hub: Hub, device: str) -> None:
-        """Show ``device``: clear the lines and start from its last ``window`` readings."""
-        self.reader = hub.reader(device, self.sensor, backlog=self.window)
+        """Show ``device``: clear the lines and start from its last window of readings."""
+        self.reader = hub.reader(device, self.sensor, backlog=self.window or _BACKLOG_READINGS)
         self.source.data = _empty()
 
     def update(self) -> int:
@@ -113,17 +155,43 @@ class LivePlot:
         columns, time_ns, values = self.reader.read_arrays(last=self.window)
         if len(time_ns) == 0:
             return 0
-        new: dict[str, np.ndarray] = {"t": time_ns / 1e6}
+        t_ms = time_ns / 1e6
+        if self.window is None:  # a window in seconds: keep what is newer than the cutoff
+            shown = np.asarray(self.source.data["t"], dtype=float)
+            newest = max(t_ms[-1], shown[-1]) if len(shown) else t_ms[-1]
+            cutoff = newest - self.window_s * 1000.0
+            fresh = t_ms >= cutoff
+            t_ms, values = t_ms[fresh], values[:, fresh]
+            if len(t_ms) == 0:
+                return 0
+            rollover = int(np.count_nonzero(shown >= cutoff)) + len(t_ms)
+        else:
+            rollover = self.window
+        new: dict[str, np.ndarray] = {"t": t_ms}
         for column in _COLORS:
             new[column] = (
-                values[columns.index(column)]
+                values[columns.index(column)] * self.scale
                 if column in columns
-                else np.full(len(time_ns), np.nan)
+                else np.full(len(t_ms), np.nan)
             )
         for column in _COLORS:  # values as float32 on the wire; times stay float64 ms
             new[column] = new[column].astype(_VALUE_DTYPE)
-        self.source.stream(new, rollover=self.window)
-        return len(time_ns)
+        self.source.stream(new, rollover=rollover)
+        return len(t_ms)
+
+    def mark_swings(self, spans_ns: list[tuple[int, int]]) -> None:
+        """Shade the swings (start, end) that are still in the window; the newest win."""
+        shown = self.source.data["t"]
+        oldest_ms = float(np.min(shown)) if len(shown) else math.inf
+        spans = [(a / 1e6, b / 1e6) for a, b in spans_ns if b / 1e6 >= oldest_ms]
+        spans = spans[-len(self.marks) :]
+        for i, box in enumerate(self.marks):
+            if i < len(spans):
+                left, right = spans[i]
+                if (box.left, box.right, box.visible) != (left, right, True):
+                    box.update(left=left, right=right, visible=True)
+            elif box.visible:
+                box.visible = False
 
 
 def status_text(status: dict[str, Any], device: str | None) -> str:
@@ -160,9 +228,10 @@ class Dashboard(pn.viewable.Viewer):
         self,
         hub: Hub,
         status: Any = None,
-        window: int = 200,
+        window: int | None = None,
         period_ms: int = 500,
         swings: LiveSwings | MarkedLiveSwings | None = None,
+        window_s: float = 10.0,
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -170,10 +239,21 @@ class Dashboard(pn.viewable.Viewer):
         self._status = status or hub.status
         self._shared = shared_status(hub, self._status)
         self._status_due = 0.0
+        self.swings = swings
         self.plots = [
-            LivePlot("accelerometer", "Accelerometer", "m/s²", (-60, 60), window),
-            LivePlot("gyroscope", "Gyroscope", "rad/s", (-30, 30), window),
+            LivePlot("accelerometer", "Accelerometer", "m/s²", (-60, 60), window, window_s),
+            LivePlot(  # °/s like the swing numbers; ±2000 °/s is a phone gyroscope's range
+                "gyroscope",
+                "Gyroscope",
+                "angular speed (°/s)",
+                (-2000, 2000),
+                window,
+                window_s,
+                scale=_DPS_PER_RAD_S,
+            ),
         ]
+        self.sequence = SequencePlot() if swings is not None else None
+        self._rows: tuple[Any, list[dict[str, Any]]] = (None, [])
         self.status_line = pn.pane.HTML("", css_classes=["hc-status"], sizing_mode="stretch_width")
         self.picker = pn.widgets.Select.from_param(
             self.param.device, name="Device", width=320, visible=False
@@ -186,7 +266,15 @@ class Dashboard(pn.viewable.Viewer):
                 self.picker, self.status_line, flex_wrap="wrap", sizing_mode="stretch_width"
             ),
             *([self.swing_panel] if self.swing_panel is not None else []),
-            *(pn.pane.Bokeh(p.figure, sizing_mode="stretch_width") for p in self.plots),
+            *(
+                [pn.pane.Bokeh(self.sequence.figure, css_classes=["hc-sequence"])]
+                if self.sequence is not None
+                else []
+            ),
+            *(
+                pn.pane.Bokeh(p.figure, sizing_mode="stretch_width", css_classes=[f"hc-{p.sensor}"])
+                for p in self.plots
+            ),
             sizing_mode="stretch_width",
             stylesheets=[SHRINKS],
         )
@@ -217,12 +305,30 @@ class Dashboard(pn.viewable.Viewer):
         if self.swing_panel is not None:
             self.swing_panel.update(self.device)
             self.phone_card.update(self.device)
+            rows = self._swing_rows()
+            spans = [(r["start_ns"], r["end_ns"]) for r in rows if r.get("end_ns") is not None]
+            for plot in self.plots:
+                plot.mark_swings(spans)
+            self.sequence.show(self.hub, self.device, rows[-1] if rows else None)
         now = time.monotonic()
         if fresh or now >= self._status_due:
             self._status_due = now + STATUS_EVERY_S
             text = status_text(self._shared.status(fresh), self.device)
             if text != self.status_line.object:
                 self.status_line.object = text
+
+    def _swing_rows(self) -> list[dict[str, Any]]:
+        """The device's swings, read again only when they changed."""
+        device = self.device
+        if device is None:
+            return []
+        if isinstance(self.swings, MarkedLiveSwings):
+            revision: Any = (device, self.swings.revision(device))
+        else:
+            revision = (device, self.swings.count(device))
+        if revision != self._rows[0]:
+            self._rows = (revision, self.swings.rows(device))
+        return self._rows[1]
 
     def _periodic(self) -> None:
         with hold():  # one message per tick: both plots' streams and the status line together
