@@ -155,9 +155,11 @@ class SessionsPage(pn.viewable.Viewer):
         self.player_filter.value = current if current in players else ALL_PLAYERS
         names = read_players(self.data_dir)
         devices = sorted({r.device_id for r in self.rows} | set(names))
+        chosen = self.device_select.value
         self.device_select.options = {
             (f"{d} — {names[d]}" if d in names else d): d for d in devices
         }
+        self.device_select.value = chosen if chosen in devices else next(iter(devices), None)
         self._fill_player_name()
         self._show()
 
