@@ -337,6 +337,16 @@ def test_report_data_for_a_bat_session_leads_with_bat_numbers():
     assert "Bat speed (mph)" in shown and "Contact found" in shown
     assert set(shown["Quality"]) <= {"ok", "bat clipped", "bat gap"}
     assert set(shown["Contact found"]) <= {"yes", "no"}
+    sensors = data.sensors_table()
+    assert list(sensors.columns) == [
+        "Sensor",
+        "Readings",
+        "First (s)",
+        "Last (s)",
+        "Rate (Hz)",
+        "Columns",
+    ]
+    assert set(sensors["Rate (Hz)"]) == {"200.0"}
     assert set(data.events()["event"]) >= {"bat peak", "impact"}
 
 

@@ -230,18 +230,20 @@ class ReportData:
         return rates
 
     def sensors_table(self) -> pd.DataFrame:
-        """One row per sensor: readings, first and last reading (s from start), rate."""
+        """One row per sensor, as a reader sees it: readings, first and last reading (s from
+        the start), rate, columns."""
         rows = []
         for sensor, frame in self.session.frames.items():
             t = frame["time_ns"].to_numpy(np.int64)
+            rate = self.rates_hz.get(sensor)
             rows.append(
                 {
-                    "sensor": sensor,
-                    "readings": len(t),
-                    "from_s": round((t[0] - self.start_ns) / 1e9, 2) if len(t) else None,
-                    "to_s": round((t[-1] - self.start_ns) / 1e9, 2) if len(t) else None,
-                    "rate_hz": round(self.rates_hz.get(sensor, float("nan")), 1),
-                    "columns": ", ".join(c for c in frame.columns if c != "time_ns"),
+                    "Sensor": sensor,
+                    "Readings": f"{len(t):,}",
+                    "First (s)": f"{(t[0] - self.start_ns) / 1e9:.2f}" if len(t) else _MISSING,
+                    "Last (s)": f"{(t[-1] - self.start_ns) / 1e9:.2f}" if len(t) else _MISSING,
+                    "Rate (Hz)": _MISSING if rate is None else f"{rate:.1f}",
+                    "Columns": ", ".join(c for c in frame.columns if c != "time_ns"),
                 }
             )
         return pd.DataFrame(rows)
