@@ -151,3 +151,17 @@ def test_rename_and_delete_with_confirmation(recorded, page):
     assert "Tee work" not in _text(page, ".hc-session")
     assert not session_dir(data, DEVICE, "morning").exists()
     assert page.errors == []
+
+
+def test_with_a_login_the_sessions_page_and_its_files_need_it(tmp_path):
+    server = ServerProcess(tmp_path, env={"HITTING_COACH_BASIC_AUTH": "s3cret-pass"}).start()
+    try:
+        _record(server, "morning", 100, 0)
+        query = {"device": DEVICE, "session": "morning"}
+        for path in ("/sensor/session_report.html", "/sensor/session_export.zip"):
+            answer = httpx.get(server.base + path, params=query, timeout=10)
+            assert answer.status_code == 401 and b"log in first" in answer.content, path
+        page = httpx.get(server.base + "/sensor/sessions", timeout=10, follow_redirects=False)
+        assert page.status_code == 302 and "login" in page.headers["location"]
+    finally:
+        assert server.stop() == 0, server.output()
