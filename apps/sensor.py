@@ -7,6 +7,7 @@ import panel as pn
 
 from hitting_coach.runtime import get_runtime
 from hitting_coach.ui.dashboard import Dashboard
+from hitting_coach.ui.login import FAVICON
 from hitting_coach.ui.swing_panel import SHRINKS
 from hitting_coach.ui.takes_panel import TakesPanel
 
@@ -30,6 +31,8 @@ pn.Column(
     sizing_mode="stretch_width",
     stylesheets=[SHRINKS],
 ).servable(title="Hitting Coach")
+# Panel's page asks for ./favicon.ico, which is not served under /sensor/: use its local copy.
+pn.state.curdoc.template_variables["app_favicon"] = FAVICON
 # Panel's page has no viewport tag: without it a phone lays the page out 980 px wide, shrunk.
 pn.state.curdoc.template = (
     "{% block postamble %}"

@@ -206,6 +206,7 @@ def test_swings_are_shaded_on_the_plots_and_the_last_ones_sequence_is_drawn(hub)
     dashboard = Dashboard(hub, window_s=10.0, swings=live)
     Shown(dashboard)
     assert dashboard.sequence.figure.title.text == "Last swing: no swing yet"
+    assert not dashboard.sequence.figure.visible  # no empty box before the first swing
     feed(hub, sim.messages(device_id="phone-1", session_id="s"))
     live.poll()
     dashboard.tick()
@@ -224,6 +225,7 @@ def test_swings_are_shaded_on_the_plots_and_the_last_ones_sequence_is_drawn(hub)
     last, newest = rows[-1], truth.iloc[-1]
     sequence = dashboard.sequence
     assert f"swing #{len(truth)}" in sequence.figure.title.text
+    assert sequence.figure.visible
     for segment in ("pelvis", "hand"):
         data = sequence.sources[segment].data
         assert len(data["t"]) > 50  # the whole swing at 100 Hz
@@ -236,3 +238,30 @@ def test_swings_are_shaded_on_the_plots_and_the_last_ones_sequence_is_drawn(hub)
     assert sequence.peaks["pelvis"].location < sequence.peaks["hand"].location  # in sequence
     assert not sequence.sources["bat"].data["t"].size
     assert [item.visible for item in sequence.figure.legend.items] == [True, True, False]
+
+
+def test_start_take_is_disabled_while_a_take_runs_and_stop_while_none_does(tmp_path):
+    from hitting_coach.store.recorder import Recorder
+    from hitting_coach.ui.takes_panel import TakesPanel
+
+    recorder = Recorder(tmp_path)
+    hub = Hub(sink=recorder)
+    recorder.open()
+    try:
+        feed(hub, motion_messages(1, start_ns=T0))
+        panel = TakesPanel(recorder, hub)
+
+        def buttons() -> tuple[bool, bool]:
+            return panel.start_button.disabled, panel.stop_button.disabled
+
+        assert buttons() == (False, True)
+        panel.start_button.clicks += 1  # a tap on Start
+        assert "Recording take" in panel.state.object
+        assert buttons() == (True, False)  # a second Start cannot be tapped mid-take
+        panel.refresh()  # the periodic callback keeps it so
+        assert buttons() == (True, False)
+        panel.stop_button.clicks += 1
+        assert buttons() == (False, True)
+        panel.stop()
+    finally:
+        recorder.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from support import JS_LENGTHS, ServerProcess, motion_messages, wait_for
@@ -158,3 +160,48 @@ def test_device_picker_appears_with_a_second_device_and_switches_the_plots(serve
     assert picker.locator("option").all_inner_texts() == ["phone-1", "watch-2"]
     picker.select_option("watch-2")
     wait_for(lambda: page.evaluate(JS_LENGTHS) == [100, 100], what="watch-2 on the plots")
+
+
+def test_offline_the_login_page_and_the_dashboard_ask_nothing_of_other_hosts(tmp_path, browser):
+    """At the cage there may be no internet: every request stays on this server (no CDN logo,
+    no CDN favicon), and the favicon is there."""
+    password = "cage-pass-1234"
+    server = ServerProcess(tmp_path, env={"HITTING_COACH_BASIC_AUTH": password}).start()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    elsewhere: list[str] = []
+    failed: list[str] = []
+
+    def only_this_server(route):
+        if urlsplit(route.request.url).hostname not in ("127.0.0.1", "localhost"):
+            elsewhere.append(route.request.url)
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+    try:
+        page.goto(server.base + "/sensor/")
+        page.wait_for_load_state("networkidle")
+        assert "/sensor/login" in page.url
+        assert page.get_by_text("Hitting Coach").is_visible()
+        icon = page.evaluate("() => document.querySelector('link[rel=icon]').href")
+        assert httpx.get(icon, timeout=10).status_code == 200
+        page.locator("input[name=username]").fill("coach")
+        page.locator("input[name=password]").fill(password)
+        page.locator("button[type=submit], input[type=submit]").first.click()
+        page.wait_for_url(server.base + "/sensor/", timeout=30_000)
+        wait_for(lambda: page.get_by_text("msg/s").is_visible(), 30, what="the dashboard")
+        page.wait_for_load_state("networkidle")
+        icons = page.evaluate(
+            "() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)"
+        )
+        assert icons and all(httpx.get(i, timeout=10).status_code == 200 for i in icons), icons
+        assert elsewhere == [] and failed == [] and page.errors == []
+    finally:
+        context.close()
+        assert server.stop() == 0, server.output()

@@ -54,6 +54,7 @@ class SequencePlot:
             tools="save",
             toolbar_location=None,
             output_backend="canvas",
+            visible=False,  # until there is a swing to show
         )
         self.sources: dict[str, ColumnDataSource] = {}
         self.peaks: dict[str, Span] = {}
@@ -99,6 +100,7 @@ class SequencePlot:
             else:
                 self.peaks[segment].update(location=peak, visible=True)
         self.figure.title.text = _title(row)
+        self.figure.visible = row is not None
 
     @staticmethod
     def _trace(

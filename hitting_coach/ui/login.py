@@ -9,13 +9,17 @@ until the oldest failure is out of the window, right password or not.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict, deque
+from pathlib import Path
 
-from panel.auth import BasicAuthProvider, BasicLoginHandler
+import panel
+from jinja2 import Template
+from panel.auth import BASIC_LOGIN_TEMPLATE, BasicAuthProvider, BasicLoginHandler
 
-__all__ = ["ThrottledBasicAuthProvider", "ThrottledLoginHandler", "throttle"]
+__all__ = ["ThrottledBasicAuthProvider", "ThrottledLoginHandler", "login_template", "throttle"]
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +88,35 @@ class ThrottledLoginHandler(BasicLoginHandler):
         super().post()
 
 
+#: Where the login page (``/sensor/login``) finds the favicon Panel ships: this server, not a CDN.
+FAVICON = "static/extensions/panel/images/favicon.ico"
+
+
+def login_template() -> Template:
+    """Panel's login page without its CDN: the favicon from this server, the name in text
+    instead of Panel's logo (a phone at the cage may have no internet)."""
+    source = (Path(panel.__file__).parent / "_templates" / "basic_login.html").read_text()
+    source = source.replace("{{ PANEL_CDN }}images/favicon.ico", FAVICON)
+    source = re.sub(
+        r'<img id="logo"[^>]*>', '<span class="hc-name">Hitting Coach</span>', source, count=1
+    )
+    if "PANEL_CDN" in source:  # a newer Panel with more CDN links: refuse rather than leak
+        raise RuntimeError("Panel's login template links its CDN in a way not replaced here")
+    return Template(source)
+
+
 class ThrottledBasicAuthProvider(BasicAuthProvider):
-    """Panel's basic auth provider with :class:`ThrottledLoginHandler` as its login page."""
+    """Panel's basic auth provider with :class:`ThrottledLoginHandler` as its login page
+    (Panel's default page made offline: :func:`login_template`)."""
 
     @property
     def login_handler(self) -> type[BasicLoginHandler]:
         ThrottledLoginHandler._login_endpoint = self._login_endpoint
-        ThrottledLoginHandler._login_template = self._login_template
+        ThrottledLoginHandler._login_template = (
+            login_template()
+            if self._login_template is BASIC_LOGIN_TEMPLATE
+            else self._login_template
+        )
         return ThrottledLoginHandler
 
 
