@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import numpy as np
 import orjson
 import pytest
 
+from hitting_coach.analysis.report_data import ReportData
 from hitting_coach.client import LiveSession, connect, connect_mqtt
 from hitting_coach.report import REPORT_NOTEBOOK, execute_notebook, inject_parameters
 from hitting_coach.resources import notebook_path
@@ -311,3 +313,93 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         code = lab.wait(30)
         log.close()
     assert code == 0, (tmp_path / "lab.log").read_text()
+
+
+@contextlib.contextmanager
+def jupyter_lab(root):
+    """``jupyter lab`` as installed, serving ``root``: yields its base URL (token
+    ``test-token``); stopped with SIGTERM, and it must exit cleanly."""
+    port = free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
+    env["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
+    log = open(root / "lab.log", "wb")
+    lab = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root"),
+            *(f"--port={port}", "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=test-token"),
+            *(f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # Until Lab listens, HTTPX retries the connection (0.5 s doubling: about 60 s in all).
+        with httpx.Client(transport=httpx.HTTPTransport(retries=8), timeout=10) as http:
+            http.get(f"{base}/api/status?token=test-token").raise_for_status()
+        yield base
+    finally:
+        lab.send_signal(signal.SIGTERM)
+        code = lab.wait(30)
+        log.close()
+    assert code == 0, (root / "lab.log").read_text()
+
+
+@pytest.mark.integration
+def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
+    recorded_swings, browser, tmp_path
+):
+    """Notebook 02 run from JupyterLab, no internet: the slider steps through every swing and
+    the pelvis and hand curves always hold readings; no output shows an error."""
+    data_dir, _ = recorded_swings
+    table = ReportData.load("latest", data_dir).table
+    nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
+    inject_parameters(nb, {"SESSION": "latest", "DATA_DIR": str(data_dir)})
+    nbformat.write(nb, tmp_path / "report.ipynb")
+    find = """const find = (name) => { for (const d of Bokeh.documents) {
+        const m = d.get_model_by_name(name); if (m) return m; } return null; };"""
+    with jupyter_lab(tmp_path) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route(  # no internet: only the Lab server itself answers
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith(base + "/") else route.abort()
+            ),
+        )
+        try:
+            page.goto(f"{base}/lab/tree/report.ipynb?token=test-token")
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(
+                f"() => {{ {find} return window.Bokeh !== undefined && find('swing-slider'); }}",
+                timeout=60_000,
+            )
+            for number in [*range(2, len(table) + 1), 1]:
+                page.evaluate(f"() => {{ {find} find('swing-slider').value = {number}; }}")
+                page.wait_for_function(
+                    f"""() => {{ {find}
+                      return find('swing-summary').text.startsWith('<b>Swing {number}</b>')
+                        && find('sequence-pelvis').data_source.data.t.length > 50
+                        && find('sequence-hand').data_source.data.t.length > 50; }}""",
+                    timeout=10_000,
+                )
+                peaks = page.evaluate(
+                    f"""() => {{ {find} return ['pelvis', 'hand'].map(
+                      s => Math.max(...find('sequence-' + s).data_source.data.w)); }}"""
+                )  # the curves are that swing's: their peaks are the table's
+                row = table.iloc[number - 1]
+                assert peaks == pytest.approx(
+                    [row["pelvis_peak_measured_dps"], row["hand_peak_measured_dps"]], rel=0.05
+                ), number
+            # The last cell's output (the reference figures' source line): every cell ran.
+            last = page.locator(".jp-OutputArea-output", has_text="Group figures, not targets")
+            last.first.wait_for(timeout=60_000)
+            assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+            assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
+            assert errors == [], errors
+        finally:
+            context.close()
