@@ -114,6 +114,9 @@ class LivePlot:
             height=320,
             sizing_mode="stretch_width",
             tools="pan,wheel_zoom,box_zoom,reset,save",
+            # no drag tool active: on a phone a finger on a plot scrolls the page (tap the pan
+            # tool to pan); the mouse wheel still zooms
+            active_drag=None,
             active_scroll="wheel_zoom",
             toolbar_location="above",
             output_backend="canvas",
