@@ -204,10 +204,18 @@ class LiveSession:
         """The local hub's status (what the dashboard's status line shows)."""
         return self.hub.status()
 
-    def dashboard(self, window: int = 200, period_ms: int = 500) -> Dashboard:
-        """The server's live dashboard component (swing panel included), on the local hub."""
+    def dashboard(
+        self, window_s: float = 10.0, window: int | None = None, period_ms: int = 500
+    ) -> Dashboard:
+        """The server's live dashboard component (swing panel included), on the local hub:
+        the last ``window_s`` seconds, or the last ``window`` points when given."""
         return Dashboard(
-            self.hub, status=self.status, window=window, period_ms=period_ms, swings=self.swings
+            self.hub,
+            status=self.status,
+            window=window,
+            window_s=window_s,
+            period_ms=period_ms,
+            swings=self.swings,
         )
 
     def swing_table(self, device: str | None = None) -> pd.DataFrame:
