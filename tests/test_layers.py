@@ -48,3 +48,18 @@ def test_a_plotting_import_in_ingest_and_an_upward_import_in_store_break_the_con
     assert "Contracts: 0 kept, 2 broken." in report
     assert "hitting_coach.ingest.hub -> panel" in report
     assert "hitting_coach.store.layout -> hitting_coach.cli" in report
+
+
+def test_no_module_imports_itself_through_others():
+    """No import cycles, inside a layer too (the layers contract only orders the layers)."""
+    import grimp
+
+    graph = grimp.build_graph("hitting_coach")
+    cycles = {
+        tuple(sorted((module, imported)))
+        for module in graph.modules
+        for imported in graph.find_modules_directly_imported_by(module)
+        if imported.startswith("hitting_coach")
+        and graph.chain_exists(importer=imported, imported=module)
+    }
+    assert not cycles
