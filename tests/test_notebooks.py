@@ -278,7 +278,8 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         outputs = page.locator(".jp-OutputArea")
         outputs.get_by_text("receiving from phone-live").wait_for(timeout=60_000)
-        outputs.locator(".bk-Canvas").first.wait_for(timeout=60_000)
+        # (the first canvas in the page can be one the dashboard keeps hidden)
+        outputs.locator(".bk-Canvas:visible").first.wait_for(timeout=60_000)
         page.wait_for_function(f"({source})() !== null", timeout=30_000)
         first = page.evaluate(f"({source})()")
         page.wait_for_function(f"({source})() > {first} + 1000", timeout=30_000)  # it moves
