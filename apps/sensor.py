@@ -6,6 +6,7 @@ and desktops get the full dashboard, the card hidden."""
 import panel as pn
 
 from hitting_coach.runtime import get_runtime
+from hitting_coach.store.players import PlayerNames
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.login import FAVICON
 from hitting_coach.ui.swing_panel import SHRINKS
@@ -22,6 +23,7 @@ dashboard = Dashboard(
     window_s=settings.window_s,
     period_ms=settings.update_ms,
     swings=runtime.marked_swings,
+    players=PlayerNames(settings.data_path),
 )
 pn.Column(
     pn.pane.Markdown("## Hitting Coach · live sensors"),

@@ -104,6 +104,26 @@ def test_the_device_picker_appears_with_a_second_device_and_switches_the_plots(h
     assert "phone-1" not in dashboard.status_line.object
 
 
+def test_the_device_picker_shows_players_by_name(hub, tmp_path):
+    """A device named once on the sessions page shows as its player on the live page too."""
+    from hitting_coach.store.players import PlayerNames, set_player
+
+    feed(hub, motion_messages(2, start_ns=T0, device="0f3a-uuid"))
+    feed(hub, motion_messages(2, start_ns=T0, device="9c1e-uuid", session="w"))
+    set_player(tmp_path, "0f3a-uuid", "Maya — belt phone")
+    dashboard = Dashboard(hub, window=200, players=PlayerNames(tmp_path))
+    Shown(dashboard)
+    assert dashboard.picker.options == {"Maya — belt phone": "0f3a-uuid", "9c1e-uuid": "9c1e-uuid"}
+    set_player(tmp_path, "9c1e-uuid", "Maya — belt phone")  # one player, two devices
+    dashboard.tick()
+    assert dashboard.picker.options == {
+        "Maya — belt phone (0f3a-uuid)": "0f3a-uuid",
+        "Maya — belt phone (9c1e-uuid)": "9c1e-uuid",
+    }
+    dashboard.picker.value = "9c1e-uuid"
+    assert dashboard.device == "9c1e-uuid"
+
+
 def test_the_status_line_says_what_arrived_and_what_was_refused(hub):
     dashboard = Dashboard(hub, window=200)
     shown = Shown(dashboard)

@@ -18,6 +18,7 @@ from hitting_coach.errors import SessionError
 from hitting_coach.store.layout import write_json
 
 __all__ = [
+    "PlayerNames",
     "MAX_NAME_CHARS",
     "PLAYERS_FILE",
     "clean_name",
@@ -90,3 +91,24 @@ def set_player(data_dir: Path, device_id: str, name: str) -> dict[str, str]:
 def display_name(device_id: str, players: dict[str, str]) -> str:
     """The player's name for ``device_id``, or the id itself if it has none."""
     return players.get(device_id) or device_id
+
+
+class PlayerNames:
+    """``read_players`` for a page that asks often: the file is read again only when it
+    changed (one ``stat`` per call)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / PLAYERS_FILE
+        self._seen: tuple[int, int] | None = None
+        self._names: dict[str, str] = {}
+
+    def __call__(self) -> dict[str, str]:
+        try:
+            st = self.path.stat()
+            seen = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            seen = None
+        if seen != self._seen:
+            self._seen = seen
+            self._names = read_players(self.path.parent) if seen else {}
+        return self._names

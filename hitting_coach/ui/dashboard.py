@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -235,10 +236,14 @@ class Dashboard(pn.viewable.Viewer):
         period_ms: int = 500,
         swings: LiveSwings | MarkedLiveSwings | None = None,
         window_s: float = 10.0,
+        players: Callable[[], dict[str, str]] | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
         self.hub = hub
+        #: ``{device_id: player name}`` (read again with the status line): the picker shows names.
+        self._players = players or dict
+        self._labels: dict[str, str] = {}
         self._status = status or hub.status
         self._shared = shared_status(hub, self._status)
         self._status_due = 0.0
@@ -298,11 +303,24 @@ class Dashboard(pn.viewable.Viewer):
         share (see :mod:`hitting_coach.ui.shared_status`) and refresh the status line once
         every :data:`STATUS_EVERY_S`, only sending it when its text changed."""
         devices = self._shared.devices(fresh)
+        now = time.monotonic()
+        status_due = fresh or now >= self._status_due
         if devices != self.param.device.objects:
             self.param.device.objects = list(devices)
             self.picker.visible = len(devices) > 1
             if self.device is None and devices:
                 self.device = devices[0]
+            self._labels = {}  # the new objects reset the picker's options to bare ids
+        if status_due or not self._labels:
+            names = self._players()
+            labels = {d: names.get(d, d) for d in devices}
+            taken = Counter(labels.values())  # two devices of one player: both stay pickable
+            labels = {
+                d: name if taken[name] == 1 else f"{name} ({d})" for d, name in labels.items()
+            }
+            if labels != self._labels:
+                self._labels = labels
+                self.picker.options = {label: d for d, label in labels.items()}
         for plot in self.plots:
             plot.update()
         if self.swing_panel is not None:
@@ -313,8 +331,7 @@ class Dashboard(pn.viewable.Viewer):
             for plot in self.plots:
                 plot.mark_swings(spans)
             self.sequence.show(self.hub, self.device, rows[-1] if rows else None)
-        now = time.monotonic()
-        if fresh or now >= self._status_due:
+        if status_due:
             self._status_due = now + STATUS_EVERY_S
             text = status_text(self._shared.status(fresh), self.device)
             if text != self.status_line.object:
