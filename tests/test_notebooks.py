@@ -90,12 +90,13 @@ def test_report_notebook_runs_as_committed_on_the_latest_session(recorded_swings
 
 @pytest.mark.integration
 def test_live_notebook_runs_against_a_fed_server(server):
+    started = time.monotonic()  # the first 20 s of readings end now, however long posting takes
     for m in live_messages():
         assert server.post(m)[0] == 200
     stop = threading.Event()
 
     def keep_feeding() -> None:  # the phone keeps sending while the notebook runs
-        k, sent_until = 0, time.monotonic()
+        k, sent_until = 0, started
         while not stop.wait(0.5):
             now = time.monotonic()  # what a real phone sent since the last post, however
             for m in live_messages(now - sent_until, seed=100 + k):  # slowly this loop runs
