@@ -318,14 +318,20 @@ class Hub:
         return Reader(self, device, sensor, backlog)
 
     def read(
-        self, device: str, sensor: str, cursor: int = 0, last: int | None = None
+        self,
+        device: str,
+        sensor: str,
+        cursor: int = 0,
+        last: int | None = None,
+        until: int | None = None,
     ) -> tuple[list[str], np.ndarray, np.ndarray, int, int]:
-        """``(columns, time_ns, values, new_cursor, missed)`` after ``cursor``; see RingBuffer."""
+        """``(columns, time_ns, values, new_cursor, missed)`` after ``cursor`` (and before
+        ``until``, a cursor); see RingBuffer."""
         with self._lock:
             buffer = self._buffers.get((device, sensor))
             if buffer is None:
                 return [], np.empty(0, np.int64), np.empty((0, 0)), cursor, 0
-            return (buffer.columns, *buffer.read(cursor, last))
+            return (buffer.columns, *buffer.read(cursor, last, until))
 
     def frame(self, device: str, sensor: str, last: int | None = None) -> pd.DataFrame:
         """A snapshot of what the buffer holds, as a DataFrame sorted by time."""

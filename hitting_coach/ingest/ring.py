@@ -77,23 +77,26 @@ class RingBuffer:
         self.total += n
 
     def read(
-        self, cursor: int = 0, last: int | None = None
+        self, cursor: int = 0, last: int | None = None, until: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Readings after ``cursor`` (at most the last ``last`` of them), sorted by time.
+        """Readings after ``cursor`` and before ``until`` (a cursor; default: all written), at
+        most the last ``last`` of them, sorted by time.
 
         Returns ``(time_ns, values[n_columns, n], new_cursor, missed)`` where ``missed`` counts
         readings that were overwritten before this reader got to them.
         """
         if cursor > self.total:  # the buffer was replaced (its device left memory and came back)
             cursor = 0
+        stop = self.total if until is None else max(0, min(until, self.total))
         start = max(cursor, self.total - self.capacity)
         missed = start - cursor if cursor < start else 0
         if last is not None:
-            start = max(start, self.total - last)
-        idx = np.arange(start, self.total) % self.capacity
+            start = max(start, stop - last)
+        start = min(start, stop)
+        idx = np.arange(start, stop) % self.capacity
         time_ns = self.time_ns[idx]
         values = self.values[:, idx]
         if len(time_ns) > 1 and np.any(time_ns[1:] < time_ns[:-1]):
             order = np.argsort(time_ns, kind="stable")
             time_ns, values = time_ns[order], values[:, order]
-        return time_ns, values, self.total, missed
+        return time_ns, values, stop, missed
