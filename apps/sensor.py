@@ -24,6 +24,7 @@ dashboard = Dashboard(
     period_ms=settings.update_ms,
     swings=runtime.marked_swings,
     players=PlayerNames(settings.data_path),
+    feed=runtime.feed,  # the plots are streamed to the browser by the server's one feed
 )
 pn.Column(
     pn.pane.Markdown("## Hitting Coach · live sensors"),

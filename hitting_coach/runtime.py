@@ -23,6 +23,7 @@ from hitting_coach.errors import StartupError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits
 from hitting_coach.store.recorder import Recorder
+from hitting_coach.ui.live_feed import LIVE_SENSORS, LiveFeed
 
 __all__ = ["LOCK_FILE", "Runtime", "configure", "get_runtime", "hold_data_dir", "release_data_dir"]
 
@@ -115,6 +116,14 @@ class Runtime:
                 s: self.hub.frame(device, s) for s in self.hub.sensors(device)
             },
         )
+        #: the live plots' data, read once per tick for every open dashboard page
+        self.feed = LiveFeed(
+            self.hub,
+            LIVE_SENSORS,
+            period_ms=settings.update_ms,
+            swing_revision=self.marked_swings.revision,
+        )
+        self.swings.add_listener(self.feed.swings_changed)
         self._workers: list[Any] = []
         self._started = False
         self._lock = threading.Lock()
@@ -155,6 +164,7 @@ class Runtime:
         """Stop background work, last started first; safe to call twice."""
         with self._lock:
             workers, self._workers = self._workers, []
+        self.feed.stop()
         for worker in reversed(workers):
             worker.stop()
         if workers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hitting_coach.analysis.swings import SWEET_SPOT_M, SwingTracker
@@ -47,8 +48,13 @@ class LiveSwings:
         self._readers: dict[tuple[str, str], Reader] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._counts: dict[str, int] = {}
+        self._listeners: list[Callable[[str], None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-swings", daemon=True)
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(device)`` (on the detector's thread) as soon as it finds a swing."""
+        self._listeners.append(callback)
 
     def start(self) -> LiveSwings:
         self._thread.start()
@@ -91,6 +97,8 @@ class LiveSwings:
             if rows:
                 self._keep(device, rows)
                 found += len(rows)
+                for callback in self._listeners:
+                    callback(device)
         return found
 
     def _forget_gone(self, devices: list[str]) -> None:

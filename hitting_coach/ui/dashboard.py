@@ -1,8 +1,12 @@
 """Live plot components for the dashboard and for notebooks (the only module here that
 imports panel and bokeh for the live view).
 
-Each browser session (or notebook cell) owns its readers on the hub and, once per tick, streams
-only the new points into its Bokeh sources with a rollover: nothing old is ever resent.
+A served page's plots are fed by the server's one :class:`~hitting_coach.ui.live_feed.LiveFeed`
+(one read and one encoded frame per device and tick, for all tabs; the browser streams it into
+the plots). Without a feed (a notebook cell, a test) each dashboard owns its readers on the hub
+and, once per tick, streams only the new points into its Bokeh sources with a rollover: nothing
+old is ever resent. Either way the session itself only sends what changed: the status line,
+the device list, the swings (as soon as the detector finds one).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,6 +25,7 @@ import param
 from bokeh.models import (
     BoxAnnotation,
     ColumnDataSource,
+    CustomJS,
     DataRange1d,
     DatetimeTickFormatter,
     Range1d,
@@ -31,6 +37,7 @@ from panel.io.state import set_curdoc
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
+from hitting_coach.ui.live_feed import FRAME_JS, LIVE_SENSORS, LiveFeed
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.phone_view import PhoneCard
 from hitting_coach.ui.shared_status import shared_status
@@ -76,7 +83,7 @@ def _every(callback: Callable[[], None], period_ms: int) -> Callable[[], None]:
 _BACKLOG_READINGS = 60_000
 #: Swings marked at once on a plot (the newest; older ones have scrolled out of view).
 _SWING_MARKS = 8
-_DPS_PER_RAD_S = 180.0 / math.pi
+_DPS_PER_RAD_S = LIVE_SENSORS["gyroscope"]
 
 
 class LivePlot:
@@ -183,10 +190,12 @@ class LivePlot:
         self.source.stream(new, rollover=rollover)
         return len(t_ms)
 
-    def mark_swings(self, spans_ns: list[tuple[int, int]]) -> None:
-        """Shade the swings (start, end) that are still in the window; the newest win."""
-        shown = self.source.data["t"]
-        oldest_ms = float(np.min(shown)) if len(shown) else math.inf
+    def mark_swings(self, spans_ns: list[tuple[int, int]], oldest_ms: float | None = None) -> None:
+        """Shade the swings (start, end) that are still in the window (from ``oldest_ms``, or
+        the oldest point this source holds); the newest win."""
+        if oldest_ms is None:
+            shown = self.source.data["t"]
+            oldest_ms = float(np.min(shown)) if len(shown) else math.inf
         spans = [(a / 1e6, b / 1e6) for a, b in spans_ns if b / 1e6 >= oldest_ms]
         spans = spans[-len(self.marks) :]
         for i, box in enumerate(self.marks):
@@ -237,10 +246,12 @@ class Dashboard(pn.viewable.Viewer):
         swings: LiveSwings | MarkedLiveSwings | None = None,
         window_s: float = 10.0,
         players: Callable[[], dict[str, str]] | None = None,
+        feed: LiveFeed | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
         self.hub = hub
+        self.window, self.window_s = window or None, window_s
         #: ``{device_id: player name}`` (read again with the status line): the picker shows names.
         self._players = players or dict
         self._labels: dict[str, str] = {}
@@ -286,12 +297,42 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[SHRINKS],
         )
+        self._feed = self._subscribe(feed)
         self.tick()
+        if self._feed is not None:  # the feed streams the plots: the session ticks for the
+            period_ms = max(period_ms, int(STATUS_EVERY_S * 1000))  # status line and devices
         self._stop_ticks = _every(self._periodic, period_ms)
+
+    def _subscribe(self, feed: LiveFeed | None) -> tuple[LiveFeed, str] | None:
+        """In a served page, let ``feed`` stream the plots: the page's browser connects to it
+        once its document is ready; the subscription ends with the session."""
+        doc = pn.state.curdoc
+        if feed is None or doc is None or doc.session_context is None:
+            return None
+        sub = feed.subscribe(self.window_s, self.window)
+        doc.js_on_event(
+            "document_ready",
+            CustomJS(
+                args={
+                    "sources": {p.sensor: p.source for p in self.plots},
+                    "token": sub.token,
+                    "window_s": self.window_s,
+                    "window_points": self.window or 0,
+                },
+                code=FRAME_JS,
+            ),
+        )
+        doc.on_session_destroyed(lambda _context: feed.drop(sub.token))
+        sub.on_swings = lambda: doc.add_next_tick_callback(partial(self._swings_pushed, doc))
+        return feed, sub.token
 
     @param.depends("device", watch=True)
     def _follow(self) -> None:
         self._status_due = 0.0  # the status line names this device's rates
+        if self._feed is not None:
+            feed, token = self._feed
+            feed.follow(token, self.device)
+            return
         for plot in self.plots:
             if self.device is not None:
                 plot.follow(self.hub, self.device)
@@ -323,19 +364,44 @@ class Dashboard(pn.viewable.Viewer):
                 self.picker.options = {label: d for d, label in labels.items()}
         for plot in self.plots:
             plot.update()
-        if self.swing_panel is not None:
-            self.swing_panel.update(self.device)
-            self.phone_card.update(self.device)
-            rows = self._swing_rows()
-            spans = [(r["start_ns"], r["end_ns"]) for r in rows if r.get("end_ns") is not None]
-            for plot in self.plots:
-                plot.mark_swings(spans)
-            self.sequence.show(self.hub, self.device, rows[-1] if rows else None)
+        self._update_swings()
         if status_due:
             self._status_due = now + STATUS_EVERY_S
             text = status_text(self._shared.status(fresh), self.device)
             if text != self.status_line.object:
                 self.status_line.object = text
+
+    def _update_swings(self) -> None:
+        """The swing panel, phone card, shading and sequence plot (each sends only changes)."""
+        if self.swing_panel is None:
+            return
+        self.swing_panel.update(self.device)
+        self.phone_card.update(self.device)
+        rows = self._swing_rows()
+        spans = [(r["start_ns"], r["end_ns"]) for r in rows if r.get("end_ns") is not None]
+        oldest_ms = self._window_start_ms() if self._feed is not None else None
+        for plot in self.plots:
+            plot.mark_swings(spans, oldest_ms)
+        self.sequence.show(self.hub, self.device, rows[-1] if rows else None)
+
+    def _window_start_ms(self) -> float:
+        """Where the browser's plots start (fed by the feed, the server holds no points)."""
+        if self.device is None:
+            return math.inf
+        starts = []
+        for plot in self.plots:
+            _, time_ns, _, _, _ = self.hub.read(self.device, plot.sensor, 0, last=self.window or 1)
+            if len(time_ns):
+                newest = float(time_ns.max()) / 1e6
+                starts.append(
+                    float(time_ns.min()) / 1e6 if self.window else newest - self.window_s * 1000
+                )
+        return min(starts) if starts else math.inf
+
+    def _swings_pushed(self, doc: Any) -> None:
+        """The detector found a swing on this page's device: show it now."""
+        with set_curdoc(doc), hold():
+            self._update_swings()
 
     def _swing_rows(self) -> list[dict[str, Any]]:
         """The device's swings, read again only when they changed."""
@@ -356,6 +422,9 @@ class Dashboard(pn.viewable.Viewer):
 
     def stop(self) -> None:
         self._stop_ticks()
+        if self._feed is not None:
+            feed, token = self._feed
+            feed.drop(token)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
