@@ -24,6 +24,7 @@ from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits
 from hitting_coach.store.recorder import Recorder
 from hitting_coach.ui.live_feed import LIVE_SENSORS, LiveFeed
+from hitting_coach.ui.shared_status import shared_status, status_text
 
 __all__ = ["LOCK_FILE", "Runtime", "configure", "get_runtime", "hold_data_dir", "release_data_dir"]
 
@@ -122,6 +123,9 @@ class Runtime:
             LIVE_SENSORS,
             period_ms=settings.update_ms,
             swing_revision=self.marked_swings.revision,
+            status=lambda device: status_text(
+                shared_status(self.hub, self.status).status(), device
+            ),
         )
         self.swings.add_listener(self.feed.swings_changed)
         self._workers: list[Any] = []

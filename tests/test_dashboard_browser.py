@@ -205,3 +205,40 @@ def test_offline_the_login_page_and_the_dashboard_ask_nothing_of_other_hosts(tmp
     finally:
         context.close()
         assert server.stop() == 0, server.output()
+
+
+def test_the_points_come_over_the_shared_feed_not_the_bokeh_session(server, page):
+    """Each tick the server reads and encodes the new points once for every tab and sends them
+    over /sensor/live.ws; the page's Bokeh session carries no points, and the browser does not
+    send the plots' moving ranges back. A dropped feed socket reconnects and misses nothing."""
+    frames: dict[str, list] = {"bokeh_in": [], "bokeh_out": [], "feed": []}
+
+    def on_ws(ws):
+        if ws.url.split("?")[0].endswith("/live.ws"):
+            ws.on("framereceived", lambda f: frames["feed"].append(len(f)))
+        else:
+            ws.on("framereceived", lambda f: frames["bokeh_in"].append(f))
+            ws.on("framesent", lambda f: frames["bokeh_out"].append(f))
+
+    page.on("websocket", on_ws)
+    start = time.time_ns()
+    _post_all(server, motion_messages(5, start_ns=start))
+    page.goto(server.base + "/sensor/")
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [100, 100], 30, what="the first points")
+    for k in range(5, 15):  # 2 s of readings, posted a batch at a time as the phone does
+        _post_all(server, motion_messages(1, start_ns=start + k * 200_000_000, first_id=k))
+        page.wait_for_timeout(200)
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [300, 300], what="all the points")
+    assert len(frames["feed"]) >= 4  # a frame per tick with new points
+    text = [f if isinstance(f, str) else f.decode("latin-1") for f in frames["bokeh_in"]]
+    assert not any("ColumnsStreamed" in f for f in text)
+    sent = [f if isinstance(f, str) else f.decode("latin-1") for f in frames["bokeh_out"]]
+    assert not any('"start"' in f or '"end"' in f for f in sent), sent[:3]
+    # the feed socket drops (a proxy restarts, a phone wakes up): it reconnects, is sent the
+    # window again, and the points posted meanwhile are all there, none twice
+    resets = page.evaluate("() => window.__hc_feed.resets")
+    page.evaluate("() => window.__hc_feed.ws.close()")
+    _post_all(server, motion_messages(5, start_ns=start + 15 * 200_000_000, first_id=15))
+    wait_for(lambda: page.evaluate("() => window.__hc_feed.resets") == resets + 1, what="reconnect")
+    wait_for(lambda: page.evaluate(JS_LENGTHS) == [400, 400], what="the points after")
+    assert page.errors == []

@@ -241,3 +241,34 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
             await server.close_all_connections()
 
     asyncio.run(main())
+
+
+def test_the_status_line_goes_with_the_frames_once_a_second_even_when_the_phone_stops(hub):
+    said = []
+
+    def status(device: str) -> str:
+        said.append(device)
+        return f"{len(said)} · {device}"
+
+    feed = LiveFeed(hub, LIVE_SENSORS, status=status, status_every_s=0.0)
+    ingest(hub, motion_messages(2, start_ns=T0))
+    pages = [Page(), Page()]
+    for page in pages:
+        sub = feed.subscribe(window_s=10.0)
+        feed.follow(sub.token, "phone-1")
+        feed.attach(sub.token, page)
+    assert pages[0].frames[0]["status"].endswith("phone-1")  # the window comes with it
+    said.clear()
+    feed.tick()  # no new reading: a frame with the status line alone
+    assert said == ["phone-1"]  # computed once for both pages
+    for page in pages:
+        last = page.frames[-1]
+        assert last["status"] == "1 · phone-1"
+        assert all(len(s["t_ms"]) == 0 for s in last["sensors"].values())
+    slow = LiveFeed(hub, LIVE_SENSORS, status=status, status_every_s=3600.0)
+    page = Page()
+    sub = slow.subscribe(window_s=10.0)
+    slow.follow(sub.token, "phone-1")
+    slow.attach(sub.token, page)
+    slow.tick()
+    assert len(page.raw) == 1  # nothing new, status not due: nothing sent

@@ -11,7 +11,6 @@ the device list, the swings (as soon as the detector finds one).
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ from bokeh.models import (
     CustomJS,
     DataRange1d,
     DatetimeTickFormatter,
+    Div,
     Range1d,
 )
 from bokeh.plotting import figure
@@ -40,7 +40,7 @@ from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.ui.live_feed import FRAME_JS, LIVE_SENSORS, LiveFeed
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.phone_view import PhoneCard
-from hitting_coach.ui.shared_status import shared_status
+from hitting_coach.ui.shared_status import shared_status, status_text
 from hitting_coach.ui.swing_panel import SHRINKS, SwingPanel
 
 __all__ = ["Dashboard", "LivePlot", "status_text"]
@@ -207,31 +207,6 @@ class LivePlot:
                 box.visible = False
 
 
-def status_text(status: dict[str, Any], device: str | None) -> str:
-    """The one-line status: message rate, last message age, rejections, sources, recording."""
-    age = status["last_message_age_s"]
-    parts = [
-        f"{status['messages_per_s']:.1f} msg/s",
-        "no message yet" if age is None else f"last message {age:.1f} s ago",
-        f"{status['rejected']} rejected",
-    ]
-    if status["duplicates"]:
-        parts.append(f"{status['duplicates']} duplicates")
-    for name, state in sorted(status.get("sources", {}).items()):
-        parts.append(f"{name.upper()}: {state.get('state', '?')}")
-    recording = status["recording"]
-    if recording["enabled"]:
-        parts.append(
-            "recording: ok" if recording["ok"] else f"recording FAILED: {recording['error']}"
-        )
-    if device:
-        rates = status["devices"].get(device, {})
-        shown = [f"{s} {r['rate_hz']:.0f} Hz" for s, r in rates.items() if r.get("rate_hz")]
-        if shown:
-            parts.append(", ".join(shown[:4]))
-    return " · ".join(html.escape(p) for p in parts)
-
-
 class Dashboard(pn.viewable.Viewer):
     """The live view: device picker, status line, swing panel, accelerometer and gyroscope."""
 
@@ -273,7 +248,9 @@ class Dashboard(pn.viewable.Viewer):
         ]
         self.sequence = SequencePlot() if swings is not None else None
         self._rows: tuple[Any, list[dict[str, Any]]] = (None, [])
-        self.status_line = pn.pane.HTML("", css_classes=["hc-status"], sizing_mode="stretch_width")
+        #: the status line (a plain Bokeh Div: a served page's feed sets its text in the browser)
+        self.status_div = Div(text="", css_classes=["hc-status"], sizing_mode="stretch_width")
+        self.status_line = pn.pane.Bokeh(self.status_div, sizing_mode="stretch_width")
         self.picker = pn.widgets.Select.from_param(
             self.param.device, name="Device", width=320, visible=False
         )
@@ -315,6 +292,8 @@ class Dashboard(pn.viewable.Viewer):
             CustomJS(
                 args={
                     "sources": {p.sensor: p.source for p in self.plots},
+                    "ranges": [p.figure.x_range for p in self.plots],
+                    "status": self.status_div,
                     "token": sub.token,
                     "window_s": self.window_s,
                     "window_points": self.window or 0,
@@ -365,11 +344,11 @@ class Dashboard(pn.viewable.Viewer):
         for plot in self.plots:
             plot.update()
         self._update_swings()
-        if status_due:
-            self._status_due = now + STATUS_EVERY_S
+        if status_due and (self._feed is None or self.device is None or fresh):
+            self._status_due = now + STATUS_EVERY_S  # (a served page's feed sends the line)
             text = status_text(self._shared.status(fresh), self.device)
-            if text != self.status_line.object:
-                self.status_line.object = text
+            if text != self.status_div.text:
+                self.status_div.text = text
 
     def _update_swings(self) -> None:
         """The swing panel, phone card, shading and sequence plot (each sends only changes)."""

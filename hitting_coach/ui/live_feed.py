@@ -32,6 +32,7 @@ import logging
 import math
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,9 +77,14 @@ class Chunk:
     values: np.ndarray  # float32 [3, n]
 
 
-def encode_frame(device: str, chunks: Iterable[Chunk], reset: bool = False) -> bytes:
-    """The frame for ``chunks`` (see the module's docstring for the layout)."""
+def encode_frame(
+    device: str, chunks: Iterable[Chunk], reset: bool = False, status: str | None = None
+) -> bytes:
+    """The frame for ``chunks`` and, when given, the status line's new text (HTML, escaped by
+    :func:`~hitting_coach.ui.shared_status.status_text`); see the module's docstring."""
     head: dict[str, Any] = {"device": device, "reset": reset, "s": []}
+    if status is not None:
+        head["status"] = status
     parts: list[bytes] = []
     for chunk in chunks:
         n = len(chunk.time_ns)
@@ -117,11 +123,17 @@ def decode_frame(frame: bytes) -> dict[str, Any]:
         values = np.frombuffer(frame, "<f4", 3 * n, offset).reshape(3, n) if n else np.empty((3, 0))
         offset += 12 * n
         sensors[entry["name"]] = {"t_ms": t_ms, **dict(zip(AXES, values, strict=True))}
-    return {"device": head["device"], "reset": head["reset"], "sensors": sensors}
+    return {
+        "device": head["device"],
+        "reset": head["reset"],
+        "status": head.get("status"),
+        "sensors": sensors,
+    }
 
 
 #: The browser's half (a Bokeh ``CustomJS`` run once the page's document is ready; its
-#: ``args``: ``sources`` {sensor: ColumnDataSource}, ``token``, ``window_s``, ``window_points``).
+#: ``args``: ``sources`` {sensor: ColumnDataSource}, ``ranges`` (the plots' x ranges),
+#: ``status`` (the status line's Div), ``token``, ``window_s``, ``window_points``).
 #: It connects to ``live.ws`` beside the page, streams each frame into its sources without
 #: echoing to the server, and reconnects (after 0.5 s, doubling to 5 s) unless told the page's
 #: session is gone. ``window.__hc_feed`` counts frames for tests and benchmarks.
@@ -156,6 +168,17 @@ function apply(src, t, cols, reset) {
   }
   src.stream({t: t, x: cols.x, y: cols.y, z: cols.z}, rollover, {sync: false});
 }
+// The x ranges follow the data in the browser alone: a DataRange1d tells the server each new
+// start and end, which with a frame per tick was most of what a tab cost the server. A zoom
+// or pan (the user's own change) still goes through as before.
+for (const range of ranges) {
+  const update = range.update;
+  range.update = function (...args) {
+    const setv = this.setv;
+    this.setv = (attrs, options = {}) => setv.call(this, attrs, {...options, sync: false});
+    try { return update.apply(this, args); } finally { this.setv = setv; }
+  };
+}
 function onframe(buf) {
   const view = new DataView(buf);
   const size = view.getUint32(0, true);
@@ -178,6 +201,7 @@ function onframe(buf) {
     const src = sources[s.name];
     if (src) apply(src, t, cols, head.reset);
   }
+  if (head.status !== undefined && status) status.setv({text: head.status}, {sync: false});
   state.frames += 1;
   state.bytes += buf.byteLength;
   if (head.reset) state.resets += 1;
@@ -187,7 +211,7 @@ function connect() {
   const url = new URL("live.ws", window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   url.search = "?token=" + encodeURIComponent(token);
-  const ws = new WebSocket(url.href);
+  const ws = state.ws = new WebSocket(url.href);
   ws.binaryType = "arraybuffer";
   ws.onopen = () => { delay = 500; };
   ws.onmessage = (event) => onframe(event.data);
@@ -231,8 +255,13 @@ class LiveFeed:
         sensors: dict[str, float],
         period_ms: int = 500,
         swing_revision: Callable[[str], Any] | None = None,
+        status: Callable[[str], str] | None = None,
+        status_every_s: float = 1.0,
     ) -> None:
         self.hub = hub
+        self._status = status
+        self.status_every_s = status_every_s
+        self._status_text: dict[str, tuple[float, str]] = {}
         self.sensors = dict(sensors)
         self.period_ms = period_ms
         self._swing_revision = swing_revision
@@ -331,7 +360,9 @@ class LiveFeed:
             for device, subs in by_device.items():
                 cursors = self._cursors_for(device)
                 chunks, cursors = self._read_new(device, cursors)
-                frame = encode_frame(device, chunks) if any(len(c.time_ns) for c in chunks) else b""
+                status = self._status_due(device)
+                fresh = any(len(c.time_ns) for c in chunks)
+                frame = encode_frame(device, chunks, status=status) if fresh or status else b""
                 for sub in subs:
                     if sub.socket is None:
                         continue
@@ -341,6 +372,18 @@ class LiveFeed:
                         written += self._send(sub, frame)
                 self._notify_swings(device, subs)
         return written
+
+    def _status_due(self, device: str, always: bool = False) -> str | None:
+        """The status line for ``device`` when it is due (once per ``status_every_s``, computed
+        once for all its pages), else None; ``always``: the latest text, due or not."""
+        if self._status is None:
+            return None
+        now = time.monotonic()
+        last = self._status_text.get(device)
+        if last is None or now - last[0] >= self.status_every_s:
+            last = self._status_text[device] = (now, self._status(device))
+            return last[1]
+        return last[1] if always else None
 
     def _cursors_for(self, device: str) -> dict[str, int]:
         """Where the shared readers of ``device`` stand (new ones start at the newest)."""
@@ -384,7 +427,8 @@ class LiveFeed:
             chunks.append(self._chunk(sensor, columns, time_ns, values))
         sub.reset = False
         self.counters["resets"] += 1
-        return self._send(sub, encode_frame(sub.device, chunks, reset=True))
+        status = self._status_due(sub.device, always=True)
+        return self._send(sub, encode_frame(sub.device, chunks, reset=True, status=status))
 
     def _send(self, sub: Subscription, frame: bytes) -> int:
         sub.pending = [f for f in sub.pending if f is not None and not f.done()]
@@ -408,6 +452,8 @@ class LiveFeed:
             del self._cursors[key]
         for device in [d for d in self._revisions if d not in followed]:
             del self._revisions[device]
+        for device in [d for d in self._status_text if d not in followed]:
+            del self._status_text[device]
 
     # ------------------------------------------------------------------------------ swings
     def swings_changed(self, device: str) -> None:

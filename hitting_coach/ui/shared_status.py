@@ -4,6 +4,7 @@ with 20 tabs open, the hub's lock is taken for ``status()`` a few times a second
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 import weakref
@@ -12,7 +13,7 @@ from typing import Any
 
 from hitting_coach.ingest.hub import Hub
 
-__all__ = ["SharedStatus", "shared_status"]
+__all__ = ["SharedStatus", "shared_status", "status_text"]
 
 #: How stale a shared status may be: the status line says ages to 0.1 s and refreshes each second.
 MAX_AGE_S = 0.25
@@ -62,3 +63,28 @@ def shared_status(hub: Hub, status: Callable[[], dict[str, Any]]) -> SharedStatu
             if hub not in _shared:
                 _shared[hub] = shared
         return shared
+
+
+def status_text(status: dict[str, Any], device: str | None) -> str:
+    """The one-line status: message rate, last message age, rejections, sources, recording."""
+    age = status["last_message_age_s"]
+    parts = [
+        f"{status['messages_per_s']:.1f} msg/s",
+        "no message yet" if age is None else f"last message {age:.1f} s ago",
+        f"{status['rejected']} rejected",
+    ]
+    if status["duplicates"]:
+        parts.append(f"{status['duplicates']} duplicates")
+    for name, state in sorted(status.get("sources", {}).items()):
+        parts.append(f"{name.upper()}: {state.get('state', '?')}")
+    recording = status["recording"]
+    if recording["enabled"]:
+        parts.append(
+            "recording: ok" if recording["ok"] else f"recording FAILED: {recording['error']}"
+        )
+    if device:
+        rates = status["devices"].get(device, {})
+        shown = [f"{s} {r['rate_hz']:.0f} Hz" for s, r in rates.items() if r.get("rate_hz")]
+        if shown:
+            parts.append(", ".join(shown[:4]))
+    return " · ".join(html.escape(p) for p in parts)
