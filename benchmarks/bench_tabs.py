@@ -10,7 +10,8 @@ session lingers into the next round). For each round of ``--seconds``:
   ingest alone) taken off first;
 - updates per second per tab and the largest gap between two updates, counted in each page
   by a hook on the accelerometer source's ``streaming`` signal;
-- the feeder's POST /data latency p50/p95/max during the round;
+- the feeder's POST /data latency p50/p95/max during the round (the feeder runs in a process
+  of its own, as a phone would be);
 - websocket bytes received per tab per second.
 
 A second server with ``HITTING_COACH_UPDATE_MS=100`` then runs 1 and 10 tabs, fed in 50 ms
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,7 +57,11 @@ def cpu_s(pid: int) -> float:
 
 
 class Feeder(threading.Thread):
-    """Posts 200 ms batches at real-time pace; records (wall time, latency s) per POST."""
+    """Posts 200 ms batches at real-time pace; records (wall time, latency s) per POST.
+
+    Run it in a process of its own (``--feed``, see :class:`FeederProcess`) when measuring
+    latency: a phone is not in the browser's process, and in this one Playwright's event
+    dispatch for many tabs competes with the feeder for the GIL."""
 
     def __init__(self, base: str, rate_hz: float = 200, batch_s: float = 0.2) -> None:
         super().__init__(daemon=True)
@@ -62,6 +69,7 @@ class Feeder(threading.Thread):
         self.stop_event = threading.Event()
         self.latencies: list[tuple[float, float]] = []
         self.errors: list[str] = []
+        self.on_post = None  # called with (wall time, latency s, error or "") after each POST
 
     def run(self) -> None:
         start = time.time_ns()
@@ -80,6 +88,8 @@ class Feeder(threading.Thread):
                 self.latencies.append((time.time(), time.perf_counter() - t0))
                 if response.status_code != 200:
                     self.errors.append(f"{response.status_code} {response.text[:200]}")
+                if self.on_post is not None:
+                    self.on_post(*self.latencies[-1], self.errors[-1] if self.errors else "")
                 k += 1
                 delay = start / 1e9 + k * self.batch_s - time.time()
                 if delay > 0:
@@ -87,6 +97,41 @@ class Feeder(threading.Thread):
 
     def between(self, t0: float, t1: float) -> list[float]:
         return sorted(lat for t, lat in self.latencies if t0 <= t < t1)
+
+
+class FeederProcess:
+    """The feeder in a process of its own; its POST latencies read back from its output."""
+
+    def __init__(self, base: str, batch_s: float = 0.2) -> None:
+        cmd = [sys.executable, __file__, "--feed", base, "--feed-batch-s", str(batch_s)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.latencies: list[tuple[float, float]] = []
+        self.errors: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            wall, latency, error = line.rstrip("\n").split("\t", 2)
+            self.latencies.append((float(wall), float(latency)))
+            if error:
+                self.errors.append(error)
+
+    def between(self, t0: float, t1: float) -> list[float]:
+        return sorted(lat for t, lat in list(self.latencies) if t0 <= t < t1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+
+
+def feed_forever(base: str, batch_s: float) -> None:
+    """``--feed``: post until terminated, a line per POST: wall time, latency (s), error."""
+    feeder = Feeder(base, batch_s=batch_s)
+    feeder.on_post = lambda wall, latency, error: print(f"{wall}\t{latency}\t{error}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: feeder.stop_event.set())
+    feeder.run()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -103,8 +148,7 @@ def run_server(
         env = {"HITTING_COACH_UPDATE_MS": str(period_ms)} if period_ms else {}
         server = ServerProcess(Path(tmp), env=env).start()
         pid = server.proc.pid
-        feeder = Feeder(server.base, batch_s=batch_s)
-        feeder.start()
+        feeder = FeederProcess(server.base, batch_s=batch_s)
         counting = threading.Event()
         received = {"bytes": 0}
 
@@ -172,8 +216,7 @@ def run_server(
                     print(fmt(rows[-1], rows[0]), flush=True)
                 browser.close()
         finally:
-            feeder.stop_event.set()
-            feeder.join()
+            feeder.stop()
             code = server.stop()
         assert code == 0, server.output()
         assert not feeder.errors, feeder.errors[:3]
@@ -210,7 +253,12 @@ def main() -> None:
         default=0.05,
         help="the feeder's batch interval in the 100 ms rounds (a tick with no new data sends nothing)",
     )
+    parser.add_argument("--feed", help=argparse.SUPPRESS)  # the feeder process (FeederProcess)
+    parser.add_argument("--feed-batch-s", type=float, default=0.2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.feed:
+        feed_forever(args.feed, args.feed_batch_s)
+        return
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)", flush=True)
     run_server(None, [int(t) for t in args.tabs.split(",") if t], args.seconds)
     if args.fast_tabs:

@@ -9,5 +9,5 @@ from hitting_coach.web_files import file_routes
 ROUTES = [
     *file_routes(get_runtime),
     *routes(get_runtime),
-    *feed_routes(lambda: get_runtime().feed),
+    *feed_routes(lambda: get_runtime().feed, lambda: get_runtime().settings.extra_origins),
 ]

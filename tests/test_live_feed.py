@@ -199,7 +199,7 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
     """A real tornado server and WebSocket client in this process."""
 
     async def main() -> None:
-        app = tornado.web.Application(feed_routes(lambda: feed))
+        app = tornado.web.Application(feed_routes(lambda: feed, lambda: ["coach.example.com"]))
         port = free_port()
         server = tornado.httpserver.HTTPServer(app)
         server.listen(port, "127.0.0.1")
@@ -235,6 +235,15 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
                 raise_error=False,
             )
             assert response.code == 403
+            # the public host behind nginx (HITTING_COACH_ALLOWED_ORIGINS) may connect
+            proxied = await tornado.websocket.websocket_connect(
+                tornado.httpclient.HTTPRequest(
+                    f"{url}?token={sub.token}", headers={"Origin": "https://coach.example.com"}
+                )
+            )
+            assert decode_frame(await proxied.read_message())["reset"]
+            proxied.close()
+            client.close()
         finally:
             feed.stop()
             server.stop()

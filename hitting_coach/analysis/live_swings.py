@@ -1,7 +1,8 @@
 """Live swing detection on the hub's stream: one :class:`SwingTracker` per device.
 
-A worker thread reads what is new in the hub's ring buffers every ``interval_s`` and feeds it
-to its device's tracker (the same code :func:`hitting_coach.analysis.swings.swings` runs on a recorded
+A worker thread reads what is new in the hub's ring buffers as soon as a message arrives (at
+most every ``min_interval_s``, at least every ``interval_s``) and feeds it to its device's
+tracker (the same code :func:`hitting_coach.analysis.swings.swings` runs on a recorded
 session), so the producers (HTTP handler, MQTT thread) never wait for the analysis. It keeps
 the rows of finished swings for the dashboard, each stamped with the moment it was found.
 """
@@ -37,12 +38,15 @@ class LiveSwings:
         gyro_range_dps: float = 2000.0,
         sweet_spot_m: float = SWEET_SPOT_M,
         interval_s: float = 0.1,
+        min_interval_s: float = 0.02,
     ) -> None:
         self.hub = hub
         self.placement = placement
         self.gyro_range_dps = gyro_range_dps
         self.sweet_spot_m = sweet_spot_m
         self.interval_s = interval_s
+        self.min_interval_s = min_interval_s
+        self._arrived = threading.Event()  # set by the hub for each accepted message
         self._lock = threading.Lock()
         self._trackers: dict[str, SwingTracker] = {}
         self._readers: dict[tuple[str, str], Reader] = {}
@@ -57,20 +61,31 @@ class LiveSwings:
         self._listeners.append(callback)
 
     def start(self) -> LiveSwings:
+        self.hub.subscribe(self._on_message)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self.hub.unsubscribe(self._on_message)
         self._stop.set()
+        self._arrived.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
+    def _on_message(self, _message: Any) -> None:
+        self._arrived.set()  # the ingest thread only sets a flag; the work is done here
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.is_set():
+            self._arrived.wait(self.interval_s)
+            self._arrived.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.poll()
             except Exception:  # never let one bad chunk stop live analysis
                 log.exception("live swing detection failed; carrying on")
+            self._stop.wait(self.min_interval_s)  # a busy stream wakes it at most this often
 
     def poll(self) -> int:
         """Feed everything new to the trackers; returns the number of swings found."""

@@ -29,6 +29,7 @@ __all__ = [
     "ReadingsHandler",
     "StatusHandler",
     "SwingsHandler",
+    "origin_allowed",
     "routes",
 ]
 
@@ -39,6 +40,16 @@ _ACCEPTED = {
 
 #: The app answers a 499 with a text body by showing that text to the user (SENSOR_LOGGER.md).
 APP_MESSAGE_STATUS = 499
+
+
+def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
+    """A browser names the page's site in ``Origin``: this server itself (``host``, the Host
+    the request went to) or an allowed origin may post or connect; any other site may not."""
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return False
+    return bool(netloc) and (netloc == host.lower() or netloc in {a.lower() for a in allowed})
 
 
 class _JSONHandler(tornado.web.RequestHandler):
@@ -132,14 +143,7 @@ class DataHandler(_JSONHandler):
         )
 
     def _origin_ok(self, origin: str, allowed: list[str]) -> bool:
-        """A browser names the page's site in ``Origin``: this server itself (the same host
-        the request went to) or an allowed origin may post; any other site may not."""
-        try:
-            netloc = urlsplit(origin).netloc.lower()
-        except ValueError:
-            return False
-        host = self.request.headers.get("Host", "").lower()
-        return bool(netloc) and (netloc == host or netloc in {a.lower() for a in allowed})
+        return origin_allowed(origin, self.request.headers.get("Host", ""), allowed)
 
     def _token_ok(self, token: str) -> bool:
         header = self.request.headers.get("Authorization", "")

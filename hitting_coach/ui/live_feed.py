@@ -41,6 +41,7 @@ import numpy as np
 import orjson
 import tornado.websocket
 
+from hitting_coach.ingest.handlers import origin_allowed
 from hitting_coach.ingest.hub import Hub
 
 __all__ = [
@@ -484,12 +485,19 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     """``/sensor/live.ws?token=T``: one page's live plot data (server to browser only).
 
     An unknown token is closed at once with 4404 (the page reloads to get a new one); a
-    browser on another site is refused by tornado's same-origin check; the page sends
-    nothing, so anything it sends closes the socket (and is bounded to 1 KiB first)."""
+    page of another site (an ``Origin`` that is neither this host nor an allowed origin, as
+    for the dashboard's own socket) gets 403; the page sends nothing, so anything it sends
+    closes the socket (and is bounded to 1 KiB first)."""
 
-    def initialize(self, feed: Callable[[], LiveFeed]) -> None:
+    def initialize(
+        self, feed: Callable[[], LiveFeed], allowed_origins: Callable[[], list[str]]
+    ) -> None:
         self._get_feed = feed
+        self._allowed = allowed_origins
         self._token = ""
+
+    def check_origin(self, origin: str) -> bool:
+        return origin_allowed(origin, self.request.headers.get("Host", ""), self._allowed())
 
     @property
     def max_message_size(self) -> int:
@@ -507,6 +515,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         self._get_feed().detach(self._token, self)
 
 
-def feed_routes(feed: Callable[[], LiveFeed]) -> list[tuple[str, type, dict[str, Any]]]:
+def feed_routes(
+    feed: Callable[[], LiveFeed], allowed_origins: Callable[[], list[str]] = list
+) -> list[tuple[str, type, dict[str, Any]]]:
     """The feed's route for ``panel serve --plugins`` (prefixed with ``/sensor`` there)."""
-    return [(r"/live\.ws", LiveSocket, {"feed": feed})]
+    return [(r"/live\.ws", LiveSocket, {"feed": feed, "allowed_origins": allowed_origins})]
