@@ -39,6 +39,7 @@ from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.ui.live_feed import FRAME_JS, LIVE_SENSORS, LiveFeed
 from hitting_coach.ui.live_sequence import SequencePlot
+from hitting_coach.ui.periodic import every
 from hitting_coach.ui.phone_view import PhoneCard
 from hitting_coach.ui.shared_status import shared_status, status_text
 from hitting_coach.ui.swing_panel import SHRINKS, SwingPanel
@@ -54,29 +55,6 @@ STATUS_EVERY_S = 1.0
 
 def _empty() -> dict[str, np.ndarray]:
     return {"t": np.empty(0), **{c: np.empty(0, _VALUE_DTYPE) for c in _COLORS}}
-
-
-def _every(callback: Callable[[], None], period_ms: int) -> Callable[[], None]:
-    """Call ``callback`` every ``period_ms``; returns the function that stops it.
-
-    In a server session this is a plain Bokeh periodic callback on the session's document:
-    Panel's own (``pn.state.add_periodic_callback``) also books every run as a busy event in
-    the process-wide ``pn.state``, which with many tabs cost more than the tick itself."""
-    doc = pn.state.curdoc
-    if doc is None or doc.session_context is None:
-        return pn.state.add_periodic_callback(callback, period=period_ms).stop
-
-    def run() -> None:
-        with set_curdoc(doc):
-            callback()
-
-    handle = doc.add_periodic_callback(run, period_ms)
-
-    def stop() -> None:
-        if handle in doc.session_callbacks:
-            doc.remove_periodic_callback(handle)
-
-    return stop
 
 
 #: Readings a seconds-window plot asks for when it starts (more than any window holds).
@@ -278,7 +256,7 @@ class Dashboard(pn.viewable.Viewer):
         self.tick()
         if self._feed is not None:  # the feed streams the plots: the session ticks for the
             period_ms = max(period_ms, int(STATUS_EVERY_S * 1000))  # status line and devices
-        self._stop_ticks = _every(self._periodic, period_ms)
+        self._stop_ticks = every(self._periodic, period_ms)
 
     def _subscribe(self, feed: LiveFeed | None) -> tuple[LiveFeed, str] | None:
         """In a served page, let ``feed`` stream the plots: the page's browser connects to it

@@ -17,6 +17,7 @@ import param
 from hitting_coach.errors import RecordingError
 from hitting_coach.store.recorder import Recorder
 from hitting_coach.store.takes import Take
+from hitting_coach.ui.periodic import every
 
 __all__ = ["TakesPanel"]
 
@@ -73,7 +74,7 @@ class TakesPanel(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         self.refresh()
-        self._callback = pn.state.add_periodic_callback(self.refresh, period=period_ms)
+        self._stop_refresh = every(self.refresh, period_ms)
 
     def current_device(self) -> str | None:
         if self.device:
@@ -118,8 +119,11 @@ class TakesPanel(pn.viewable.Viewer):
             text = f"● Recording take <b>{html.escape(running.name)}</b> · {_length(elapsed)}"
         else:
             text = html.escape(self._message) or "No take running."
-        self.state.object = text
-        self.recent.object = self._recent_html(device)
+        recent = self._recent_html(device)
+        if text != self.state.object:  # only what changed goes to the browser
+            self.state.object = text
+        if recent != self.recent.object:
+            self.recent.object = recent
 
     def _recent_html(self, device: str | None, last: int = 5) -> str:
         try:
@@ -139,7 +143,7 @@ class TakesPanel(pn.viewable.Viewer):
         )
 
     def stop(self) -> None:
-        self._callback.stop()
+        self._stop_refresh()
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
