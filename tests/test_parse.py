@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hitting_coach.errors import MessageError
-from hitting_coach.ingest.parse import SCHEMAS, parse_message
+from hitting_coach.ingest.parse import LIMITS, SCHEMAS, Limits, _checked, parse_message
 from support import message, xyz_readings
 
 T0 = 1_700_000_000_000_000_000
@@ -205,3 +205,91 @@ def test_random_bytes_are_rejected_cleanly(raw):
         parse_message(raw)
     except MessageError as e:
         assert e.reason in {"not_json", "bad_shape", "missing_field", "bad_field"}
+
+
+# ----------------------------------------------------------- the typed path, the precise path
+def _outcome(parse, raw, limits, now_ns):
+    """What a sender would see: the error (reason and text), or every field and column."""
+    try:
+        m = parse(raw, limits, now_ns)
+    except MessageError as e:
+        return ("error", e.reason, str(e))
+    batches = [
+        (
+            name,
+            b.sensor,
+            b.time_ns.dtype.str,
+            b.time_ns.tolist(),
+            [
+                (k, v.dtype.str, [None if x != x else x for x in v.tolist()])
+                for k, v in b.values.items()
+            ],
+        )
+        for name, b in m.batches.items()
+    ]
+    fields = (m.device_id, m.session_id, m.message_id, m.user_id, m.n_readings, m.latest_ns)
+    return ("ok", *fields, m.replay, batches)
+
+
+known = st.sampled_from(["accelerometer", "gyroscope", "orientation", "Gyroscope", "heartrate"])
+number = st.one_of(finite, st.integers(-(2**70), 2**70), st.sampled_from([0, -0.0, 1e308]))
+odd_value = st.one_of(
+    number, st.none(), st.booleans(), st.text(max_size=3), st.lists(number, max_size=2)
+)
+
+
+def now_and_then(draw, usual, unusual, one_in=8):
+    return draw(unusual if draw(st.integers(1, one_in)) == 1 else usual)
+
+
+@st.composite
+def near_valid_readings(draw):
+    """Readings as the app sends them, now and then with one thing changed."""
+    name = now_and_then(draw, st.sampled_from(["accelerometer", "gyroscope"]), known, 3)
+    keys = SCHEMAS.get(name.lower(), ("bpm",))
+    values = {k: draw(number) for k in keys}
+    if draw(st.integers(0, 12)) == 0:
+        values[draw(st.sampled_from([*keys, "extra", "time"]))] = draw(odd_value)
+    if draw(st.integers(0, 12)) == 0 and values:
+        del values[draw(st.sampled_from(sorted(values)))]
+    time = now_and_then(draw, st.integers(T0 - 10**14, T0 + 10**12), st.integers(0, 2**64))
+    doc = {"name": name, "time": time, "values": values}
+    accuracy = draw(st.sampled_from(["absent", "absent", "number", "other"]))
+    if accuracy == "number":
+        doc["accuracy"] = draw(st.sampled_from([0, 3, 2.5, None]))
+    elif accuracy == "other":
+        doc["accuracy"] = draw(odd_value)
+    if draw(st.integers(0, 20)) == 0:
+        doc["note"] = draw(odd_value)
+    return doc
+
+
+@st.composite
+def idents(draw):
+    usual = st.text("abcdé-1 ", min_size=1, max_size=14)
+    return now_and_then(draw, usual, st.one_of(st.text(max_size=3), st.integers(0, 99)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(near_valid_readings(), max_size=12),
+    st.one_of(st.integers(0, 2**40), st.integers(-1, 2**65)),
+    idents(),
+    idents(),
+    st.one_of(st.none(), st.just(""), idents()),
+    st.sampled_from([None, None, False, True, 1]),
+    st.sampled_from([None, T0, T0 + 10**15]),
+    st.sampled_from([LIMITS, Limits(max_name_bytes=12, max_sensors=2, max_keys=3)]),
+)
+def test_a_message_is_parsed_the_same_by_the_typed_decoder_and_the_precise_checker(
+    payload, message_id, device, session, user, replay, now_ns, limits
+):
+    """The fast path (msgspec) and the precise checker accept the same messages with the same
+    columns, and refuse the rest with the same error."""
+    doc = {"messageId": message_id, "sessionId": session, "deviceId": device, "payload": payload}
+    if user is not None:
+        doc["userId"] = user
+    if replay is not None:
+        doc["replay"] = replay
+    raw = json.dumps(doc).encode()  # json: integers beyond 64 bits too
+    assert _outcome(parse_message, raw, limits, now_ns) == _outcome(_checked, raw, limits, now_ns)

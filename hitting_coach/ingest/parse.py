@@ -12,16 +12,23 @@ Readings of several sensors are interleaved and not sorted; we keep them in arri
 Whatever the sender chooses stays within :class:`Limits` (name lengths, value keys, sensors,
 nesting depth, reading times), checked here before anything is allocated: a message over a
 limit is refused whole, naming the field.
+
+Two paths, one outcome: a well-formed message of known sensors is decoded by
+:mod:`~hitting_coach.ingest.typed` (types checked in C, then whole columns checked against the
+limits); anything that decoder does not take, malformed or merely unusual, goes through the
+precise checker below, which accepts it with the same result or names the first problem.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import orjson
 
 from hitting_coach.errors import MessageError
+from hitting_coach.ingest.typed import Decoded, TypedDecoder
 
 __all__ = [
     "LIMITS",
@@ -104,13 +111,16 @@ RECORDED = Limits(max_name_bytes=1 << 30, max_keys=1 << 30, max_sensors=1 << 30,
 _DEPTH_CAP = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(msgspec.Struct, frozen=True, gc=False):
     """Readings of one sensor from one message, in arrival order.
 
     ``time_ns`` is int64 epoch nanoseconds; ``values`` maps a value name to a float64 array
     (numbers; NaN where a reading lacked it) or an object array of str (text values).
     """
+
+    # A Struct, not a dataclass: built in C, and untracked by the garbage collector (it
+    # holds arrays and names, never itself), so recorded messages waiting for Parquet do not
+    # lengthen every collection.
 
     sensor: str
     time_ns: np.ndarray
@@ -120,16 +130,16 @@ class Batch:
         return len(self.time_ns)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A validated message: identity plus one :class:`Batch` per sensor."""
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """A validated message: identity plus one :class:`Batch` per sensor (a Struct for the
+    same reasons)."""
 
     device_id: str
     session_id: str
     message_id: int
     batches: dict[str, Batch]
     user_id: str | None = None
-    n_readings: int = field(default=0)
+    n_readings: int = 0
     latest_ns: int = 0  # time of the newest reading (0 without readings)
     replay: bool = False  # sent by ``hitting-coach replay`` (keeps a recording's own times)
 
@@ -183,6 +193,7 @@ def _depth_ok(value: object, limit: int) -> bool:
 
 
 _NESTED = frozenset((dict, list))
+_TYPED = TypedDecoder(SCHEMAS)
 _KNOWN_TOP = frozenset(("messageId", "sessionId", "deviceId", "userId", "payload", "replay"))
 
 
@@ -194,6 +205,68 @@ def parse_message(raw: bytes | str, limits: Limits = LIMITS, now_ns: int | None 
     (``payload[3].values.x: expected a number, got "abc"``); a message is accepted whole or
     not at all.
     """
+    decoded = _TYPED.decode(raw)
+    if decoded is not None:
+        message = _from_columns(decoded, limits, now_ns)
+        if message is not None:
+            return message
+    return _checked(raw, limits, now_ns)
+
+
+def _window(limits: Limits, now_ns: int | None, replay: bool) -> tuple[int | None, int | None]:
+    """The reading times accepted: ``(low, high)``, or ``(None, None)`` when not checked."""
+    if now_ns is None:
+        return None, None
+    high = now_ns + int(limits.max_ahead_s * 1e9)
+    low = FLOOR_NS if replay else max(FLOOR_NS, now_ns - int(limits.max_age_s * 1e9))
+    return low, high
+
+
+def _fits(name: str, limits: Limits) -> bool:
+    return bool(name.strip()) and len(name.encode("utf-8")) <= limits.max_name_bytes
+
+
+def _from_columns(decoded: Decoded, limits: Limits, now_ns: int | None) -> Message | None:
+    """The message the typed decoder found, if it is within ``limits`` (checked a column at
+    a time); None sends it to the precise checker, which words the error."""
+    user_id = decoded.user_id or None  # the app may send it empty outside a study
+    if not (_fits(decoded.device_id, limits) and _fits(decoded.session_id, limits)):
+        return None
+    if user_id is not None and not _fits(user_id, limits):
+        return None
+    if len(decoded.sensors) > limits.max_sensors:
+        return None
+    low, high = _window(limits, now_ns, decoded.replay)
+    batches: dict[str, Batch] = {}
+    latest_ns = 0
+    for columns in decoded.sensors:
+        first, last = min(columns.times), max(columns.times)
+        if low is not None and not (low <= first and last <= high):
+            return None
+        if len(columns.sensor.encode()) > limits.max_name_bytes:
+            return None
+        latest_ns = max(latest_ns, last)
+        values = columns.values
+        accuracy = columns.accuracy
+        if accuracy.count(None) != len(accuracy):
+            values["accuracy"] = np.array(accuracy, dtype=np.float64)  # None: NaN
+        batches[columns.sensor] = Batch(
+            columns.sensor, np.array(columns.times, dtype=np.int64), values
+        )
+    return Message(
+        decoded.device_id,
+        decoded.session_id,
+        decoded.message_id,
+        batches,
+        user_id,
+        decoded.n_readings,
+        latest_ns,
+        decoded.replay,
+    )
+
+
+def _checked(raw: bytes | str, limits: Limits, now_ns: int | None) -> Message:
+    """:func:`parse_message` for any message: every field checked in turn, in Python."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -218,10 +291,7 @@ def parse_message(raw: bytes | str, limits: Limits = LIMITS, now_ns: int | None 
         depth = min(limits.max_depth, _DEPTH_CAP)
         if key not in _KNOWN_TOP and type(v) in _NESTED and not _depth_ok(v, depth):
             raise MessageError("too_deep", f"nests deeper than {depth} levels", _field(key))
-    low = high = None
-    if now_ns is not None:
-        high = now_ns + int(limits.max_ahead_s * 1e9)
-        low = FLOOR_NS if replay else max(FLOOR_NS, now_ns - int(limits.max_age_s * 1e9))
+    low, high = _window(limits, now_ns, replay)
     if "payload" not in doc:
         raise MessageError("missing_field", "required field is missing", "payload")
     payload = doc["payload"]
