@@ -19,9 +19,9 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 _SEEN_LIMIT = 500_000  # message keys remembered for de-duplication (~40 min at 200 msg/s)
 _RATE_WINDOW_S = 5
 _SWEEP_S = 1.0  # how often idle devices are looked for
+_SCHEMA_KEYS = {sensor: frozenset(keys) for sensor, keys in SCHEMAS.items()}
+_NONE: frozenset[str] = frozenset()
 
 
 class _Device:
@@ -55,8 +57,7 @@ class Sink(Protocol):
     def append(self, message: Message, raw: bytes, source: str, received_ns: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
+class IngestResult(msgspec.Struct, frozen=True, gc=False):
     """What became of one message: accepted (with its readings) or a duplicate."""
 
     message: Message
@@ -134,8 +135,9 @@ class Hub:
         except MessageError as e:
             self.reject(e.reason, str(e), source)
             raise
+        key = hash(message.key)
         with self._lock:
-            if hash(message.key) in self._seen:
+            if key in self._seen:
                 self.counters["duplicates"] += 1
                 return IngestResult(message, duplicate=True)
             now = time.monotonic()
@@ -156,7 +158,7 @@ class Hub:
                     self.counters["recording_failures"] += 1
                     self.recording_error = str(e)
                     raise
-            self._remember(message.key)
+            self._remember(key)
             if device is None:
                 device = self._devices[message.device_id] = _Device(now)
             device.last_seen = now
@@ -166,8 +168,8 @@ class Hub:
                 self._buffer(message.device_id, batch.sensor, batch.values).append(
                     batch.time_ns, batch.values
                 )
-            self._count(message, source)
-            subscribers = list(self._subscribers)
+            self._count(message, source, now)
+            subscribers = self._subscribers  # replaced, never changed in place
         for callback in subscribers:
             try:
                 callback(message)
@@ -212,7 +214,9 @@ class Hub:
             )
         learned: dict[str, dict[str, bool]] = {}
         for sensor, batch in message.batches.items():
-            schema = SCHEMAS.get(sensor.lower(), ())
+            schema = _SCHEMA_KEYS.get(sensor) or _SCHEMA_KEYS.get(sensor.lower(), _NONE)
+            if sensor in known and batch.values.keys() <= schema:
+                continue  # nothing beyond the schema: nothing to compare or learn
             before = known.get(sensor, {})
             new: dict[str, bool] = {}
             for key, column in batch.values.items():
@@ -264,10 +268,10 @@ class Hub:
     def remember(self, key: tuple[str, str, int]) -> None:
         """Mark a message as seen without ingesting it (recorder start-up, after a restart)."""
         with self._lock:
-            self._remember(key)
+            self._remember(hash(key))
 
-    def _remember(self, key: tuple[str, str, int]) -> None:
-        self._seen[hash(key)] = None
+    def _remember(self, key_hash: int) -> None:
+        self._seen[key_hash] = None
         if len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)
 
@@ -278,11 +282,10 @@ class Hub:
             buffer = self._buffers[(device, sensor)] = RingBuffer(numeric, self.capacity)
         return buffer
 
-    def _count(self, message: Message, source: str) -> None:
+    def _count(self, message: Message, source: str, now: float) -> None:
         self.counters["messages"] += 1
         self.counters["readings"] += message.n_readings
         self.by_source[source] += 1
-        now = time.monotonic()
         self.last_message_monotonic = now
         second = int(now)
         if self._recent and self._recent[-1][0] == second:
@@ -296,12 +299,14 @@ class Hub:
         """Call ``callback(message)`` after each accepted message (on the producer's thread;
         keep it short: errors are caught and counted)."""
         with self._lock:
-            self._subscribers.append(callback)
+            self._subscribers = [*self._subscribers, callback]
 
     def unsubscribe(self, callback: Callable[[Message], None]) -> None:
         with self._lock:
             if callback in self._subscribers:
-                self._subscribers.remove(callback)
+                rest = list(self._subscribers)
+                rest.remove(callback)
+                self._subscribers = rest
 
     def devices(self) -> list[str]:
         """Live devices, in order of first appearance (idle ones have left memory)."""

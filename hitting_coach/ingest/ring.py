@@ -56,25 +56,30 @@ class RingBuffer:
         n = len(time_ns)
         if n == 0:
             return
-        self._grow(self.total + n)
+        if self.total + n > len(self.time_ns):
+            self._grow(self.total + n)
         first = max(0, n - self.capacity)  # more than fits: only the newest are kept
         start = (self.total + first) % self.capacity
         # one or two contiguous slices of the ring (two when the write wraps around)
         split = min(n - first, self.capacity - start)
-        for src, dst in (
-            (slice(first, first + split), slice(start, start + split)),
-            (slice(first + split, n), slice(0, n - first - split)),
-        ):
-            if src.start == src.stop:
-                continue
-            self.time_ns[dst] = time_ns[src]
-            for row, name in enumerate(self.columns):
-                column = values.get(name)
-                if column is None or column.dtype.kind != "f":
-                    self.values[row, dst] = np.nan
-                else:
-                    self.values[row, dst] = column[src]
+        if split == n:  # the usual case, one slice: no slice objects to make
+            self._write(slice(start, start + n), time_ns, values)
+        else:
+            self._write(slice(start, start + split), time_ns[first : first + split],
+                        {k: v[first : first + split] for k, v in values.items()})  # fmt: skip
+            if first + split < n:
+                self._write(slice(0, n - first - split), time_ns[first + split :],
+                            {k: v[first + split :] for k, v in values.items()})  # fmt: skip
         self.total += n
+
+    def _write(self, dst: slice, time_ns: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        self.time_ns[dst] = time_ns
+        for row, name in enumerate(self.columns):
+            column = values.get(name)
+            if column is None or column.dtype.kind != "f":
+                self.values[row, dst] = np.nan
+            else:
+                self.values[row, dst] = column
 
     def read(
         self, cursor: int = 0, last: int | None = None, until: int | None = None
