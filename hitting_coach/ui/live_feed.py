@@ -21,8 +21,8 @@ Frame layout (little-endian): ``uint32`` header length, the header (JSON, space-
 multiple of 4 bytes), then for each sensor in the header's ``s`` list: the times, then the
 ``x``, ``y``, ``z`` values as ``float32`` (the sensors resolve far less than float32 does;
 the gyroscope is already in °/s). Times are ``int32`` microseconds after the sensor's ``base``
-(float64 ms since the epoch) when the frame spans under 30 minutes (``"enc": "i32us"``), else
-``float64`` ms (``"f64ms"``): exact to the microsecond either way.
+(float64 ms since the epoch) when the frame spans under 30 minutes, else ``float64`` ms (the
+sensor's ``"enc": "f64ms"``): exact to the microsecond either way. 16 bytes a reading.
 """
 
 from __future__ import annotations
@@ -82,14 +82,17 @@ def encode_frame(
     device: str, chunks: Iterable[Chunk], reset: bool = False, status: str | None = None
 ) -> bytes:
     """The frame for ``chunks`` and, when given, the status line's new text (HTML, escaped by
-    :func:`~hitting_coach.ui.shared_status.status_text`); see the module's docstring."""
-    head: dict[str, Any] = {"device": device, "reset": reset, "s": []}
+    :func:`~hitting_coach.ui.shared_status.status_text`); see the module's docstring. The
+    header stays short (it goes with every tick): ``device`` and ``reset`` only in a reset
+    frame, ``enc`` only when not ``i32us``."""
+    head: dict[str, Any] = {"device": device, "reset": True} if reset else {}
+    head["s"] = []
     if status is not None:
         head["status"] = status
     parts: list[bytes] = []
     for chunk in chunks:
         n = len(chunk.time_ns)
-        entry: dict[str, Any] = {"name": chunk.sensor, "n": n, "enc": "i32us", "base": 0.0}
+        entry: dict[str, Any] = {"name": chunk.sensor, "n": n}
         if n:
             base_ns = int(chunk.time_ns.min())
             if int(chunk.time_ns.max()) - base_ns < _I32_SPAN_NS:
@@ -114,9 +117,9 @@ def decode_frame(frame: bytes) -> dict[str, Any]:
     sensors: dict[str, dict[str, np.ndarray]] = {}
     for entry in head["s"]:
         n = entry["n"]
-        if entry["enc"] == "i32us":
+        if entry.get("enc", "i32us") == "i32us":
             offsets = np.frombuffer(frame, "<i4", n, offset)
-            t_ms = entry["base"] + offsets / 1000.0
+            t_ms = entry.get("base", 0.0) + offsets / 1000.0
             offset += 4 * n
         else:
             t_ms = np.frombuffer(frame, "<f8", n, offset).copy()
@@ -125,8 +128,8 @@ def decode_frame(frame: bytes) -> dict[str, Any]:
         offset += 12 * n
         sensors[entry["name"]] = {"t_ms": t_ms, **dict(zip(AXES, values, strict=True))}
     return {
-        "device": head["device"],
-        "reset": head["reset"],
+        "device": head.get("device"),
+        "reset": head.get("reset", False),
         "status": head.get("status"),
         "sensors": sensors,
     }
@@ -188,7 +191,7 @@ function onframe(buf) {
   for (const s of head.s) {
     const n = s.n;
     let t;
-    if (s.enc === "i32us") {
+    if (s.enc === undefined) {  // int32 µs after s.base
       const us = new Int32Array(buf, offset, n);
       t = new Float64Array(n);
       for (let i = 0; i < n; i++) t[i] = s.base + us[i] / 1000;
