@@ -16,6 +16,8 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ TIME = "time_ns"
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 Pending = dict[SessionKey, dict[str, list[Batch]]]  # (device, session) -> sensor -> batches
+_TIMES, _VALUES = attrgetter("time_ns"), attrgetter("values")
 
 
 class DiskError(OSError):
@@ -82,26 +85,20 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
     """One sensor's batches as a table sorted by time: ``time_ns`` then the value columns
     (float64, or string for text values), identical readings once. A column missing from a
     batch is null there. Raises :class:`RecordingError` for a value named ``time_ns``."""
-    time_ns = np.concatenate([b.time_ns for b in batches])
-    names: dict[str, None] = {}
-    for b in batches:
-        names.update(dict.fromkeys(b.values))
+    # The writer holds the GIL while it runs Python, and every POST waits for it: so one C
+    # call per column over all batches, and a Python loop only for a column some lack.
+    time_ns = np.concatenate(list(map(_TIMES, batches)))
+    by_batch = list(map(_VALUES, batches))
+    names = dict.fromkeys(chain.from_iterable(by_batch))
     if TIME in names:
         raise RecordingError(f"a value named {TIME!r} would replace the reading times")
     columns: dict[str, np.ndarray] = {}
     for name in names:
-        parts = [b.values.get(name) for b in batches]
-        numeric = all(p is None or p.dtype.kind == "f" for p in parts)
-        filled = [
-            p if p is not None else np.full(len(b), np.nan if numeric else None, dtype=object)
-            for p, b in zip(parts, batches, strict=True)
-        ]
-        if numeric:
-            columns[name] = np.concatenate([f.astype(np.float64) for f in filled])
-        else:
-            columns[name] = np.concatenate(
-                [f if f.dtype == object else f.astype(object) for f in filled]
-            )
+        try:
+            # all float64: float64; any text: object, numbers as floats (as astype(object))
+            columns[name] = np.concatenate(list(map(itemgetter(name), by_batch)))
+        except KeyError:
+            columns[name] = _filled(name, batches)
     order = np.argsort(time_ns, kind="stable")
     arrays = {TIME: pa.array(time_ns[order], pa.int64())}
     for name, values in columns.items():
@@ -119,6 +116,19 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
         frame = table.to_pandas().drop_duplicates(ignore_index=True)  # same reading twice
         table = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
     return table
+
+
+def _filled(name: str, batches: list[Batch]) -> np.ndarray:
+    """Column ``name`` over batches some of which lack it: null there."""
+    parts = [b.values.get(name) for b in batches]
+    numeric = all(p is None or p.dtype.kind == "f" for p in parts)
+    filled = [
+        p if p is not None else np.full(len(b), np.nan if numeric else None, dtype=object)
+        for p, b in zip(parts, batches, strict=True)
+    ]
+    if numeric:
+        return np.concatenate([f.astype(np.float64, copy=False) for f in filled])
+    return np.concatenate([f if f.dtype == object else f.astype(object) for f in filled])
 
 
 def unify_types(tables: list[pa.Table]) -> list[pa.Table]:
