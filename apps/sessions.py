@@ -15,6 +15,7 @@ def recording(device: str, session: str) -> bool:
     return runtime.recorder.device_clock(device)[1] == session
 
 
+report_jobs.prepare()  # someone may ask for a report: have a kernel ready for it
 SessionsPage(
     runtime.settings.data_path,
     recording=recording,

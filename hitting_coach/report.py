@@ -10,6 +10,13 @@ plots stay interactive (zoom, pan, hover, the swing slider all run in the browse
     hitting-coach report latest -o report.html
 
 What the notebook shows is :class:`hitting_coach.analysis.report_data.ReportData`.
+
+Fixed costs, kept off a report's path (issue 13): each report runs in its own kernel, a
+:class:`WarmKernel` started ahead that imports the notebook's libraries (:data:`WARM_IMPORTS`)
+before it answers. ``write_report`` starts one before it resolves the session, so the kernel's
+start-up and imports run beside the caller's own; the sessions page's report jobs
+(:mod:`hitting_coach.report_jobs`) keep one ready between reports. The HTML exporter and its
+templates are built once per process, in a thread while the first notebook runs.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import logging
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,9 +40,13 @@ from hitting_coach.store.sessions import data_path, list_takes, resolve_session
 __all__ = [
     "NOTEBOOK_ONLY",
     "REPORT_NOTEBOOK",
+    "WARM_IMPORTS",
+    "WarmKernel",
+    "close_event_loop",
     "execute_notebook",
     "inject_parameters",
     "notebook_to_html",
+    "prepare_exporter",
     "report_command",
     "write_report",
 ]
@@ -45,6 +57,14 @@ REPORT_NOTEBOOK = notebook_path("02-session-report.ipynb")
 #: Cells with this tag are shown in JupyterLab and left out of the exported report.
 NOTEBOOK_ONLY = "notebook-only"
 Progress = Callable[[str], None]
+#: What a report kernel imports as it starts, before it answers: the report notebook's own
+#: imports (then no-ops in its first cell), most of a cold report's time.
+WARM_IMPORTS = (
+    "panel",
+    "hitting_coach.analysis.report_data",
+    "hitting_coach.config",
+    "hitting_coach.ui.report_plots",
+)
 
 _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
@@ -60,11 +80,98 @@ _FETCHED_URL = re.compile(
 )
 
 
+# ------------------------------------------------------------------------------ kernels
+class WarmKernel:
+    """A Jupyter kernel of this environment, started now in ``cwd``, that imports
+    :data:`WARM_IMPORTS` before it answers (IPython's ``exec_lines``; they leave no name in
+    the notebook's namespace). Started ahead of a report, it spends its start-up and imports
+    while the caller does something else.
+
+    One notebook per kernel: :func:`execute_notebook` shuts it down after its run, so every
+    report still starts from a clean namespace. Use it from the thread that made it (its
+    manager runs on that thread's event loop); :meth:`shutdown` is safe to call twice."""
+
+    def __init__(self, cwd: str | Path) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+
+        self.cwd = Path(cwd)
+        self.used = False
+        self.manager = AsyncKernelManager(kernel_name="python3")
+        warm = f"import importlib as _i; [_i.import_module(m) for m in {WARM_IMPORTS!r}]; del _i"
+        started = time.monotonic()
+        # The kernel's own stderr is only start-up chatter; cell output arrives as messages.
+        _run_sync(self.manager.start_kernel)(
+            cwd=str(self.cwd),
+            extra_arguments=[f"--IPKernelApp.exec_lines={warm}"],
+            stderr=subprocess.DEVNULL,
+        )
+        log.debug("report kernel started in %.2f s (pid %s)", time.monotonic() - started, self.pid)
+
+    @property
+    def pid(self) -> int | None:
+        process = getattr(self.manager.provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+    def alive(self) -> bool:
+        """Whether the kernel's process still runs (it may still be importing)."""
+        try:
+            return bool(_run_sync(self.manager.is_alive)())
+        except Exception:  # a manager whose kernel is gone
+            return False
+
+    def shutdown(self) -> None:
+        """Stop the kernel now (no grace period: it holds nothing to save)."""
+        if not self.manager.has_kernel:
+            return
+        try:
+            _run_sync(self.manager.shutdown_kernel)(now=True)
+        except Exception as e:  # already gone: nothing to stop
+            log.debug("report kernel shutdown: %s", e)
+
+
+def _run_sync(coroutine_function: Callable[..., Any]) -> Callable[..., Any]:
+    from jupyter_core.utils import run_sync
+
+    return run_sync(coroutine_function)
+
+
+def _nbformat() -> Any:
+    """``nbformat``, imported without ``rfc3987_syntax`` if nothing imported jsonschema yet.
+
+    nbformat validates with jsonschema, and jsonschema, as it is imported, imports
+    rfc3987_syntax if it is installed (jupyter-events asks for it) to check "iri" string
+    formats; rfc3987_syntax builds a Lark grammar as it is imported: 1.2 s of a report's 10
+    here. Notebooks have no such format and validation never checks formats, so the import
+    is made to fail while jsonschema is imported (it carries on without those two checkers),
+    and left alone after."""
+    with _nbformat_lock:  # the exporter's thread imports it too
+        if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+            import nbformat
+
+            return nbformat
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  (its import fails)
+        try:
+            import nbformat
+        finally:
+            del sys.modules["rfc3987_syntax"]
+        return nbformat
+
+
+_nbformat_lock = threading.Lock()
+
+
+def close_event_loop() -> None:
+    """Close the event loop this thread ran kernels on (jupyter_core keeps one per thread);
+    a thread that made reports calls it as it ends."""
+    from jupyter_core.utils import ensure_event_loop
+
+    ensure_event_loop().close()
+
+
 # ---------------------------------------------------------------------------- notebooks
 def inject_parameters(nb: Any, parameters: dict[str, Any]) -> Any:
     """Insert a cell assigning ``parameters`` after the cell tagged ``parameters`` (or first)."""
-    import nbformat
-
+    nbformat = _nbformat()
     lines = ["# Parameters injected by hitting-coach"]
     lines += [f"{name} = {value!r}" for name, value in parameters.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines))
@@ -83,21 +190,58 @@ def execute_notebook(
     progress: Progress | None = None,
     timeout_s: float = 600,
     cwd: str | Path | None = None,
+    kernel: WarmKernel | None = None,
 ) -> Any:
     """Run a notebook top to bottom in a fresh kernel of this environment; returns the
-    executed notebook node. ``progress`` gets a line as each section starts. Raises
-    :class:`ReportError` naming the failing cell's error."""
-    import nbformat
+    executed notebook node. ``progress`` gets a line as each section starts. ``kernel``: one
+    started ahead, used if it is alive, unused and in the notebook's working directory
+    (otherwise a new one is started); the kernel is shut down after the run either way.
+    Raises :class:`ReportError` naming the failing cell's error, or saying the kernel died."""
+    nbformat = _nbformat()
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
+    workdir = Path(cwd or path.parent)
     try:
-        nb = nbformat.read(path, as_version=4)
-    except OSError as e:
-        raise ReportError(f"cannot read notebook {path}: {e.strerror}") from None
-    if parameters:
-        inject_parameters(nb, parameters)
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except OSError as e:
+            raise ReportError(f"cannot read notebook {path}: {e.strerror}") from None
+        if kernel is not None and (kernel.used or kernel.cwd != workdir or not kernel.alive()):
+            log.warning("the report kernel kept ready is gone or unusable; starting a new one")
+            kernel.shutdown()
+            kernel = None
+        kernel = kernel or WarmKernel(workdir)
+        kernel.used = True
+        if parameters:
+            inject_parameters(nb, parameters)
+        quiet = logging.getLogger(f"{__name__}.nbclient")
+        quiet.setLevel(logging.WARNING)
+        client = NotebookClient(
+            nb,
+            km=kernel.manager,
+            timeout=int(timeout_s),
+            resources={"metadata": {"path": str(workdir)}},
+            on_cell_start=_progress_lines(nb, progress),
+            log=quiet,
+            shutdown_kernel="immediate",  # it holds nothing to save; the report waits on it
+        )
+        client.execute(cleanup_kc=True)
+    except CellExecutionError as e:
+        raise ReportError(f"{path.name}: {_last_line(e)}") from None
+    except CellTimeoutError:
+        raise ReportError(f"{path.name}: a cell ran longer than {timeout_s:.0f} s") from None
+    except DeadKernelError as e:
+        raise ReportError(f"{path.name}: the kernel died while running it ({e})") from None
+    finally:
+        if kernel is not None:
+            kernel.shutdown()
+    return nb
+
+
+def _progress_lines(nb: Any, progress: Progress | None) -> Callable[[Any, int], None]:
+    """nbclient's ``on_cell_start``: a line to ``progress`` as each code cell starts."""
     skip = {"parameters", "injected-parameters"}
     code = [
         i
@@ -116,24 +260,7 @@ def execute_notebook(
             f" ({time.monotonic() - started:.1f} s)"
         )
 
-    quiet = logging.getLogger(f"{__name__}.nbclient")
-    quiet.setLevel(logging.WARNING)
-    client = NotebookClient(
-        nb,
-        timeout=int(timeout_s),
-        kernel_name="python3",
-        resources={"metadata": {"path": str(cwd or path.parent)}},
-        on_cell_start=on_cell_start,
-        log=quiet,
-    )
-    try:
-        # The kernel's own stderr is only start-up chatter; cell output arrives as messages.
-        client.execute(stderr=subprocess.DEVNULL)
-    except CellExecutionError as e:
-        raise ReportError(f"{path.name}: {_last_line(e)}") from None
-    except CellTimeoutError:
-        raise ReportError(f"{path.name}: a cell ran longer than {timeout_s:.0f} s") from None
-    return nb
+    return on_cell_start
 
 
 def _sections(nb: Any) -> dict[int, str]:
@@ -163,16 +290,6 @@ def notebook_to_html(nb: Any, title: str | None = None) -> str:
     no cell tagged ``notebook-only`` (how to run the notebook: for Lab, not for the reader).
 
     Raises :class:`ReportError` if the page would fetch anything from the network."""
-    import jinja2
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        extra_loaders=[jinja2.DictLoader({"hitting-coach-report.html.j2": _TEMPLATE})],
-        template_file="hitting-coach-report.html.j2",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
     if title:
         nb.metadata["title"] = title
     nb.cells = [c for c in nb.cells if NOTEBOOK_ONLY not in c.metadata.get("tags", [])]
@@ -181,7 +298,8 @@ def notebook_to_html(nb: Any, title: str | None = None) -> str:
             cell.outputs = [
                 o for o in cell.outputs if o.get("output_type") != "display_data" or o.get("data")
             ]
-    body, _ = exporter.from_notebook_node(nb)
+    with _exporter_lock:
+        body, _ = _html_exporter().from_notebook_node(nb)
     fetched = _FETCHED_URL.search(body.encode())
     if fetched:
         raise ReportError(
@@ -189,6 +307,47 @@ def notebook_to_html(nb: Any, title: str | None = None) -> str:
             + fetched.group(0)[:120].decode(errors="replace")
         )
     return body
+
+
+_exporter_lock = threading.Lock()
+_exporter: Any = None
+
+
+def _html_exporter() -> Any:
+    """The process's HTML exporter, its templates compiled (about 1.5 s to import nbconvert
+    and build, here; a render after that is a tenth of a second). Call with the lock held."""
+    global _exporter
+    if _exporter is None:
+        import jinja2
+
+        nbformat = _nbformat()
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(
+            extra_loaders=[jinja2.DictLoader({"hitting-coach-report.html.j2": _TEMPLATE})],
+            template_file="hitting-coach-report.html.j2",
+            exclude_input=True,
+            exclude_input_prompt=True,
+            exclude_output_prompt=True,
+        )
+        exporter.from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
+        _exporter = exporter
+    return _exporter
+
+
+def prepare_exporter() -> threading.Thread:
+    """Build the HTML exporter in a thread (while a notebook runs); returns the thread."""
+
+    def build() -> None:
+        try:
+            with _exporter_lock:
+                _html_exporter()
+        except Exception:  # notebook_to_html tries again and raises where it is seen
+            log.exception("building the HTML exporter failed")
+
+    thread = threading.Thread(target=build, name="report-exporter", daemon=True)
+    thread.start()
+    return thread
 
 
 def write_report(
@@ -201,31 +360,43 @@ def write_report(
     progress: Progress | None = None,
     notebook: str | Path = REPORT_NOTEBOOK,
     timeout_s: float = 600,
+    kernel: WarmKernel | None = None,
 ) -> Path:
     """Write the report of ``session`` (any reference :func:`resolve_session` takes) to
-    ``output`` as one self-contained HTML file; returns its path.
+    ``output`` as one self-contained HTML file; returns its path. ``kernel``: one started
+    ahead in the notebook's folder (:class:`WarmKernel`; used once, shut down after).
 
     Raises :class:`SessionError` for an unknown session and :class:`ReportError` if the
     notebook fails or the file cannot be written."""
     say = progress or (lambda text: None)
-    root = data_path(data_dir).resolve()
-    device, session_id = resolve_session(session, root)
-    if take is not None:
-        takes = list_takes((device, session_id), root)
-        if take not in set(takes["take_id"]) | set(takes["name"]):
-            names = ", ".join(repr(n) for n in takes["name"]) or "none"
-            raise SessionError(f"no take {take!r} in session {session_id} (takes: {names})")
     output = Path(output)
     if output.is_dir():
         raise ReportError(f"{output} is a directory; give a file name such as report.html")
-    say(f"report of {device}/{session_id}" + (f", take {take}" if take else ""))
-    parameters = {
-        "SESSION": f"{device}/{session_id}",
-        "DATA_DIR": str(root),
-        "TAKE": take,
-        "PLACEMENT": placement,
-    }
-    nb = execute_notebook(notebook, parameters, progress=say, timeout_s=timeout_s)
+    notebook = Path(notebook)
+    # Started first, the kernel starts up and imports while this process finds the session
+    # and builds its HTML exporter: the three overlap on a machine with two cores.
+    kernel = kernel or WarmKernel(notebook.parent)
+    try:
+        prepare_exporter()
+        root = data_path(data_dir).resolve()
+        device, session_id = resolve_session(session, root)
+        if take is not None:
+            takes = list_takes((device, session_id), root)
+            if take not in set(takes["take_id"]) | set(takes["name"]):
+                names = ", ".join(repr(n) for n in takes["name"]) or "none"
+                raise SessionError(f"no take {take!r} in session {session_id} (takes: {names})")
+        say(f"report of {device}/{session_id}" + (f", take {take}" if take else ""))
+        parameters = {
+            "SESSION": f"{device}/{session_id}",
+            "DATA_DIR": str(root),
+            "TAKE": take,
+            "PLACEMENT": placement,
+        }
+        nb = execute_notebook(
+            notebook, parameters, progress=say, timeout_s=timeout_s, kernel=kernel
+        )
+    finally:
+        kernel.shutdown()
     say("exporting HTML")
     body = notebook_to_html(nb, title=f"Hitting Coach report: {session_id}")
     try:

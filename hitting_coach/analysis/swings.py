@@ -301,8 +301,11 @@ class _Stream:
         parts = [c for c in self.chunks if c[0][-1] >= lo_ns and c[0][0] <= hi_ns]
         if not parts:
             return np.empty(0, np.int64), np.empty((0, self.held[1].shape[1]))
-        t = np.concatenate([p[0] for p in parts])
-        v = np.concatenate([p[1] for p in parts])
+        if len(parts) == 1:  # a batch run has one chunk: slice it, never copy it whole
+            t, v = parts[0]
+        else:
+            t = np.concatenate([p[0] for p in parts])
+            v = np.concatenate([p[1] for p in parts])
         i, j = np.searchsorted(t, lo_ns), np.searchsorted(t, hi_ns, side="right")
         return t[i:j], v[i:j]
 
@@ -579,6 +582,20 @@ def swing_traces(
     (from foot plant, or from the window start without one) and ``omega_dps``.
     """
     cols, parts = ["swing", "segment", "time_ns", "t_ms", "omega_dps"], []
+    sorted_speeds: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def speeds(sensor: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The sensor's times, sorted, and |ω| at each: computed once, sliced per swing."""
+        if sensor not in sorted_speeds:
+            arrays = _frame_arrays(frames, sensor)
+            if arrays is None:
+                sorted_speeds[sensor] = None
+            else:
+                order = np.argsort(arrays[0], kind="stable")
+                v = arrays[1][list(_SENSOR_COLUMNS[sensor])].to_numpy(float)[order]
+                sorted_speeds[sensor] = (arrays[0][order], angular_speed_dps(v))
+        return sorted_speeds[sensor]
+
     for sw in table.itertuples(index=False):
         ref = sw.foot_plant_ns if not pd.isna(sw.foot_plant_ns) else sw.start_ns
         lo, hi = sw.start_ns - round(pre_s * 1e9), sw.end_ns + round(post_s * 1e9)
@@ -586,12 +603,10 @@ def swing_traces(
         segs += [("hand", "wrist motion")] if "wrist" in sw.placement else []
         segs += [("bat", "gyroscope")] if sw.placement == "bat" else []
         for seg, sensor in segs:
-            if (arrays := _frame_arrays(frames, sensor)) is None:
+            if (arrays := speeds(sensor)) is None:
                 continue
-            order = np.argsort(arrays[0], kind="stable")
-            t, v = arrays[0][order], arrays[1][list(_SENSOR_COLUMNS[sensor])].to_numpy(float)[order]
-            keep = (t >= lo) & (t <= hi)
-            omega = angular_speed_dps(v[keep])
-            part = {"swing": sw.swing, "segment": seg, "time_ns": t[keep], "omega_dps": omega}
-            parts.append(pd.DataFrame(part).assign(t_ms=(t[keep] - ref) / 1e6))
+            t, omega = arrays
+            i, j = np.searchsorted(t, lo), np.searchsorted(t, hi, side="right")
+            part = {"swing": sw.swing, "segment": seg, "time_ns": t[i:j], "omega_dps": omega[i:j]}
+            parts.append(pd.DataFrame(part).assign(t_ms=(t[i:j] - ref) / 1e6))
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)

@@ -1,6 +1,8 @@
-"""Plots of the session report (HoloViews/Bokeh, wrapped in Panel objects).
+"""Plots of the session report (Bokeh figures, wrapped in Panel objects).
 
-Every function returns a Panel object, never a bare HoloViews element: Panel renders its
+The figures are built with Bokeh directly, not through HoloViews: importing HoloViews and
+rendering through it cost a report over 2 s of its 10 (issue 13), for plots Bokeh draws as
+they are. Every function returns a Panel object, never a bare Bokeh model: Panel renders its
 stylesheets inline when the notebook runs ``pn.extension(inline=True)``, which is what lets
 :mod:`hitting_coach.report` export one HTML file that needs no network. The numbers come from
 :class:`hitting_coach.analysis.report_data.ReportData`; nothing here computes a metric.
@@ -16,20 +18,21 @@ import html
 import math
 from typing import Any
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend and its options)
 import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.layouts import column as bk_column
+from bokeh.layouts import gridplot
 from bokeh.models import (
     CDSView,
     ColumnDataSource,
     CustomJS,
     Div,
+    FactorRange,
     GroupFilter,
     HoverTool,
     Slider,
+    WheelZoomTool,
 )
 from bokeh.plotting import figure
 
@@ -46,8 +49,6 @@ __all__ = [
     "swing_table_view",
     "trends",
 ]
-
-hv.Store.set_current_backend("bokeh")
 
 #: Columns drawn for a sensor (default: x, y, z) and their unit.
 PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -68,6 +69,9 @@ _EVENT_COLORS = {
     "impact": "#d62728",
 }
 _WIDTH = 900
+#: Plots of a session's time: zoom and pan along time only.
+_TOOLS_X = "xpan,xwheel_zoom,box_zoom,reset,save"
+_TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 
 # ---------------------------------------------------------------------------- reduction
@@ -177,37 +181,55 @@ def at_a_glance(data: ReportData) -> pn.viewable.Viewable:
         f"<style>{_CARD_CSS}</style><div class='hc-cards'>{''.join(cards)}</div>",
         sizing_mode="stretch_width",
     )
-    return pn.Column(head, pn.pane.HoloViews(_timeline(data), linked_axes=False))
+    return pn.Column(head, pn.pane.Bokeh(_timeline(data)))
 
 
-def _timeline(data: ReportData) -> hv.Overlay:
-    layers = []
+def _timeline(data: ReportData) -> figure:
+    plot = _figure(
+        "Angular speed over the session; triangles mark each swing's peak",
+        "Time (s)",
+        "|ω| (°/s)",
+        width=_WIDTH,
+        height=260,
+        tools=_TOOLS_X,
+    )
     for segment, sensor in data.segments():
         t_ns, omega = data.angular_speed(sensor)
         t_s, v = minmax_downsample(t_ns, omega, buckets=1500)
         t_s = t_s + (int(t_ns[0]) - data.start_ns) / 1e9 if len(t_ns) else t_s
-        layers.append(
-            hv.Curve((t_s, v), "Time (s)", "|ω| (°/s)", label=f"{segment} ({sensor})").opts(
-                color=_SEGMENT_COLORS.get(segment, "black"), line_width=1
-            )
+        plot.line(
+            t_s,
+            v,
+            legend_label=f"{segment} ({sensor})",
+            color=_SEGMENT_COLORS.get(segment, "black"),
+            line_width=1,
         )
     if len(data.table):
         peaks = data.peak_points()
-        layers.append(
-            hv.Scatter(peaks, "Time (s)", ["|ω| (°/s)", "swing", "metric"], label="swing").opts(
-                color="black", size=7, marker="triangle", tools=["hover"]
+        source = ColumnDataSource(
+            {
+                "t": peaks["Time (s)"].to_numpy(float),
+                "w": peaks["|ω| (°/s)"].to_numpy(float),
+                "swing": peaks["swing"].to_numpy(),
+                "metric": peaks["metric"].to_numpy(str),
+            }
+        )
+        swings = plot.scatter(
+            "t", "w", source=source, color="black", size=7, marker="triangle", legend_label="swing"
+        )
+        plot.add_tools(
+            HoverTool(
+                renderers=[swings],
+                tooltips=[
+                    ("Time (s)", "@t"),
+                    ("|ω| (°/s)", "@w"),
+                    ("swing", "@swing"),
+                    ("metric", "@metric"),
+                ],
             )
         )
-    if not layers:
-        layers.append(hv.Curve([], "Time (s)", "|ω| (°/s)"))
-    return hv.Overlay(layers).opts(
-        width=_WIDTH,
-        height=260,
-        title="Angular speed over the session; triangles mark each swing's peak",
-        legend_position="top_left",
-        tools=["xwheel_zoom", "xpan"],
-        active_tools=["xwheel_zoom"],
-    )
+    _legend_top_left(plot)
+    return plot
 
 
 def _duration(seconds: float) -> str:
@@ -219,8 +241,11 @@ def _duration(seconds: float) -> str:
 def raw_signals(data: ReportData, buckets: int = 2000) -> pn.viewable.Viewable:
     """One plot per sensor, each on its own readings' times (seconds from the session start;
     nothing aligned or resampled), zooms linked, swing windows shaded."""
-    plots = []
+    plots: list[figure] = []
     spans = [(_rel_s(data, s), _rel_s(data, e)) for s, e in data.windows()]
+    span_source = ColumnDataSource(
+        {"x0": [a for a, _ in spans], "x1": [b for _, b in spans]}
+    )  # one source shared by every plot: the windows are in the file once
     for sensor, frame in data.session.frames.items():
         columns, unit = PLOT_COLUMNS.get(sensor, (_numeric_columns(frame), ""))
         columns = tuple(c for c in columns if c in frame)
@@ -229,34 +254,30 @@ def raw_signals(data: ReportData, buckets: int = 2000) -> pn.viewable.Viewable:
         t_ns = frame["time_ns"].to_numpy(np.int64)
         offset = (int(t_ns[0]) - data.start_ns) / 1e9
         label = f"{sensor} ({unit})" if unit else sensor
-        curves = []
-        for column_name, color in zip(columns, _AXIS_COLORS, strict=False):
-            t_s, v = minmax_downsample(t_ns, frame[column_name].to_numpy(float), buckets)
-            curves.append(
-                hv.Curve((t_s + offset, v), "Time (s)", hv.Dimension(sensor, label=label))
-                .relabel(column_name)
-                .opts(color=color, line_width=1)
-            )
-        overlay = hv.Overlay(curves)
-        if spans:
-            overlay = hv.VSpans(spans).opts(color="#ffd54f", alpha=0.35) * overlay
         rate = data.rates_hz.get(sensor)
         title = f"{sensor}: {len(frame):,} readings" + (f" at {rate:.0f} Hz" if rate else "")
-        plots.append(
-            overlay.opts(
-                xlabel="Time (s)",
-                ylabel=label,
-                width=_WIDTH,
-                height=220,
-                title=title,
-                legend_position="top_left",
-                tools=["hover", "xwheel_zoom", "xpan"],
-                active_tools=["xwheel_zoom"],
-            )
+        plot = _figure(
+            title,
+            "Time (s)",
+            label,
+            width=_WIDTH,
+            height=220,
+            tools=_TOOLS_X,
+            x_range=plots[0].x_range if plots else None,
         )
+        if spans:
+            plot.vstrip(
+                x0="x0", x1="x1", source=span_source, fill_color="#ffd54f", fill_alpha=0.35,
+                line_alpha=0,
+            )  # fmt: skip
+        for column_name, color in zip(columns, _AXIS_COLORS, strict=False):
+            t_s, v = minmax_downsample(t_ns, frame[column_name].to_numpy(float), buckets)
+            plot.line(t_s + offset, v, legend_label=column_name, color=color, line_width=1)
+        _legend_top_left(plot)
+        plots.append(plot)
     if not plots:
         return pn.pane.Markdown("*No numeric sensor readings in this session.*")
-    return pn.pane.HoloViews(hv.Layout(plots).cols(1))
+    return pn.pane.Bokeh(_grid(plots, ncols=1))
 
 
 def _numeric_columns(frame: pd.DataFrame) -> tuple[str, ...]:
@@ -398,7 +419,7 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
 # ------------------------------------------------------------------------------ trends
 def trends(data: ReportData) -> pn.viewable.Viewable:
     """Each headline metric swing by swing over the session, with a rolling median."""
-    plots = []
+    plots: list[figure] = []
     if len(data.table):
         t_s = (data.table["start_ns"].astype("float64") - data.start_ns) / 1e9
         for column, label, unit in headline_metrics(data.placement):
@@ -407,31 +428,43 @@ def trends(data: ReportData) -> pn.viewable.Viewable:
                 continue
             number = data.table["swing"].astype(int) + 1
             frame = pd.DataFrame({"t": t_s, "y": y, "swing": number}).dropna()
-            dim = hv.Dimension(column, label=f"{label} ({unit})")
-            points = (
-                hv.Scatter(frame, "t", [("y", dim.label), "swing"])
-                .redim(t="Time (s)")
-                .opts(size=6, tools=["hover"], color="#1f77b4")
-            )
+            y_label = f"{label} ({unit})"
             window = max(3, len(frame) // 10)
             rolling = frame["y"].rolling(window, min_periods=1, center=True).median()
-            line = hv.Curve((frame["t"], rolling), "Time (s)", dim.label).opts(
-                color="black", line_width=2
+            plot = _figure(
+                f"{label}: rolling median of {window}",
+                "Time (s)",
+                y_label,
+                width=_WIDTH // 2 - 10,
+                height=240,
+                x_range=plots[0].x_range if plots else None,
             )
-            plots.append(
-                (points * line).opts(
-                    width=_WIDTH // 2 - 10, height=240, title=f"{label}: rolling median of {window}"
+            points = plot.scatter(
+                "t",
+                "y",
+                # columns, not the DataFrame: Bokeh reads a frame through narwhals (0.2 s import)
+                source=ColumnDataSource({c: frame[c].to_numpy() for c in frame}),
+                size=6,
+                color="#1f77b4",
+            )
+            plot.add_tools(
+                HoverTool(
+                    renderers=[points],
+                    tooltips=[("Time (s)", "@t"), (y_label, "@y"), ("swing", "@swing")],
                 )
             )
+            plot.line(frame["t"].to_numpy(), rolling.to_numpy(), color="black", line_width=2)
+            plots.append(plot)
     if not plots:
         return pn.pane.Markdown("*No swing metrics to trend.*")
-    return pn.pane.HoloViews(hv.Layout(plots).cols(2), linked_axes=False)
+    return pn.pane.Bokeh(_grid(plots, ncols=2))
 
 
 # --------------------------------------------------------------------------- reference
 def reference_comparison(data: ReportData) -> pn.viewable.Viewable:
     """This session's median and IQR beside the reference figures by level, per metric."""
-    plots, tables = [], []
+    plots: list[figure] = []
+    tables = []
     ref = reference_table()
     for column, label, unit in headline_metrics(data.placement):
         if column not in set(ref["metric"]):
@@ -447,33 +480,85 @@ def reference_comparison(data: ReportData) -> pn.viewable.Viewable:
             q1, med, q3 = np.percentile(values, [25, 50, 75])
             bars.append(("this session", q1, q3))
             medians.append(("this session", med))
-        y = hv.Dimension("value", label=f"{label} ({unit})")
-        iqr = hv.Segments(
-            [(lv, lo, lv, hi) for lv, lo, hi in bars], ["level", y, "level2", "value2"]
-        ).opts(line_width=12, alpha=0.4, color="#1f77b4")
-        mid = hv.Scatter(medians, "level", y).opts(size=10, color="black", tools=["hover"])
-        plots.append(
-            (iqr * mid)
-            .opts(
-                width=_WIDTH // 2 - 10,
-                height=260,
-                title=f"{label}: median and IQR",
-                xlim=(None, None),
-                xrotation=20,
-                default_tools=["save"],
-            )
-            .redim.values(level=levels)
+        y_label = f"{label} ({unit})"
+        plot = _figure(
+            f"{label}: median and IQR",
+            "level",
+            y_label,
+            width=_WIDTH // 2 - 10,
+            height=260,
+            x_range=FactorRange(*[str(lv) for lv in levels]),
         )
+        plot.segment(
+            x0=[str(lv) for lv, _, _ in bars],
+            y0=[float(lo) for _, lo, _ in bars],
+            x1=[str(lv) for lv, _, _ in bars],
+            y1=[float(hi) for _, _, hi in bars],
+            line_width=12,
+            alpha=0.4,
+            color="#1f77b4",
+        )
+        mid = plot.scatter(
+            "level",
+            "value",
+            source=ColumnDataSource(
+                {"level": [str(lv) for lv, _ in medians], "value": [float(m) for _, m in medians]}
+            ),
+            size=10,
+            color="black",
+        )
+        plot.add_tools(
+            HoverTool(renderers=[mid], tooltips=[("level", "@level"), (y_label, "@value")])
+        )
+        plot.xaxis.major_label_orientation = math.radians(20)
+        plots.append(plot)
         if len(values):
             placed = place_against_reference(column, float(values.median()))
             placed.insert(0, "metric", label)
             tables.append(placed)
     if not plots:
         return pn.pane.Markdown("*No reference figures for the metrics of this placement.*")
-    parts: list[Any] = [pn.pane.HoloViews(hv.Layout(plots).cols(2), linked_axes=False)]
+    parts: list[Any] = [pn.pane.Bokeh(_grid(plots, ncols=2))]
     if tables:
         table = pd.concat(tables, ignore_index=True)
         table["percentile"] = table["percentile"].round(0)
         parts.append(pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width"))
-    parts.append(pn.pane.Markdown(f"Source: {REFERENCE_SOURCE}. Group figures, not targets."))
+    note = f"Source: {REFERENCE_SOURCE}. Group figures, not targets."
+    parts.append(pn.pane.HTML(f"<p>{html.escape(note)}</p>"))  # a Markdown pane: 0.15 s import
     return pn.Column(*parts)
+
+
+# ------------------------------------------------------------------------------ figures
+def _figure(
+    title: str,
+    x_label: str,
+    y_label: str,
+    *,
+    width: int,
+    height: int,
+    tools: str = _TOOLS,
+    x_range: Any = None,
+) -> figure:
+    """A report figure: its title and axis labels, scroll to zoom (along time for plots of a
+    session), and ``x_range`` shared when given (plots that zoom together)."""
+    plot = figure(
+        title=title,
+        x_axis_label=x_label,
+        y_axis_label=y_label,
+        width=width,
+        height=height,
+        tools=tools,
+        **({"x_range": x_range} if x_range is not None else {}),
+    )
+    plot.toolbar.active_scroll = plot.select_one({"type": WheelZoomTool})
+    return plot
+
+
+def _legend_top_left(plot: figure) -> None:
+    if plot.legend:
+        plot.legend.location = "top_left"
+
+
+def _grid(plots: list[figure], ncols: int) -> Any:
+    """Plots in a grid with one toolbar above them all."""
+    return gridplot(plots, ncols=ncols, toolbar_location="above", merge_tools=True)
