@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import orjson
@@ -249,7 +249,9 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
             server.stop()
             await server.close_all_connections()
 
-    asyncio.run(main())
+    # its own thread: Playwright's sync API (the session's Chromium) may hold this one's loop
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main()).result()
 
 
 def test_the_status_line_goes_with_the_frames_once_a_second_even_when_the_phone_stops(hub):
