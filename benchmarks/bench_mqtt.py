@@ -1,4 +1,5 @@
-"""MQTT ingest: the highest sustained rate with nothing lost, and a burst of 5,000 messages.
+"""MQTT ingest: the highest sustained rate with nothing lost, a burst of 5,000 messages, or
+(``--drain``) the rate at which a backlog queued in the broker is taken, recorder on.
 
 A publisher process sends 40-reading Sensor Logger messages (QoS 0, as the app does) over
 TLS to Mosquitto, started from deploy/mosquitto like the tests do. Two subscribers are
@@ -13,7 +14,14 @@ A rate is *sustained* when every message published over ``--seconds`` at that pa
 received within ``--lag`` seconds of the last one: the subscriber keeps up, nothing piles up
 and nothing is lost. The search doubles the rate until a failure, then bisects.
 
+``--drain N`` measures instead what the publisher cannot cap: each subscriber subscribes,
+goes offline, N messages are published and queued for its persistent session, and it comes
+back; its rate is N-1 over the time from the first message it got to the last. Ours runs
+here as ``hitting-coach serve`` does, with the recorder on (journal written before each
+acknowledgement, Parquet conversion on its interval) and reading times checked.
+
     uv run python benchmarks/bench_mqtt.py [--seconds 3] [--lag 1]
+    uv run python benchmarks/bench_mqtt.py --drain 20000 [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import statistics
 import sys
 import tempfile
 import threading
@@ -32,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from hitting_coach.ingest.hub import Hub  # noqa: E402
 from hitting_coach.ingest.mqtt_clients import MqttOptions, mqtt_client  # noqa: E402
 from hitting_coach.ingest.mqtt_consumer import MqttConsumer  # noqa: E402
+from hitting_coach.store.recorder import Recorder  # noqa: E402
 from services import PHONE, SERVER, Mosquitto  # noqa: E402
 from support import motion_messages  # noqa: E402
 
@@ -81,11 +91,16 @@ class Subscriber:
     def __init__(self) -> None:
         self._target = math.inf
         self._reached = threading.Event()
+        self.first_s = self.last_s = 0.0  # perf_counter of the first and the last arrival
+        self.first_cpu_s = 0.0  # this process's CPU time at the first arrival
 
     def received(self) -> int:
         raise NotImplementedError
 
     def _arrived(self, *args) -> None:  # on the thread that receives
+        self.last_s = time.perf_counter()
+        if not self.first_s:
+            self.first_s, self.first_cpu_s = self.last_s, time.process_time()
         if self.received() >= self._target:
             self._reached.set()
 
@@ -156,6 +171,26 @@ class Ours(Subscriber):
         assert self.hub.status()["rejected"] == 0
 
 
+class Recorded(Ours):
+    """Our consumer and a Hub as ``hitting-coach serve`` runs them: recorder on (default
+    settings), reading times checked."""
+
+    def __init__(self, broker: Mosquitto, client_id: str) -> None:
+        Subscriber.__init__(self)
+        self.recorder = Recorder(broker.workdir / "data" / client_id).start()
+        self.hub = Hub(sink=self.recorder, check_time=True)
+        self.hub.subscribe(self._arrived)
+        settings = broker.settings(HITTING_COACH_MQTT_CLIENT_ID=client_id)
+        self.consumer = MqttConsumer(settings, self.hub).start()
+        if not self.consumer.wait_subscribed(60):
+            raise RuntimeError(f"our consumer could not subscribe: {self.hub.source_states()}")
+
+    def stop(self) -> None:
+        super().stop()
+        self.recorder.close()
+        assert self.hub.status()["recording"]["failures"] == 0
+
+
 class Run:
     def __init__(self, broker: Mosquitto) -> None:
         self.broker = broker
@@ -165,6 +200,29 @@ class Run:
         """Publish ``count`` at ``rate``; (published/s, received in time, received at all)."""
         self.runs += 1
         subscriber = kind(self.broker, f"bench-{kind.__name__}-{self.runs}")
+        elapsed = self.publish(rate, count)
+        in_time = subscriber.wait_received(count, lag_s)
+        total = subscriber.wait_received(count, drain_s)
+        subscriber.stop()
+        return count / elapsed, in_time, total
+
+    def drain(self, kind: type, count: int) -> tuple[float, float]:
+        """Messages/s at which ``kind`` takes ``count`` messages queued while it was away, and
+        the CPU µs this process spent per message meanwhile (steadier on a loaded machine)."""
+        self.runs += 1
+        client_id = f"bench-drain-{kind.__name__}-{self.runs}"
+        kind(self.broker, client_id).stop()  # its session and subscription stay in the broker
+        self.publish(0, count)
+        time.sleep(1)  # the broker queues the last of them
+        subscriber = kind(self.broker, client_id)
+        received = subscriber.wait_received(count, 600)
+        cpu_us = (time.process_time() - subscriber.first_cpu_s) / (count - 1) * 1e6
+        subscriber.stop()
+        assert received == count, f"{kind.__name__} got {received} of {count}"
+        return (count - 1) / (subscriber.last_s - subscriber.first_s), cpu_us
+
+    def publish(self, rate: float, count: int) -> float:
+        """Publish ``count`` messages at ``rate`` (0: at once) from a process; seconds taken."""
         ctx = mp.get_context("spawn")
         ready, go, result = ctx.Event(), ctx.Event(), ctx.Queue()
         first_id = self.runs * 10_000_000
@@ -180,10 +238,7 @@ class Run:
         go.set()
         elapsed = result.get(timeout=600)
         proc.join()
-        in_time = subscriber.wait_received(count, lag_s)
-        total = subscriber.wait_received(count, drain_s)
-        subscriber.stop()
-        return count / elapsed, in_time, total
+        return elapsed
 
 
 def sustained(run: Run, kind: type, seconds: float, lag_s: float) -> tuple[float, list]:
@@ -218,7 +273,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="publishing time per trial")
     parser.add_argument("--lag", type=float, default=1.0, help="allowed delay after the last")
     parser.add_argument("--burst", type=int, default=5000, help="messages in the burst case")
+    parser.add_argument("--drain", type=int, default=0, help="measure draining this backlog")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each, with --drain")
     args = parser.parse_args()
+    if args.drain:
+        drain_backlog(args.drain, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(Path(tmp)).start()
         try:
@@ -245,6 +305,33 @@ def main() -> None:
         lost = args.burst - bursts[kind][1]
         print(f"| {name} | {rate:,.0f} | {rate * READINGS:,.0f} | {lost} |")
     print(f"\nratio {ours / base:.2f} (target at least 0.5)")
+
+
+def drain_backlog(count: int, rounds: int) -> None:
+    """Both subscribers drain ``count`` messages, taking turns ``rounds`` times (a shared
+    machine's load comes and goes); each round's ratio, then the median."""
+    ratios, cpus = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Mosquitto(Path(tmp)).start()
+        try:
+            run = Run(broker)
+            print(f"| round: draining a backlog of {count:,} | do-nothing paho subscriber "
+                  "(messages/s, CPU µs/message) | hitting-coach consumer + hub + recorder "
+                  "(messages/s, CPU µs/message) | readings/s (ours) | ratio | CPU ratio |")  # fmt: skip
+            print("|---|---|---|---|---|---|")
+            for r in range(rounds):
+                (base, base_cpu), (ours, ours_cpu) = (run.drain(DoNothing, count),
+                                                      run.drain(Recorded, count))  # fmt: skip
+                ratios.append(ours / base)
+                cpus.append(base_cpu / ours_cpu)
+                print(f"| {r + 1} | {base:,.0f}, {base_cpu:.0f} | {ours:,.0f}, {ours_cpu:.0f} | "
+                      f"{ours * READINGS:,.0f} | {ours / base:.2f} | {cpus[-1]:.2f} |",
+                      flush=True)  # fmt: skip
+        finally:
+            broker.stop()
+    print(f"\nmedian over {rounds} rounds: ratio {statistics.median(ratios):.2f} (target at "
+          f"least 0.6), CPU per message ratio (do-nothing / ours) "
+          f"{statistics.median(cpus):.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
