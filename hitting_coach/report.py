@@ -35,7 +35,6 @@ from typing import Any
 from hitting_coach.config import Settings
 from hitting_coach.errors import ReportError, SessionError
 from hitting_coach.resources import notebook_path
-from hitting_coach.store.sessions import data_path, list_takes, resolve_session
 
 __all__ = [
     "NOTEBOOK_ONLY",
@@ -378,6 +377,9 @@ def write_report(
     kernel = kernel or WarmKernel(notebook.parent)
     try:
         prepare_exporter()
+        # Imported here, after the kernel started: it imports pandas (most of a second).
+        from hitting_coach.store.sessions import data_path, list_takes, resolve_session
+
         root = data_path(data_dir).resolve()
         device, session_id = resolve_session(session, root)
         if take is not None:
