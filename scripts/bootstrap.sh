@@ -23,8 +23,9 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 # The README's `uv run ...` commands must work in a new shell too, not only under make (which
-# adds ~/.local/bin to its own PATH): put uv where a login shell looks.
-if ! env -i HOME="$HOME" bash -lc 'command -v uv' >/dev/null 2>&1; then
+# adds ~/.local/bin to its own PATH): put uv where a login shell looks, even one started with
+# an empty environment (env -i, no HOME).
+if ! env -i bash -lc 'command -v uv' >/dev/null 2>&1; then
   uv_bin=$(command -v uv)
   if [ "$(id -u)" -eq 0 ]; then
     ln -sf "$uv_bin" /usr/local/bin/uv

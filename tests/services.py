@@ -149,12 +149,15 @@ class Publisher:
             reconnect_max_s=1,
         )
         self.published = 0
+        self.connects = 0  # successful connections so far (a reconnect adds one)
         self._pending: list[paho.MQTTMessageInfo] = []
         self.client = mqtt_client(options, on_connect=self._on_connect).start()
 
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:
         if reason.is_failure:
             self.refused.append(str(reason))
+        else:
+            self.connects += 1
 
     @property
     def connected(self) -> bool:
