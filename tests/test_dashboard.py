@@ -101,7 +101,7 @@ def test_the_device_picker_appears_with_a_second_device_and_switches_the_plots(h
     dashboard.tick()
     for plot in dashboard.plots:
         assert list(plot.source.data["t"]) == times_ms(watch, plot.sensor)
-    assert "phone-1" not in dashboard.status_div.text
+    assert "phone-1" not in dashboard.status_html
 
 
 def test_the_device_picker_shows_players_by_name(hub, tmp_path):
@@ -127,14 +127,14 @@ def test_the_device_picker_shows_players_by_name(hub, tmp_path):
 def test_the_status_line_says_what_arrived_and_what_was_refused(hub):
     dashboard = Dashboard(hub, window=200)
     shown = Shown(dashboard)
-    assert "no message yet" in dashboard.status_div.text
-    assert "0 rejected" in dashboard.status_div.text
+    assert "no message yet" in dashboard.status_html
+    assert "0 rejected" in dashboard.status_html
 
     feed(hub, motion_messages(3, start_ns=T0))
     with pytest.raises(MessageError):
         hub.ingest(b'{"messageId": 1}')  # no deviceId: refused
     dashboard.tick()
-    line = dashboard.status_div.text
+    line = dashboard.status_html
     assert "no message yet" not in line
     assert re.search(r"last message \d+\.\d s ago", line)
     assert "1 rejected" in line

@@ -227,8 +227,19 @@ class Dashboard(pn.viewable.Viewer):
         self.sequence = SequencePlot() if swings is not None else None
         self._rows: tuple[Any, list[dict[str, Any]]] = (None, [])
         #: the status line (a plain Bokeh Div: a served page's feed sets its text in the browser)
-        self.status_div = Div(text="", css_classes=["hc-status"], sizing_mode="stretch_width")
-        self.status_line = pn.pane.Bokeh(self.status_div, sizing_mode="stretch_width")
+        doc = pn.state.curdoc
+        served = feed is not None and doc is not None and doc.session_context is not None
+        #: the status line: in a served page a plain Bokeh Div, whose text the page's feed sets
+        #: in the browser; elsewhere (a notebook, where a Div in a Bokeh pane stops the plots
+        #: updating) Panel's HTML pane
+        self.status_div = (
+            Div(text="", css_classes=["hc-status"], sizing_mode="stretch_width") if served else None
+        )
+        self.status_line = (
+            pn.pane.Bokeh(self.status_div, sizing_mode="stretch_width")
+            if served
+            else pn.pane.HTML("", css_classes=["hc-status"], sizing_mode="stretch_width")
+        )
         self.picker = pn.widgets.Select.from_param(
             self.param.device, name="Device", width=320, visible=False
         )
@@ -252,18 +263,22 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[SHRINKS],
         )
-        self._feed = self._subscribe(feed)
+        self._feed = self._subscribe(feed, doc) if served else None
         self.tick()
         if self._feed is not None:  # the feed streams the plots: the session ticks for the
             period_ms = max(period_ms, int(STATUS_EVERY_S * 1000))  # status line and devices
         self._stop_ticks = every(self._periodic, period_ms)
 
-    def _subscribe(self, feed: LiveFeed | None) -> tuple[LiveFeed, str] | None:
-        """In a served page, let ``feed`` stream the plots: the page's browser connects to it
-        once its document is ready; the subscription ends with the session."""
-        doc = pn.state.curdoc
-        if feed is None or doc is None or doc.session_context is None:
-            return None
+    @property
+    def status_html(self) -> str:
+        """What the status line shows (set by the server; in a served page, by its feed once
+        a device is shown)."""
+        return self.status_div.text if self.status_div is not None else self.status_line.object
+
+    def _subscribe(self, feed: LiveFeed, doc: Any) -> tuple[LiveFeed, str]:
+        """In a served page (``doc``, the session's document), let ``feed`` stream the plots:
+        the page's browser connects to it once its document is ready; the subscription ends
+        with the session."""
         sub = feed.subscribe(self.window_s, self.window)
         doc.js_on_event(
             "document_ready",
@@ -325,8 +340,11 @@ class Dashboard(pn.viewable.Viewer):
         if status_due and (self._feed is None or self.device is None or fresh):
             self._status_due = now + STATUS_EVERY_S  # (a served page's feed sends the line)
             text = status_text(self._shared.status(fresh), self.device)
-            if text != self.status_div.text:
-                self.status_div.text = text
+            if text != self.status_html:
+                if self.status_div is not None:
+                    self.status_div.text = text
+                else:
+                    self.status_line.object = text
 
     def _update_swings(self) -> None:
         """The swing panel, phone card, shading and sequence plot (each sends only changes)."""
