@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -100,6 +101,17 @@ def motion_messages(
         )
         out.append(message(first_id + k, payload, device, session))
     return out
+
+
+def ingest_all(hub: Any, messages: list[dict[str, Any]]) -> None:
+    """Hand each message to ``hub`` as the network would (JSON bytes)."""
+    for m in messages:
+        hub.ingest(orjson.dumps(m))
+
+
+def times_ms(messages: list[dict[str, Any]], sensor: str) -> list[float]:
+    """The messages' reading times of ``sensor``, in ms, sorted (as a plot holds them)."""
+    return sorted(r["time"] / 1e6 for m in messages for r in m["payload"] if r["name"] == sensor)
 
 
 def post(url: str, body: bytes | dict, headers: dict[str, str] | None = None) -> tuple[int, bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import re
 
-import orjson
 import panel as pn
 import pytest
 from bokeh.document import Document
@@ -17,7 +16,7 @@ from hitting_coach.errors import MessageError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.sim.simulate import simulate
 from hitting_coach.ui.dashboard import Dashboard
-from support import motion_messages
+from support import ingest_all, motion_messages, times_ms
 
 T0 = 1_700_000_000_000_000_000
 
@@ -39,15 +38,6 @@ class Shown:
         return out
 
 
-def feed(hub: Hub, messages) -> None:
-    for m in messages:
-        hub.ingest(orjson.dumps(m))
-
-
-def times_ms(messages, sensor: str) -> list[float]:
-    return sorted(r["time"] / 1e6 for m in messages for r in m["payload"] if r["name"] == sensor)
-
-
 @pytest.fixture
 def hub() -> Hub:
     return Hub()
@@ -55,13 +45,13 @@ def hub() -> Hub:
 
 def test_a_tick_sends_only_the_new_points_and_the_window_rolls_over(hub):
     messages = motion_messages(12, start_ns=T0)  # 20 readings per sensor per message
-    feed(hub, messages[:5])
+    ingest_all(hub, messages[:5])
     dashboard = Dashboard(hub, window=200)
     shown = Shown(dashboard)
     for plot in dashboard.plots:
         assert list(plot.source.data["t"]) == times_ms(messages[:5], plot.sensor)
 
-    feed(hub, messages[5:7])
+    ingest_all(hub, messages[5:7])
     dashboard.tick()
     streamed = shown.streamed()
     assert set(streamed) == {"accelerometer-source", "gyroscope-source"}
@@ -74,7 +64,7 @@ def test_a_tick_sends_only_the_new_points_and_the_window_rolls_over(hub):
     dashboard.tick()  # nothing new: nothing is sent to the plots
     assert shown.streamed() == {}
 
-    feed(hub, messages[7:])
+    ingest_all(hub, messages[7:])
     dashboard.tick()
     for plot in dashboard.plots:  # 240 readings sent, the plot keeps the newest 200
         assert list(plot.source.data["t"]) == times_ms(messages, plot.sensor)[-200:]
@@ -82,14 +72,14 @@ def test_a_tick_sends_only_the_new_points_and_the_window_rolls_over(hub):
 
 def test_the_device_picker_appears_with_a_second_device_and_switches_the_plots(hub):
     phone = motion_messages(3, start_ns=T0, device="phone-1")
-    feed(hub, phone)
+    ingest_all(hub, phone)
     dashboard = Dashboard(hub, window=200)
     Shown(dashboard)
     assert not dashboard.picker.visible  # one device: nothing to pick
     assert dashboard.device == "phone-1"
 
     watch = motion_messages(5, start_ns=T0, device="watch-2", session="w")
-    feed(hub, watch)
+    ingest_all(hub, watch)
     dashboard.tick()
     assert dashboard.picker.visible
     assert list(dashboard.picker.options) == ["phone-1", "watch-2"]
@@ -108,8 +98,8 @@ def test_the_device_picker_shows_players_by_name(hub, tmp_path):
     """A device named once on the sessions page shows as its player on the live page too."""
     from hitting_coach.store.players import PlayerNames, set_player
 
-    feed(hub, motion_messages(2, start_ns=T0, device="0f3a-uuid"))
-    feed(hub, motion_messages(2, start_ns=T0, device="9c1e-uuid", session="w"))
+    ingest_all(hub, motion_messages(2, start_ns=T0, device="0f3a-uuid"))
+    ingest_all(hub, motion_messages(2, start_ns=T0, device="9c1e-uuid", session="w"))
     set_player(tmp_path, "0f3a-uuid", "Maya — belt phone")
     dashboard = Dashboard(hub, window=200, players=PlayerNames(tmp_path))
     Shown(dashboard)
@@ -130,7 +120,7 @@ def test_the_status_line_says_what_arrived_and_what_was_refused(hub):
     assert "no message yet" in dashboard.status_html
     assert "0 rejected" in dashboard.status_html
 
-    feed(hub, motion_messages(3, start_ns=T0))
+    ingest_all(hub, motion_messages(3, start_ns=T0))
     with pytest.raises(MessageError):
         hub.ingest(b'{"messageId": 1}')  # no deviceId: refused
     dashboard.tick()
@@ -152,7 +142,7 @@ def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
     panel = dashboard.swing_panel
     assert "no swing yet" in panel.headline.object
 
-    feed(hub, messages)
+    ingest_all(hub, messages)
     live.poll()
     dashboard.tick()
     headline = panel.headline.object
@@ -182,7 +172,7 @@ def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
 
 def test_a_window_in_seconds_keeps_the_newest_seconds_and_streams_only_new_points(hub):
     messages = motion_messages(70, start_ns=T0)  # 14 s at 100 Hz, 0.2 s per message
-    feed(hub, messages[:60])  # 12 s
+    ingest_all(hub, messages[:60])  # 12 s
     dashboard = Dashboard(hub, window_s=10.0)
     shown = Shown(dashboard)
     for plot in dashboard.plots:  # the last 10 s of the 12 s held, not the last 200 points
@@ -190,7 +180,7 @@ def test_a_window_in_seconds_keeps_the_newest_seconds_and_streams_only_new_point
         assert list(plot.source.data["t"]) == [x for x in t if x >= t[-1] - 10_000]
         assert len(plot.source.data["t"]) == 1001
 
-    feed(hub, messages[60:])
+    ingest_all(hub, messages[60:])
     dashboard.tick()
     streamed = shown.streamed()
     for plot in dashboard.plots:
@@ -204,7 +194,7 @@ def test_a_window_in_seconds_keeps_the_newest_seconds_and_streams_only_new_point
 
 def test_the_gyroscope_is_shown_in_degrees_per_second_like_the_swing_numbers(hub):
     messages = motion_messages(2, start_ns=T0)
-    feed(hub, messages)
+    ingest_all(hub, messages)
     dashboard = Dashboard(hub)
     Shown(dashboard)
     gyro = next(p for p in dashboard.plots if p.sensor == "gyroscope")
@@ -227,7 +217,7 @@ def test_swings_are_shaded_on_the_plots_and_the_last_ones_sequence_is_drawn(hub)
     Shown(dashboard)
     assert dashboard.sequence.figure.title.text == "Last swing: no swing yet"
     assert not dashboard.sequence.figure.visible  # no empty box before the first swing
-    feed(hub, sim.messages(device_id="phone-1", session_id="s"))
+    ingest_all(hub, sim.messages(device_id="phone-1", session_id="s"))
     live.poll()
     dashboard.tick()
 
@@ -268,7 +258,7 @@ def test_start_take_is_disabled_while_a_take_runs_and_stop_while_none_does(tmp_p
     hub = Hub(sink=recorder)
     recorder.open()
     try:
-        feed(hub, motion_messages(1, start_ns=T0))
+        ingest_all(hub, motion_messages(1, start_ns=T0))
         panel = TakesPanel(recorder, hub)
 
         def buttons() -> tuple[bool, bool]:

@@ -8,7 +8,6 @@ import math
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
-import orjson
 import pytest
 import tornado.httpclient
 import tornado.httpserver
@@ -24,7 +23,7 @@ from hitting_coach.ui.live_feed import (
     encode_frame,
     feed_routes,
 )
-from support import free_port, motion_messages
+from support import free_port, ingest_all, motion_messages, times_ms
 
 T0 = 1_700_000_000_000_000_000
 
@@ -64,15 +63,6 @@ class Page:
         return times
 
 
-def ingest(hub: Hub, messages) -> None:
-    for m in messages:
-        hub.ingest(orjson.dumps(m))
-
-
-def times_ms(messages, sensor: str) -> list[float]:
-    return sorted(r["time"] / 1e6 for m in messages for r in m["payload"] if r["name"] == sensor)
-
-
 @pytest.fixture
 def hub() -> Hub:
     return Hub()
@@ -103,18 +93,18 @@ def test_a_frame_keeps_times_to_the_microsecond_and_values_as_float32():
 
 def test_every_page_gets_the_same_frame_read_once_and_a_late_page_misses_nothing(hub, feed):
     messages = motion_messages(20, start_ns=T0)
-    ingest(hub, messages[:5])
+    ingest_all(hub, messages[:5])
     first, second, late = Page(), Page(), Page()
     subs = [feed.subscribe(window_s=3600.0) for _ in range(3)]
     for sub in subs:
         feed.follow(sub.token, "phone-1")
     assert feed.attach(subs[0].token, first) and feed.attach(subs[1].token, second)
-    ingest(hub, messages[5:8])
+    ingest_all(hub, messages[5:8])
     feed.tick()
-    ingest(hub, messages[8:12])
+    ingest_all(hub, messages[8:12])
     assert feed.attach(subs[2].token, late)  # joins between ticks
     feed.tick()
-    ingest(hub, messages[12:])
+    ingest_all(hub, messages[12:])
     feed.tick()
     for page in (first, second, late):
         assert page.frames[0]["reset"] and not any(f["reset"] for f in page.frames[1:])
@@ -128,7 +118,7 @@ def test_every_page_gets_the_same_frame_read_once_and_a_late_page_misses_nothing
 def test_values_are_scaled_like_the_plots_and_a_new_device_starts_with_its_window(hub, feed):
     phone = motion_messages(10, start_ns=T0, device="phone-1")
     watch = motion_messages(10, start_ns=T0, device="watch-1")
-    ingest(hub, phone + watch)
+    ingest_all(hub, phone + watch)
     page = Page()
     sub = feed.subscribe(window_s=1.0)  # 1 s of readings (the newest minus one second)
     feed.follow(sub.token, "phone-1")
@@ -149,18 +139,18 @@ def test_values_are_scaled_like_the_plots_and_a_new_device_starts_with_its_windo
 
 def test_a_page_that_cannot_keep_up_is_skipped_then_sent_its_window_afresh(hub, feed):
     messages = motion_messages(30, start_ns=T0)
-    ingest(hub, messages[:2])
+    ingest_all(hub, messages[:2])
     slow = Page(done=False)  # its writes never finish (a stalled browser)
     sub = feed.subscribe(window_s=3600.0)
     feed.follow(sub.token, "phone-1")
     feed.attach(sub.token, slow)
     for k in range(2, 12):
-        ingest(hub, messages[k : k + 1])
+        ingest_all(hub, messages[k : k + 1])
         feed.tick()
     assert len(slow.raw) == 4 and feed.counters["skipped"] > 0  # bounded: no pile-up
     for future in slow.futures:
         future.set_result(None)
-    ingest(hub, messages[12:])
+    ingest_all(hub, messages[12:])
     feed.tick()
     assert slow.frames[-1]["reset"]  # caught up: the window again, then new points
     assert slow.shown("accelerometer") == pytest.approx(
@@ -205,13 +195,13 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
         server.listen(port, "127.0.0.1")
         url = f"ws://127.0.0.1:{port}/live.ws"
         try:
-            ingest(hub, motion_messages(5, start_ns=T0))
+            ingest_all(hub, motion_messages(5, start_ns=T0))
             sub = feed.subscribe(window_s=3600.0)
             feed.follow(sub.token, "phone-1")
             ws = await tornado.websocket.websocket_connect(f"{url}?token={sub.token}")
             window = decode_frame(await ws.read_message())
             assert window["reset"] and len(window["sensors"]["accelerometer"]["t_ms"]) == 100
-            ingest(hub, motion_messages(1, start_ns=T0 + 10**9, first_id=5))
+            ingest_all(hub, motion_messages(1, start_ns=T0 + 10**9, first_id=5))
             feed.tick()
             assert len(decode_frame(await ws.read_message())["sensors"]["gyroscope"]["t_ms"]) == 20
             await ws.write_message("hello")  # the page has nothing to say: closed
@@ -262,7 +252,7 @@ def test_the_status_line_goes_with_the_frames_once_a_second_even_when_the_phone_
         return f"{len(said)} · {device}"
 
     feed = LiveFeed(hub, LIVE_SENSORS, status=status, status_every_s=0.0)
-    ingest(hub, motion_messages(2, start_ns=T0))
+    ingest_all(hub, motion_messages(2, start_ns=T0))
     pages = [Page(), Page()]
     for page in pages:
         sub = feed.subscribe(window_s=10.0)
