@@ -192,6 +192,7 @@ class Runtime:
             ok=status["recording"]["ok"] and recorder["ok"],
             error=status["recording"]["error"] or recorder["error"],
         )
+        status["live_feed"] = self.feed.status()
         return status
 
 

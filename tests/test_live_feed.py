@@ -148,6 +148,7 @@ def test_a_page_that_cannot_keep_up_is_skipped_then_sent_its_window_afresh(hub, 
         ingest_all(hub, messages[k : k + 1])
         feed.tick()
     assert len(slow.raw) == 4 and feed.counters["skipped"] > 0  # bounded: no pile-up
+    assert feed.status()["pages"] == 1 and feed.status()["skipped"] == feed.counters["skipped"]
     for future in slow.futures:
         future.set_result(None)
     ingest_all(hub, messages[12:])

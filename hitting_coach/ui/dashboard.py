@@ -226,7 +226,6 @@ class Dashboard(pn.viewable.Viewer):
         ]
         self.sequence = SequencePlot() if swings is not None else None
         self._rows: tuple[Any, list[dict[str, Any]]] = (None, [])
-        #: the status line (a plain Bokeh Div: a served page's feed sets its text in the browser)
         doc = pn.state.curdoc
         served = feed is not None and doc is not None and doc.session_context is not None
         #: the status line: in a served page a plain Bokeh Div, whose text the page's feed sets
@@ -274,6 +273,12 @@ class Dashboard(pn.viewable.Viewer):
         """What the status line shows (set by the server; in a served page, by its feed once
         a device is shown)."""
         return self.status_div.text if self.status_div is not None else self.status_line.object
+
+    def _show_status(self, text: str) -> None:
+        if self.status_div is not None:
+            self.status_div.text = text
+        else:
+            self.status_line.object = text
 
     def _subscribe(self, feed: LiveFeed, doc: Any) -> tuple[LiveFeed, str]:
         """In a served page (``doc``, the session's document), let ``feed`` stream the plots:
@@ -341,10 +346,7 @@ class Dashboard(pn.viewable.Viewer):
             self._status_due = now + STATUS_EVERY_S  # (a served page's feed sends the line)
             text = status_text(self._shared.status(fresh), self.device)
             if text != self.status_html:
-                if self.status_div is not None:
-                    self.status_div.text = text
-                else:
-                    self.status_line.object = text
+                self._show_status(text)
 
     def _update_swings(self) -> None:
         """The swing panel, phone card, shading and sequence plot (each sends only changes)."""

@@ -322,9 +322,12 @@ class LiveFeed:
             if sub is not None and sub.socket is socket:
                 sub.socket = None
 
-    def pages(self) -> int:
+    def status(self) -> dict[str, int]:
+        """Pages connected and the frames, bytes, resets, refused sockets and frames skipped
+        for a page that could not keep up (what status.json shows as ``live_feed``)."""
         with self._lock:
-            return sum(1 for s in self._subs.values() if s.socket is not None)
+            pages = sum(1 for s in self._subs.values() if s.socket is not None)
+            return {"pages": pages, **self.counters}
 
     # ----------------------------------------------------------------------------- ticking
     def start(self) -> None:
