@@ -20,6 +20,9 @@ fi
 if ! command -v uv >/dev/null 2>&1; then
   echo "bootstrap: installing uv with pip" >&2
   python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+  # pip puts it in the user's or the interpreter's scripts folder, which may not be on PATH.
+  PATH="$(python3 -m site --user-base)/bin:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+  command -v uv >/dev/null 2>&1 || { echo "bootstrap: uv was installed but is not on PATH" >&2; exit 1; }
 fi
 
 # The README's `uv run ...` commands must work in a new shell too, not only under make (which
