@@ -18,12 +18,22 @@ from typing import Any
 
 from hitting_coach.errors import ConfigError, StartupError
 
-__all__ = ["FIND", "Settings", "is_loopback", "kept_secret", "project_root", "read_env_file"]
+__all__ = [
+    "FIND",
+    "PLACEMENTS",
+    "Settings",
+    "is_loopback",
+    "kept_secret",
+    "project_root",
+    "read_env_file",
+]
 
 PREFIX = "HITTING_COACH_"
 
 #: ``Settings.load(env_file=FIND)``: the ``.env`` of the project the working directory is in.
 FIND = "find"
+#: Where the devices sit, as the swing detector knows them (and the settings and commands take).
+PLACEMENTS = ("pelvis", "wrist", "pelvis+wrist", "bat")
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -244,7 +254,7 @@ class Settings:
         PREFIX + "PLACEMENT",
         "auto",
         "Where the sensors are worn: auto (guess from the data), pelvis, wrist, pelvis+wrist, bat.",
-        choices=("auto", "pelvis", "wrist", "pelvis+wrist", "bat"),
+        choices=("auto", *PLACEMENTS),
     )
     port: int = _setting(PREFIX + "PORT", 8000, "Port of hitting-coach serve.", minimum=0)
     address: str = _setting(

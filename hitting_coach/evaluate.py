@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hitting_coach.analysis.swings import PLACEMENTS, guess_placement, swings
+from hitting_coach.analysis.swings import guess_placement, swings
+from hitting_coach.config import PLACEMENTS
 from hitting_coach.errors import SessionError
 
 __all__ = [
     "Recording",
-    "add_parser",
     "evaluate",
     "labelled_folder",
     "report_text",
@@ -355,21 +355,3 @@ def evaluate_command(args: argparse.Namespace, settings: Any) -> int:
     table = evaluate(recordings, args.placement, args.tolerance_s)
     print(report_text(table, per_file=not args.summary), end="")
     return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="recall, precision and errors of swing detection on recordings with known swings",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    p.add_argument("paths", nargs="*", help="labelled folder(s) or Sensor Logger export(s)")
-    p.add_argument("--truth", help="CSV of swing times for the exports (recording, time_s)")
-    p.add_argument("--session", action="append", help="a recorded session judged by its marks")
-    p.add_argument("--data-dir", help="data directory of the sessions (default: the setting)")
-    p.add_argument("--simulate", type=int, default=0, metavar="N", help="N simulated sessions")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulated sessions")
-    p.add_argument("--placement", choices=PLACEMENTS, help="where the devices sit (default: guess)")
-    p.add_argument("--tolerance-s", type=float, default=0.5, help="matching tolerance (s)")
-    p.add_argument("--summary", action="store_true", help="only the groups and the overall line")
-    p.set_defaults(func=evaluate_command)

@@ -71,6 +71,7 @@ from hitting_coach.analysis.swing_metrics import (
     swing_row,
     swing_table,
 )
+from hitting_coach.config import PLACEMENTS
 
 # Names defined here, then the constants re-exported from swing_metrics and reference (the
 # functions re-exported with them are listed in their own modules' __all__).
@@ -108,7 +109,6 @@ logger = logging.getLogger(__name__)
 
 #: Knob to sweet spot of a 33-in bat (the sweet spot is 6 in from the tip), metres.
 SWEET_SPOT_M = 0.686
-PLACEMENTS = ("pelvis", "wrist", "pelvis+wrist", "bat")
 #: (high, low) hysteresis thresholds of |ω| per segment, °/s. Walking pelvis turns 50-100 °/s
 #: and jogging up to ~250; waggles of the hands or bat reach 200-400 °/s; swings peak higher.
 #: The wrist's high threshold is low enough for a mimed or youth swing (real ones peak from
