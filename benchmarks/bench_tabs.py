@@ -152,13 +152,15 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def niced_chromium(folder: Path, nice: int) -> str:
-    """Chromium at a lower CPU priority (``nice``), as tabs on other machines would be: on
-    this 2-core machine the benchmark's own 20 tabs would otherwise starve the server."""
-    if nice <= 0:
+def browser_command(folder: Path, nice: int, cpus: str) -> str:
+    """Chromium at a lower CPU priority (``nice``) and/or kept to some CPUs (``cpus``, as
+    ``taskset -c`` takes them), as tabs on other machines would be: on this 2-core machine
+    the benchmark's own 20 tabs would otherwise compete with the server for its cores."""
+    if nice <= 0 and not cpus:
         return CHROMIUM
-    wrapper = folder / "chromium-niced"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} {CHROMIUM} "$@"\n')
+    prefix = (f"taskset -c {cpus} " if cpus else "") + (f"nice -n {int(nice)} " if nice > 0 else "")
+    wrapper = folder / "chromium-wrapped"
+    wrapper.write_text(f'#!/bin/sh\nexec {prefix}{CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -169,6 +171,7 @@ def run_server(
     seconds: float,
     batch_s: float = 0.2,
     browser_nice: int = 0,
+    browser_cpus: str = "",
 ) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
@@ -194,7 +197,7 @@ def run_server(
 
         try:
             with sync_playwright() as p:
-                chromium = niced_chromium(Path(tmp), browser_nice)
+                chromium = browser_command(Path(tmp), browser_nice, browser_cpus)
                 browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 pages = []
                 for n in [0, *tab_counts]:
@@ -296,6 +299,12 @@ def main() -> None:
         help="run Chromium at this nice level (10: the tabs yield the CPU to the server, as "
         "tabs on other machines do); 0, the default: same priority",
     )
+    parser.add_argument(
+        "--browser-cpus",
+        default="",
+        help="keep Chromium to these CPUs (taskset -c, e.g. 1): the server and the feeder then "
+        "have a core the tabs never take, as when the tabs are on other machines",
+    )
     parser.add_argument("--feed", help=argparse.SUPPRESS)  # the feeder process (FeederProcess)
     parser.add_argument("--feed-batch-s", type=float, default=0.2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -303,9 +312,16 @@ def main() -> None:
         feed_forever(args.feed, args.feed_batch_s)
         return
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)", flush=True)
-    print(f"Chromium nice level: {args.browser_nice}", flush=True)
+    print(
+        f"Chromium nice level: {args.browser_nice}, CPUs: {args.browser_cpus or 'all'}", flush=True
+    )
     run_server(
-        None, [int(t) for t in args.tabs.split(",") if t], args.seconds, 0.2, args.browser_nice
+        None,
+        [int(t) for t in args.tabs.split(",") if t],
+        args.seconds,
+        0.2,
+        args.browser_nice,
+        args.browser_cpus,
     )
     if args.fast_tabs:
         run_server(
@@ -314,6 +330,7 @@ def main() -> None:
             args.seconds,
             args.fast_batch_s,
             args.browser_nice,
+            args.browser_cpus,
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
 

@@ -99,10 +99,15 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
             columns[name] = np.concatenate(list(map(itemgetter(name), by_batch)))
         except KeyError:
             columns[name] = _filled(name, batches)
-    order = np.argsort(time_ns, kind="stable")
-    arrays = {TIME: pa.array(time_ns[order], pa.int64())}
+    # Readings mostly come in time order: then no sort and no copy. (numpy's argsort holds
+    # the GIL: 2 million readings stalled every POST for ~90 ms.)
+    steps = np.diff(time_ns)
+    order = None if bool(np.all(steps >= 0)) else np.argsort(time_ns, kind="stable")
+    sorted_ns = time_ns if order is None else time_ns[order]
+    arrays = {TIME: pa.array(sorted_ns, pa.int64())}
     for name, values in columns.items():
-        values = values[order]
+        if order is not None:
+            values = values[order]
         if values.dtype == object:
             arrays[name] = pa.array(
                 [None if v is None or isinstance(v, float) else str(v) for v in values],
@@ -111,8 +116,8 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
         else:
             arrays[name] = pa.array(values, pa.float64())
     table = pa.table(arrays)
-    sorted_ns = time_ns[order]
-    if len(sorted_ns) > 1 and not bool(np.all(sorted_ns[1:] > sorted_ns[:-1])):
+    strictly = bool(np.all(steps > 0)) if order is None else bool(np.all(np.diff(sorted_ns) > 0))
+    if not strictly:
         frame = table.to_pandas().drop_duplicates(ignore_index=True)  # same reading twice
         table = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
     return table
