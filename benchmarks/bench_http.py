@@ -12,7 +12,14 @@ ratio (target: >= 0.7) and each server's 99th-percentile latency under that load
 ours at most 3x the do-nothing handler's), each server's CPU time per request (from
 /proc: steadier than the rate on a loaded machine), then the medians over the rounds.
 
+Flat out, 16 connections always waiting, a request's latency is mostly the queue ahead of
+it: a server half as fast answers twice as late (Little's law) however smooth it is. So each
+round also paces wrk (``--paced-rate`` requests/s over the same connections, wrk's
+``delay()``) and reports both servers' p50 and p99 at that same offered load, where the
+latency is the server's own: its work per request and its stalls.
+
     uv run python benchmarks/bench_http.py [--seconds 10] [--connections 16] [--rounds 3]
+        [--warmup 3] [--paced-rate 1000]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -72,11 +80,29 @@ request = function()
 end
 """
 
+# Paced: each connection waits this many ms before each request (wrk's delay()).
+WRK_DELAY = """
+delay = function()
+  return %d
+end
+"""
 
-def run_wrk(
-    port: int, seconds: float, connections: int, script: Path
-) -> tuple[float, int, int, float]:
-    """Returns (requests/s, requests completed, non-2xx responses, p99 latency in ms)."""
+
+class Run(NamedTuple):
+    rate: float  # requests/s
+    done: int  # requests completed
+    bad: int  # non-2xx answers
+    p50: float  # ms
+    p99: float  # ms
+    cpu_us: float = 0.0  # server CPU per request
+
+
+def latency_ms(out: str, pct: str) -> float:
+    value, unit = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)\b", out).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run_wrk(port: int, seconds: float, connections: int, script: Path) -> Run:
     out = subprocess.run(
         [
             "wrk",
@@ -95,9 +121,8 @@ def run_wrk(
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     done = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p99, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out).groups()
-    p99_ms = float(p99) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    return rate, done, int(bad.group(1)) if bad else 0, p99_ms
+    bad_n = int(bad.group(1)) if bad else 0
+    return Run(rate, done, bad_n, latency_ms(out, "50"), latency_ms(out, "99"))
 
 
 def cpu_s(pid: int) -> float:
@@ -106,12 +131,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measured(pid: int, port: int, seconds: float, connections: int, script: Path) -> tuple:
+def measured(pid: int, port: int, seconds: float, connections: int, script: Path) -> Run:
     """:func:`run_wrk` plus the server's CPU µs per request (less at the mercy of a shared
     machine's load than the rate: what the server spent, not how long it waited)."""
     before = cpu_s(pid)
-    rate, done, bad, p99 = run_wrk(port, seconds, connections, script)
-    return rate, done, bad, p99, (cpu_s(pid) - before) / max(done, 1) * 1e6
+    run = run_wrk(port, seconds, connections, script)
+    return run._replace(cpu_us=(cpu_s(pid) - before) / max(run.done, 1) * 1e6)
 
 
 def wait_port(port: int) -> None:
@@ -129,6 +154,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3,
+        help="seconds of load on each server before the rounds, not counted (a server just "
+        "started still creates its session, ring buffers and first Parquet part)",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=1000,
+        help="requests/s of the paced runs (both servers, the same offered load); 0 skips them",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench_http: needs wrk (apt-get install wrk)")
@@ -140,11 +178,17 @@ def main() -> None:
         # reading times to run ahead of the clock (live readings are checked, see README).
         env = {"HITTING_COACH_MAX_READING_AHEAD_S": str(10 * 86_400)}
         server = ServerProcess(Path(tmp) / "serve", env=env)
-        rounds = []
+        rounds, paced = [], []
         try:
             wait_port(port)
             server.start()
             base_ns = time.time_ns()
+            warm = Path(tmp) / "warmup.lua"
+            warm.write_text(WRK_SCRIPT % (base_ns, "warmup"))
+            warmed = [
+                run_wrk(at, args.warmup, args.connections, warm)
+                for at in ((port, server.port) if args.warmup > 0 else ())
+            ]
             for r in range(args.rounds):
                 script = Path(tmp) / f"post-{r}.lua"
                 script.write_text(WRK_SCRIPT % (base_ns, f"bench-{r}"))
@@ -153,41 +197,71 @@ def main() -> None:
                                 script)  # fmt: skip
                 rounds.append((base, ours))
                 report(r + 1, base, ours)
+                if args.paced_rate > 0:
+                    delay_ms = round(1000 * args.connections / args.paced_rate)
+                    script = Path(tmp) / f"paced-{r}.lua"
+                    body = WRK_SCRIPT % (base_ns, f"paced-{r}")
+                    script.write_text(body + WRK_DELAY % delay_ms)
+                    pair = [
+                        measured(pid, at, args.seconds, args.connections, script)
+                        for pid, at in ((baseline.pid, port), (server.proc.pid, server.port))
+                    ]
+                    paced.append(pair)
+                    report_paced(*pair)
             status = server.status()
         finally:
             baseline.terminate()
             baseline.wait()
             code = server.stop() if server.proc is not None else 0
         assert code == 0, server.output()
-    assert all(b[2] == 0 and o[2] == 0 for b, o in rounds), f"non-200 answers: {rounds}"
+    runs_all = [*warmed, *(run for pair in rounds + paced for run in pair)]
+    assert all(run.bad == 0 for run in runs_all), f"non-200 answers: {runs_all}"
     counted = status["readings"] // READINGS
-    done = sum(o[1] for _, o in rounds)
+    done = sum(o.done for _, o in rounds + paced) + (warmed[1].done if warmed else 0)
     # wrk stops counting at the deadline; requests in flight then are still accepted
-    assert done <= counted <= done + args.connections * args.rounds, (done, counted)
-    ratios = [o[0] / b[0] for b, o in rounds]
-    p99s = [o[3] / b[3] for b, o in rounds]
-    cpus = [b[4] / o[4] for b, o in rounds]
+    runs = args.rounds * (2 if paced else 1) + (1 if warmed else 0)
+    assert done <= counted <= done + args.connections * runs, (done, counted)
+    ratios = [o.rate / b.rate for b, o in rounds]
+    p99s = [o.p99 / b.p99 for b, o in rounds]
+    cpus = [b.cpu_us / o.cpu_us for b, o in rounds]
     print(
         f"median over {args.rounds} rounds: ratio {statistics.median(ratios):.2f} (target >= 0.7), "
         f"p99 {statistics.median(p99s):.1f}x the do-nothing handler's (target <= 3), CPU per "
         f"request ratio {statistics.median(cpus):.2f}; the server counted all "
         f"{counted * READINGS} readings, recording {'ok' if status['recording']['ok'] else 'FAILED'}"
     )
-
-
-def report(n: int, base: tuple, ours: tuple) -> None:
-    print(f"round {n}:")
-    for name, (rate, _, _, p99, cpu_us) in (("do-nothing tornado handler", base),
-                                            ("hitting-coach serve", ours)):  # fmt: skip
+    if paced:
         print(
-            f"  {name + ':':28s}{rate:8.0f} requests/s {rate * READINGS:9.0f} readings/s, "
-            f"p99 {p99:6.1f} ms, CPU {cpu_us:5.0f} µs/request"
+            f"paced at {args.paced_rate:.0f} requests/s: p99 "
+            f"{statistics.median(o.p99 / b.p99 for b, o in paced):.1f}x the do-nothing "
+            f"handler's (median over {len(paced)} rounds; ours "
+            f"{statistics.median(o.p99 for _, o in paced):.1f} ms, do-nothing "
+            f"{statistics.median(b.p99 for b, _ in paced):.1f} ms)"
+        )
+
+
+def report(n: int, base: Run, ours: Run) -> None:
+    print(f"round {n}:")
+    for name, run in (("do-nothing tornado handler", base), ("hitting-coach serve", ours)):
+        print(
+            f"  {name + ':':28s}{run.rate:8.0f} requests/s {run.rate * READINGS:9.0f} "
+            f"readings/s, p50 {run.p50:6.1f} ms, p99 {run.p99:6.1f} ms, "
+            f"CPU {run.cpu_us:5.0f} µs/request"
         )
     print(
-        f"  ratio {ours[0] / base[0]:.2f}, p99 {ours[3] / base[3]:.1f}x, "
-        f"CPU per request ratio (do-nothing / ours) {base[4] / ours[4]:.2f}",
+        f"  ratio {ours.rate / base.rate:.2f}, p99 {ours.p99 / base.p99:.1f}x, "
+        f"CPU per request ratio (do-nothing / ours) {base.cpu_us / ours.cpu_us:.2f}",
         flush=True,
     )
+
+
+def report_paced(base: Run, ours: Run) -> None:
+    for name, run in (("paced, do-nothing:", base), ("paced, hitting-coach:", ours)):
+        print(
+            f"  {name:28s}{run.rate:8.0f} requests/s, p50 {run.p50:6.1f} ms, "
+            f"p99 {run.p99:6.1f} ms, CPU {run.cpu_us:5.0f} µs/request"
+        )
+    print(f"  paced p99 {ours.p99 / base.p99:.1f}x", flush=True)
 
 
 if __name__ == "__main__":
