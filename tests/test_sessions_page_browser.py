@@ -64,6 +64,8 @@ def test_the_sessions_page_lists_a_session_and_opens_its_report(recorded, page):
     page.goto(server.base + "/sensor/sessions")
     card = _card(page, "morning")
     wait_for(lambda: card.count() == 1, 60, what="the recorded session on the page")
+    # the card's children render after the card itself (an empty summary was read once)
+    wait_for(lambda: _text(card, ".hc-session").strip(), 30, what="the session's summary")
     text = _text(card, ".hc-session")
     assert DEVICE in text  # shown as text: the markup in the id is escaped, not rendered
     assert page.locator(".hc-session b b").count() == 0
