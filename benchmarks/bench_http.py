@@ -216,11 +216,11 @@ def main() -> None:
         assert code == 0, server.output()
     runs_all = [*warmed, *(run for pair in rounds + paced for run in pair)]
     assert all(run.bad == 0 for run in runs_all), f"non-200 answers: {runs_all}"
+    ours_runs = warmed[1:] + [o for _, o in rounds + paced]
     counted = status["readings"] // READINGS
-    done = sum(o.done for _, o in rounds + paced) + (warmed[1].done if warmed else 0)
+    done = sum(o.done for o in ours_runs)
     # wrk stops counting at the deadline; requests in flight then are still accepted
-    runs = args.rounds * (2 if paced else 1) + (1 if warmed else 0)
-    assert done <= counted <= done + args.connections * runs, (done, counted)
+    assert done <= counted <= done + args.connections * len(ours_runs), (done, counted)
     ratios = [o.rate / b.rate for b, o in rounds]
     p99s = [o.p99 / b.p99 for b, o in rounds]
     cpus = [b.cpu_us / o.cpu_us for b, o in rounds]
