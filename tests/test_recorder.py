@@ -209,3 +209,29 @@ def test_a_recording_failure_is_reported_and_what_was_not_recorded_is_refused(
         runtime.stop()
     kept = load_session("session-1", tmp_path)["gyroscope"]
     assert len(kept) == 120  # everything acknowledged is on disk, once
+
+
+def test_many_batches_with_columns_some_lack_keep_every_reading_in_its_place():
+    """More batches than the writer merges in one piece: a column that starts late and a
+    text column are null exactly where a batch lacked them, and every reading is kept."""
+    from hitting_coach.ingest.parse import Batch
+    from hitting_coach.store.parts import batches_to_table
+
+    batches = []
+    for k in range(2_500):
+        times = T0 + (k * 4 + np.arange(4)) * 1_000_000
+        values = {"x": np.full(4, float(k))}
+        if k >= 1_700:
+            values["late"] = np.full(4, -float(k))
+        if k % 900 == 0:
+            values["note"] = np.array([f"n{k}"] * 4, dtype=object)
+        batches.append(Batch("accelerometer", times.astype(np.int64), values))
+    frame = batches_to_table(batches).to_pandas()
+    assert len(frame) == 10_000 and frame["time_ns"].is_monotonic_increasing
+    k = np.arange(10_000) // 4
+    assert (frame["x"].to_numpy() == k).all()
+    late = frame["late"].to_numpy()
+    assert np.isnan(late[k < 1_700]).all() and (late[k >= 1_700] == -k[k >= 1_700]).all()
+    notes = frame["note"]
+    assert notes[k % 900 == 0].tolist() == [f"n{i}" for i in k[k % 900 == 0]]
+    assert notes[k % 900 != 0].isna().all()

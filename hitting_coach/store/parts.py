@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 Pending = dict[SessionKey, dict[str, list[Batch]]]  # (device, session) -> sensor -> batches
 _TIMES, _VALUES = attrgetter("time_ns"), attrgetter("values")
+#: Batches concatenated in one C call before the writer lets the event loop have the GIL.
+_PIECE = 1_000
 
 
 class DiskError(OSError):
@@ -85,20 +88,15 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
     """One sensor's batches as a table sorted by time: ``time_ns`` then the value columns
     (float64, or string for text values), identical readings once. A column missing from a
     batch is null there. Raises :class:`RecordingError` for a value named ``time_ns``."""
-    # The writer holds the GIL while it runs Python, and every POST waits for it: so one C
-    # call per column over all batches, and a Python loop only for a column some lack.
-    time_ns = np.concatenate(list(map(_TIMES, batches)))
-    by_batch = list(map(_VALUES, batches))
-    names = dict.fromkeys(chain.from_iterable(by_batch))
+    names = dict.fromkeys(chain.from_iterable(map(_VALUES, batches)))
     if TIME in names:
         raise RecordingError(f"a value named {TIME!r} would replace the reading times")
-    columns: dict[str, np.ndarray] = {}
-    for name in names:
-        try:
-            # all float64: float64; any text: object, numbers as floats (as astype(object))
-            columns[name] = np.concatenate(list(map(itemgetter(name), by_batch)))
-        except KeyError:
-            columns[name] = _filled(name, batches)
+    # The writer runs while the event loop answers POSTs, and a C call holds the GIL until it
+    # returns (the loop waits that long, plus the 5 ms switch interval): so the batches are
+    # merged a piece at a time, one C call per column and piece, yielding between pieces.
+    pieces = [_merge(batches[i : i + _PIECE], names) for i in range(0, len(batches), _PIECE)]
+    time_ns = np.concatenate([p[0] for p in pieces])
+    columns = {name: np.concatenate([p[1][name] for p in pieces]) for name in names}
     # Readings mostly come in time order: then no sort and no copy. (numpy's argsort holds
     # the GIL: 2 million readings stalled every POST for ~90 ms.)
     steps = np.diff(time_ns)
@@ -121,6 +119,23 @@ def batches_to_table(batches: list[Batch]) -> pa.Table:
         frame = table.to_pandas().drop_duplicates(ignore_index=True)  # same reading twice
         table = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
     return table
+
+
+def _merge(
+    batches: list[Batch], names: dict[str, None]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Times and value columns of some batches, one array each; then the GIL is let go."""
+    time_ns = np.concatenate(list(map(_TIMES, batches)))
+    by_batch = list(map(_VALUES, batches))
+    columns: dict[str, np.ndarray] = {}
+    for name in names:
+        try:
+            # all float64: float64; any text: object, numbers as floats (as astype(object))
+            columns[name] = np.concatenate(list(map(itemgetter(name), by_batch)))
+        except KeyError:
+            columns[name] = _filled(name, batches)
+    time.sleep(0)  # releases the GIL: a waiting POST goes first
+    return time_ns, columns
 
 
 def _filled(name: str, batches: list[Batch]) -> np.ndarray:
