@@ -136,7 +136,8 @@ def test_demo_mode_moves_both_plots_without_a_phone(tmp_path, page):
         wait_for(lambda: re.search(r"#\d+", headline.inner_text()), 30, what="a swing")
         assert "PELVIS PEAK" in page.locator(".hc-swing").inner_text().upper()
         # the swing is shaded on both plots, and its sequence drawn: pelvis, then hand
-        wait_for(lambda: page.evaluate(JS_SHADED) == [True, True], 20, what="swing shading")
+        # (45 s, not 20: a clean-clone run on a loaded machine timed out at 20 s once)
+        wait_for(lambda: page.evaluate(JS_SHADED) == [True, True], 45, what="swing shading")
         curves = wait_for(
             lambda: (n := page.evaluate(JS_SEQUENCE)) and all(n) and n, 10, what="the sequence"
         )
