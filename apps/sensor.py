@@ -26,14 +26,17 @@ dashboard = Dashboard(
     players=PlayerNames(settings.data_path),
     feed=runtime.feed,  # the plots are streamed to the browser by the server's one feed
 )
+# Two roots: what changes size as swings come (the swing list, the status line) is laid out
+# again on its own, without the plots (the browser's layout pass is per root).
 pn.Column(
     pn.pane.Markdown("## Hitting Coach · live sensors"),
     *([dashboard.phone_card] if dashboard.phone_card is not None else []),
     TakesPanel(runtime.recorder, runtime.hub, device=dashboard.param.device),
-    dashboard,
+    dashboard.controls,
     sizing_mode="stretch_width",
     stylesheets=[SHRINKS],
 ).servable(title="Hitting Coach")
+dashboard.charts.servable()
 # Panel's page asks for ./favicon.ico, which is not served under /sensor/: use its local copy.
 pn.state.curdoc.template_variables["app_favicon"] = FAVICON
 # Panel's page has no viewport tag: without it a phone lays the page out 980 px wide, shrunk.

@@ -18,6 +18,12 @@ round also paces wrk (``--paced-rate`` requests/s over the same connections, wrk
 ``delay()``) and reports both servers' p50 and p99 at that same offered load, where the
 latency is the server's own: its work per request and its stalls.
 
+A third server is the control: the do-nothing handler made to spin, per request, the CPU time
+our event loop spends beyond it (main thread, from /proc, measured after the warmup). It has
+our loop's cost per request and none of our work, threads or stalls, so its p99 is what that
+cost alone implies: where ours is about as far from the do-nothing handler as the control is,
+the tail is the cost per request, not a stall.
+
     uv run python benchmarks/bench_http.py [--seconds 10] [--connections 16] [--rounds 3]
         [--warmup 3] [--paced-rate 1000]
 """
@@ -42,11 +48,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support import ServerProcess, free_port  # noqa: E402
 
 READINGS = 40  # per message
+# The do-nothing handler; with a second argument, it first spins that many µs of its own
+# CPU time per request (the control: our CPU cost per request, none of our work or threads).
 DO_NOTHING = """
-import asyncio, sys, tornado.web
+import asyncio, sys, time, tornado.web
+SPIN = float(sys.argv[2]) / 1e6 if len(sys.argv) > 2 else 0.0
 class H(tornado.web.RequestHandler):
     def check_xsrf_cookie(self): pass
     def post(self):
+        if SPIN:
+            end = time.thread_time() + SPIN
+            while time.thread_time() < end:
+                pass
         self.set_header("Content-Type", "application/json")
         self.finish(b'{"ok":true}')
 async def main():
@@ -95,6 +108,7 @@ class Run(NamedTuple):
     p50: float  # ms
     p99: float  # ms
     cpu_us: float = 0.0  # server CPU per request
+    loop_us: float = 0.0  # of which its main thread's (the event loop's)
 
 
 def latency_ms(out: str, pct: str) -> float:
@@ -125,18 +139,24 @@ def run_wrk(port: int, seconds: float, connections: int, script: Path) -> Run:
     return Run(rate, done, bad_n, latency_ms(out, "50"), latency_ms(out, "99"))
 
 
-def cpu_s(pid: int) -> float:
-    """CPU time (user + system) process ``pid`` has used, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_s(pid: int, main_thread: bool = False) -> float:
+    """CPU time (user + system) process ``pid`` (or its main thread) has used, in seconds."""
+    path = f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(pid: int, port: int, seconds: float, connections: int, script: Path) -> Run:
-    """:func:`run_wrk` plus the server's CPU µs per request (less at the mercy of a shared
-    machine's load than the rate: what the server spent, not how long it waited)."""
-    before = cpu_s(pid)
+    """:func:`run_wrk` plus the server's CPU µs per request, all threads and the loop's
+    (less at the mercy of a shared machine's load than the rate: what the server spent, not
+    how long it waited)."""
+    before, loop_before = cpu_s(pid), cpu_s(pid, main_thread=True)
     run = run_wrk(port, seconds, connections, script)
-    return run._replace(cpu_us=(cpu_s(pid) - before) / max(run.done, 1) * 1e6)
+    n = max(run.done, 1)
+    return run._replace(
+        cpu_us=(cpu_s(pid) - before) / n * 1e6,
+        loop_us=(cpu_s(pid, main_thread=True) - loop_before) / n * 1e6,
+    )
 
 
 def wait_port(port: int) -> None:
@@ -172,8 +192,9 @@ def main() -> None:
         sys.exit("bench_http: needs wrk (apt-get install wrk)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
+        port, control_port = free_port(), free_port()
         baseline = subprocess.Popen([sys.executable, "-c", DO_NOTHING, str(port)])
+        control = None
         # wrk sends 200 ms of readings per request, far faster than real time: allow the
         # reading times to run ahead of the clock (live readings are checked, see README).
         env = {"HITTING_COACH_MAX_READING_AHEAD_S": str(10 * 86_400)}
@@ -183,85 +204,121 @@ def main() -> None:
             wait_port(port)
             server.start()
             base_ns = time.time_ns()
-            warm = Path(tmp) / "warmup.lua"
-            warm.write_text(WRK_SCRIPT % (base_ns, "warmup"))
+            warm = [Path(tmp) / f"warmup-{i}.lua" for i in range(2)]
+            for i, path in enumerate(warm):  # a session each: messageIds restart at 1
+                path.write_text(WRK_SCRIPT % (base_ns, f"warmup-{i}"))
+            seconds = max(args.warmup, 1)
+            # Twice each: the first run warms up, the second measures the CPU per request
+            # that sets the control's spin.
             warmed = [
-                run_wrk(at, args.warmup, args.connections, warm)
-                for at in ((port, server.port) if args.warmup > 0 else ())
+                measured(pid, at, seconds, args.connections, warm[i])
+                for i in range(2)
+                for pid, at in ((baseline.pid, port), (server.proc.pid, server.port))
             ]
+            # the event loop's own CPU: our threads' work elsewhere is not on the request path
+            spin_us = max(warmed[3].loop_us - warmed[2].loop_us, 0.0)
+            control = subprocess.Popen(
+                [sys.executable, "-c", DO_NOTHING, str(control_port), f"{spin_us:.0f}"]
+            )
+            wait_port(control_port)
+            warmed.append(measured(control.pid, control_port, seconds, args.connections, warm[0]))
+            print(
+                f"control: the do-nothing handler spinning {spin_us:.0f} µs of CPU per request: "
+                f"our event loop's {warmed[3].loop_us:.0f} µs a request (of {warmed[3].cpu_us:.0f} "
+                f"in all threads) less the do-nothing's {warmed[2].loop_us:.0f}, measured now; "
+                f"the control then took {warmed[4].loop_us:.0f}",
+                flush=True,
+            )
+            servers = (
+                (baseline.pid, port),
+                (server.proc.pid, server.port),
+                (control.pid, control_port),
+            )
             for r in range(args.rounds):
                 script = Path(tmp) / f"post-{r}.lua"
                 script.write_text(WRK_SCRIPT % (base_ns, f"bench-{r}"))
-                base = measured(baseline.pid, port, args.seconds, args.connections, script)
-                ours = measured(server.proc.pid, server.port, args.seconds, args.connections,
-                                script)  # fmt: skip
-                rounds.append((base, ours))
-                report(r + 1, base, ours)
+                trio = [measured(pid, at, args.seconds, args.connections, script)
+                        for pid, at in servers]  # fmt: skip
+                rounds.append(trio)
+                report(r + 1, *trio)
                 if args.paced_rate > 0:
                     delay_ms = round(1000 * args.connections / args.paced_rate)
                     script = Path(tmp) / f"paced-{r}.lua"
                     body = WRK_SCRIPT % (base_ns, f"paced-{r}")
                     script.write_text(body + WRK_DELAY % delay_ms)
-                    pair = [
-                        measured(pid, at, args.seconds, args.connections, script)
-                        for pid, at in ((baseline.pid, port), (server.proc.pid, server.port))
-                    ]
-                    paced.append(pair)
-                    report_paced(*pair)
+                    trio = [measured(pid, at, args.seconds, args.connections, script)
+                            for pid, at in servers]  # fmt: skip
+                    paced.append(trio)
+                    report_paced(*trio)
             status = server.status()
         finally:
-            baseline.terminate()
-            baseline.wait()
+            for proc in (baseline, control):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait()
             code = server.stop() if server.proc is not None else 0
         assert code == 0, server.output()
-    runs_all = [*warmed, *(run for pair in rounds + paced for run in pair)]
+    runs_all = [*warmed, *(run for trio in rounds + paced for run in trio)]
     assert all(run.bad == 0 for run in runs_all), f"non-200 answers: {runs_all}"
-    ours_runs = warmed[1:] + [o for _, o in rounds + paced]
+    ours_runs = [warmed[1], warmed[3]] + [o for _, o, _ in rounds + paced]
     counted = status["readings"] // READINGS
     done = sum(o.done for o in ours_runs)
     # wrk stops counting at the deadline; requests in flight then are still accepted
     assert done <= counted <= done + args.connections * len(ours_runs), (done, counted)
-    ratios = [o.rate / b.rate for b, o in rounds]
-    p99s = [o.p99 / b.p99 for b, o in rounds]
-    cpus = [b.cpu_us / o.cpu_us for b, o in rounds]
+
+    def median(values) -> float:
+        return statistics.median(list(values))
+
     print(
-        f"median over {args.rounds} rounds: ratio {statistics.median(ratios):.2f} (target >= 0.7), "
-        f"p99 {statistics.median(p99s):.1f}x the do-nothing handler's (target <= 3), CPU per "
-        f"request ratio {statistics.median(cpus):.2f}; the server counted all "
+        f"median over {args.rounds} rounds: ratio {median(o.rate / b.rate for b, o, _ in rounds):.2f} "
+        f"(target >= 0.7), p99 {median(o.p99 / b.p99 for b, o, _ in rounds):.1f}x the "
+        f"do-nothing handler's (target <= 3), CPU per request ratio "
+        f"{median(b.cpu_us / o.cpu_us for b, o, _ in rounds):.2f}; the control: ratio "
+        f"{median(c.rate / b.rate for b, _, c in rounds):.2f}, p99 "
+        f"{median(c.p99 / b.p99 for b, _, c in rounds):.1f}x; the server counted all "
         f"{counted * READINGS} readings, recording {'ok' if status['recording']['ok'] else 'FAILED'}"
     )
     if paced:
         print(
-            f"paced at {args.paced_rate:.0f} requests/s: p99 "
-            f"{statistics.median(o.p99 / b.p99 for b, o in paced):.1f}x the do-nothing "
-            f"handler's (median over {len(paced)} rounds; ours "
-            f"{statistics.median(o.p99 for _, o in paced):.1f} ms, do-nothing "
-            f"{statistics.median(b.p99 for b, _ in paced):.1f} ms)"
+            f"paced at {args.paced_rate:.0f} requests/s (median over {len(paced)} rounds): p99 "
+            f"{median(o.p99 / b.p99 for b, o, _ in paced):.1f}x the do-nothing handler's, the "
+            f"control's {median(c.p99 / b.p99 for b, _, c in paced):.1f}x (ours "
+            f"{median(o.p99 for _, o, _ in paced):.1f} ms, control "
+            f"{median(c.p99 for _, _, c in paced):.1f} ms, do-nothing "
+            f"{median(b.p99 for b, _, _ in paced):.1f} ms)"
         )
 
 
-def report(n: int, base: Run, ours: Run) -> None:
+NAMES = ("do-nothing tornado handler", "hitting-coach serve", "control (spinning)")
+
+
+def report(n: int, base: Run, ours: Run, control: Run) -> None:
     print(f"round {n}:")
-    for name, run in (("do-nothing tornado handler", base), ("hitting-coach serve", ours)):
+    for name, run in zip(NAMES, (base, ours, control), strict=True):
         print(
             f"  {name + ':':28s}{run.rate:8.0f} requests/s {run.rate * READINGS:9.0f} "
             f"readings/s, p50 {run.p50:6.1f} ms, p99 {run.p99:6.1f} ms, "
-            f"CPU {run.cpu_us:5.0f} µs/request"
+            f"CPU {run.cpu_us:5.0f} µs/request ({run.loop_us:.0f} loop)"
         )
     print(
         f"  ratio {ours.rate / base.rate:.2f}, p99 {ours.p99 / base.p99:.1f}x, "
-        f"CPU per request ratio (do-nothing / ours) {base.cpu_us / ours.cpu_us:.2f}",
+        f"CPU per request ratio (do-nothing / ours) {base.cpu_us / ours.cpu_us:.2f}; "
+        f"control: ratio {control.rate / base.rate:.2f}, p99 {control.p99 / base.p99:.1f}x",
         flush=True,
     )
 
 
-def report_paced(base: Run, ours: Run) -> None:
-    for name, run in (("paced, do-nothing:", base), ("paced, hitting-coach:", ours)):
+def report_paced(base: Run, ours: Run, control: Run) -> None:
+    paced_names = ("paced, do-nothing:", "paced, hitting-coach:", "paced, control:")
+    for name, run in zip(paced_names, (base, ours, control), strict=True):
         print(
             f"  {name:28s}{run.rate:8.0f} requests/s, p50 {run.p50:6.1f} ms, "
-            f"p99 {run.p99:6.1f} ms, CPU {run.cpu_us:5.0f} µs/request"
+            f"p99 {run.p99:6.1f} ms, CPU {run.cpu_us:5.0f} µs/request ({run.loop_us:.0f} loop)"
         )
-    print(f"  paced p99 {ours.p99 / base.p99:.1f}x", flush=True)
+    print(
+        f"  paced p99 {ours.p99 / base.p99:.1f}x, control {control.p99 / base.p99:.1f}x",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 from bokeh.document.events import ColumnsStreamedEvent, DocumentChangedEvent
+from bokeh.models import LayoutDOM
 
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.errors import MessageError
@@ -36,6 +37,12 @@ class Shown:
         out = {e.model.name: e for e in self.sent if isinstance(e, ColumnsStreamedEvent)}
         self.sent.clear()
         return out
+
+
+def listed_rows(panel) -> list[str]:
+    """The swing list's rows as the page shows them: the rows not hidden, in their order."""
+    shown = [row for row in panel.list if row.styles.get("display") != "none"]
+    return [row[0].object for row in sorted(shown, key=lambda row: int(row.styles["order"]))]
 
 
 @pytest.fixture
@@ -154,7 +161,7 @@ def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
         else:
             assert float(shown[label]) == pytest.approx(truth[column].iloc[-1], rel=0.03)
 
-    listed = "".join(row[0].object for row in panel.list)  # one row pane per swing
+    listed = "".join(listed_rows(panel))
     rows = re.findall(r"<tr[^>]*><td>(\d+)</td>(.*?)</tr>", listed)
     assert [int(n) for n, _ in rows] == list(range(len(truth), 0, -1))  # newest first
     for (_, cells), (_, swing) in zip(reversed(rows), truth.iterrows(), strict=True):
@@ -168,6 +175,42 @@ def test_the_swing_panel_shows_the_newest_swing_and_the_list(hub):
 
     dashboard.tick()  # no new swing: the panel stays on the newest
     assert f'<div class="v">#{len(truth)}</div>' in panel.headline.object
+
+
+def test_new_swings_reach_the_browser_as_text_not_as_a_new_layout(hub):
+    """The list keeps its newest 12 swings in rows made once: a new swing changes their text
+    and an empty row's style, never the page's models, classes or visibility (each of which
+    makes the browser lay the page out again and delays the numbers)."""
+    sim = simulate("pelvis+wrist", duration_s=60.0, swing_every_s=3.0, rate_hz=100, seed=7)
+    messages = sim.messages(device_id="phone-1", session_id="s")
+    live = LiveSwings(hub)
+    dashboard = Dashboard(hub, window=200, swings=live)
+    shown = Shown(dashboard)
+    panel = dashboard.swing_panel
+    rows = list(panel.list)
+    (model, _), *_ = panel._layout._models.values()  # the panel's part of the page
+    in_panel = model.references()
+    layout = {"children", "css_classes", "visible", "label", "width", "height"}
+    counts = []
+    for start in range(0, len(messages), 25):
+        shown.sent.clear()
+        ingest_all(hub, messages[start : start + 25])
+        live.poll()
+        dashboard.tick()
+        counts.append(live.count("phone-1"))
+        # what lays the page out: a change to a layout model (a pane, a row, a widget)
+        changed = {
+            e.attr
+            for e in shown.sent
+            if getattr(e, "model", None) in in_panel and isinstance(e.model, LayoutDOM)
+        }
+        assert not changed & layout, changed
+    assert counts[-1] > 12 and len(set(counts)) > 5  # swings came in many updates
+    assert list(panel.list) == rows  # the same rows throughout
+    listed = listed_rows(panel)
+    numbers = [int(n) for n in re.findall(r"<tr[^>]*><td>(\d+)</td>", "".join(listed))]
+    assert numbers == list(range(counts[-1], counts[-1] - 12, -1))  # the newest 12, newest first
+    assert all('class="hc-swing-row"' in html for html in listed)
 
 
 def test_a_window_in_seconds_keeps_the_newest_seconds_and_streams_only_new_points(hub):

@@ -256,3 +256,39 @@ def test_live_swings_with_marks(tmp_path, sim):
         marks.mark_not_swing("hitter-1", 99)
     marks.unmark("hitter-1", mark.mark_id)
     assert len(marks.rows("hitter-1")) == len(rows)
+
+
+def test_a_tap_on_a_row_that_just_took_another_swing_marks_nothing(tmp_path, sim, monkeypatch):
+    """The swing list's rows are reused: when a swing leaves the list and another takes its
+    row, a tap that came just then (meant for the one shown before) is refused, not applied
+    to the swing now in the row."""
+    import orjson
+
+    from hitting_coach.analysis.corrections import MarkedLiveSwings
+    from hitting_coach.analysis.live_swings import LiveSwings
+    from hitting_coach.ingest.hub import Hub
+    from hitting_coach.ui import swing_panel
+
+    hub = Hub(capacity=20_000)
+    live = LiveSwings(hub)
+    for message in sim.messages(device_id="hitter-1", session_id="s-1"):
+        hub.ingest(orjson.dumps(message))
+    live.poll()
+    marks = MarkedLiveSwings(
+        live, tmp_path, lambda device: "s-1", lambda d: {s: hub.frame(d, s) for s in ()}
+    )
+    numbers = [r["number"] for r in marks.rows("hitter-1")]
+    assert len(numbers) >= 2
+    panel = swing_panel.SwingPanel(marks, last=1)  # one row: the newest swing
+    panel.update("hitter-1")
+    _, _, button = panel._slots[0]
+    button.clicks += 1  # the row never held another swing: the tap marks the newest
+    assert [r["number"] for r in marks.rows("hitter-1")] == numbers[:-1]
+    panel.update("hitter-1")  # the row now holds the swing before it
+    assert f"<td>{numbers[-2]}</td>" in panel._slots[0][1].object
+    button.clicks += 1
+    assert [r["number"] for r in marks.rows("hitter-1")] == numbers[:-1]  # nothing marked
+    assert "tap again" in panel.message.object
+    monkeypatch.setattr(swing_panel, "_MOVED_S", 0.0)  # a moment later, the tap is taken
+    button.clicks += 1
+    assert [r["number"] for r in marks.rows("hitter-1")] == numbers[:-2]

@@ -340,6 +340,15 @@ def test_a_value_is_placed_against_each_level():
     assert (sw.place_against_reference("hand_peak_dps", math.nan).position == "unknown").all()
     with pytest.raises(ValueError, match="knee_dps"):
         sw.place_against_reference("knee_dps", 1.0)
+    # one level's row, as the live pages show it: the same figures as the table's
+    table = sw.place_against_reference("hand_peak_dps", 1700).set_index("level")
+    for level in table.index:
+        one = sw.placed_at("hand_peak_dps", 1700, level)
+        assert one.position == table.loc[level, "position"]
+        assert one.percentile == pytest.approx(table.loc[level, "percentile"])
+        assert (one.median, one.q1, one.q3) == tuple(table.loc[level, ["median", "q1", "q3"]])
+    with pytest.raises(ValueError, match="minor league"):
+        sw.placed_at("hand_peak_dps", 1700, "minor league")
 
 
 def test_traces_show_each_segment_around_its_swing():

@@ -2,18 +2,25 @@
 
 :func:`reference_table` gives the group medians and quartiles (:data:`REFERENCE_SOURCE`) of
 pelvis, torso and hand peak angular speed and bat speed; :func:`place_against_reference` says
-where one value of a swing table column sits against them. :mod:`hitting_coach.analysis.swings`
-re-exports all three names.
+where one value of a swing table column sits against them, and :func:`placed_at` the same for
+one level without pandas (what a live page shows for every swing).
+:mod:`hitting_coach.analysis.swings` re-exports all four names.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 
-__all__ = ["REFERENCE_SOURCE", "place_against_reference", "reference_table"]
+__all__ = [
+    "REFERENCE_SOURCE",
+    "Placement",
+    "place_against_reference",
+    "placed_at",
+    "reference_table",
+]
 
 #: Where the reference figures come from.
 REFERENCE_SOURCE = (
@@ -41,6 +48,37 @@ def reference_table() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["level", "swings", "metric", "median", "q1", "q3"])
 
 
+class Placement(NamedTuple):
+    """Where one value sits against one level's figures (see :func:`place_against_reference`)."""
+
+    level: str
+    swings: int
+    median: float
+    q1: float
+    q3: float
+    position: str
+    percentile: float
+
+
+def _placements(metric: str, value: float) -> list[Placement]:
+    if metric not in _REF_METRICS:
+        raise ValueError(f"no reference figures for {metric!r}; known: {', '.join(_REF_METRICS)}")
+    column = _REF_METRICS.index(metric)
+    value = float(value)
+    out = []
+    for level, swings, *figs in _REF:
+        median, q1, q3 = map(float, figs[column])
+        if math.isnan(value):
+            position, percentile = "unknown", math.nan
+        else:
+            spread = median - q1 if value < median else q3 - median
+            z = (value - median) / (spread / 0.6744897501960817)
+            percentile = 50.0 * (1.0 + math.erf(z / math.sqrt(2.0)))
+            position = "below" if value < q1 else "above" if value > q3 else "within"
+        out.append(Placement(level, swings, median, q1, q3, position, percentile))
+    return out
+
+
 def place_against_reference(metric: str, value: float) -> pd.DataFrame:
     """Where ``value`` of ``metric`` (a column name such as ``pelvis_peak_dps``) sits per level.
 
@@ -48,18 +86,13 @@ def place_against_reference(metric: str, value: float) -> pd.DataFrame:
     ``percentile``, approximate: a normal on each side of the median, scaled to its quartile.
     Raises ValueError for a metric without reference figures.
     """
-    if metric not in _REF_METRICS:
-        raise ValueError(f"no reference figures for {metric!r}; known: {', '.join(_REF_METRICS)}")
-    ref = reference_table()
-    ref = ref[ref["metric"] == metric].drop(columns="metric").reset_index(drop=True)
-    value = float(value)
-    if math.isnan(value):
-        ref["position"], ref["percentile"] = "unknown", math.nan
-        return ref
-    spread = np.where(value < ref["median"], ref["median"] - ref["q1"], ref["q3"] - ref["median"])
-    z = (value - ref["median"].to_numpy()) / (spread / 0.6744897501960817)
-    ref["percentile"] = [50.0 * (1.0 + math.erf(x / math.sqrt(2.0))) for x in z]
-    ref["position"] = np.where(
-        value < ref["q1"], "below", np.where(value > ref["q3"], "above", "within")
-    )
-    return ref
+    return pd.DataFrame(_placements(metric, value), columns=Placement._fields)
+
+
+def placed_at(metric: str, value: float, level: str = "college") -> Placement:
+    """One level's row of :func:`place_against_reference`, without building a table.
+    Raises ValueError for a metric without reference figures or an unknown level."""
+    for placement in _placements(metric, value):
+        if placement.level == level:
+            return placement
+    raise ValueError(f"no reference level {level!r}; known: {', '.join(r[0] for r in _REF)}")

@@ -58,6 +58,7 @@ import pandas as pd
 
 from hitting_coach.analysis.reference import REFERENCE_SOURCE
 from hitting_coach.analysis.reference import place_against_reference as place_against_reference
+from hitting_coach.analysis.reference import placed_at as placed_at
 from hitting_coach.analysis.reference import reference_table as reference_table
 from hitting_coach.analysis.swing_metrics import (
     CLIP_FRACTION,

@@ -61,6 +61,9 @@ def _empty() -> dict[str, np.ndarray]:
 _BACKLOG_READINGS = 60_000
 #: Swings marked at once on a plot (the newest; older ones have scrolled out of view).
 _SWING_MARKS = 8
+#: A pushed swing's shading and sequence plot follow its numbers by this much: the browser has
+#: painted the numbers by then (20-40 ms on a busy 2-core machine).
+_DRAW_AFTER_MS = 100
 _DPS_PER_RAD_S = LIVE_SENSORS["gyroscope"]
 
 
@@ -115,6 +118,10 @@ class LivePlot:
             BoxAnnotation(
                 name=f"{sensor}-swing-{i}",
                 visible=False,
+                # numbers from the start: Bokeh's default edges are models (the frame's), and
+                # replacing a model makes the document walk all its models again (~100 ms)
+                left=0.0,
+                right=0.0,
                 fill_color="#ff9f1c",
                 fill_alpha=0.25,
                 line_color="#b35900",
@@ -245,11 +252,18 @@ class Dashboard(pn.viewable.Viewer):
         self.swing_panel = SwingPanel(swings) if swings is not None else None
         #: The phone's first screen (hidden on wide screens); the app puts it at the top.
         self.phone_card = PhoneCard(swings) if swings is not None else None
-        self._layout = pn.Column(
+        #: The picker, status line and swing panel; :attr:`charts` the sequence and live plots.
+        #: A page serves them as two roots: a change of size in one (a new row in the swing
+        #: list, a new status line) then lays out that root again, not the plots as well.
+        self.controls = pn.Column(
             pn.FlexBox(
                 self.picker, self.status_line, flex_wrap="wrap", sizing_mode="stretch_width"
             ),
             *([self.swing_panel] if self.swing_panel is not None else []),
+            sizing_mode="stretch_width",
+            stylesheets=[SHRINKS],
+        )
+        self.charts = pn.Column(
             *(
                 [pn.pane.Bokeh(self.sequence.figure, css_classes=["hc-sequence"])]
                 if self.sequence is not None
@@ -261,6 +275,9 @@ class Dashboard(pn.viewable.Viewer):
             ),
             sizing_mode="stretch_width",
             stylesheets=[SHRINKS],
+        )
+        self._layout = pn.Column(
+            self.controls, self.charts, sizing_mode="stretch_width", stylesheets=[SHRINKS]
         )
         self._feed = self._subscribe(feed, doc) if served else None
         self.tick()
@@ -354,6 +371,10 @@ class Dashboard(pn.viewable.Viewer):
             return
         self.swing_panel.update(self.device)
         self.phone_card.update(self.device)
+        self._draw_swings()
+
+    def _draw_swings(self) -> None:
+        """The shading on the live plots and the newest swing's sequence plot."""
         rows = self._swing_rows()
         spans = [(r["start_ns"], r["end_ns"]) for r in rows if r.get("end_ns") is not None]
         oldest_ms = self._window_start_ms() if self._feed is not None else None
@@ -376,9 +397,19 @@ class Dashboard(pn.viewable.Viewer):
         return min(starts) if starts else math.inf
 
     def _swings_pushed(self, doc: Any) -> None:
-        """The detector found a swing on this page's device: show it now."""
+        """The detector found a swing on this page's device: its numbers now, the shading and
+        sequence plot a moment later. Drawn together, the browser shows the numbers only once
+        it has painted three plots again (tens of ms more on a busy machine)."""
+        if self.swing_panel is None:
+            return
         with set_curdoc(doc), hold():
-            self._update_swings()
+            self.swing_panel.update(self.device)
+            self.phone_card.update(self.device)
+        doc.add_timeout_callback(partial(self._swings_drawn, doc), _DRAW_AFTER_MS)
+
+    def _swings_drawn(self, doc: Any) -> None:
+        with set_curdoc(doc), hold():
+            self._draw_swings()
 
     def _swing_rows(self) -> list[dict[str, Any]]:
         """The device's swings, read again only when they changed."""

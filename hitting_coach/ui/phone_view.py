@@ -17,7 +17,7 @@ import panel as pn
 
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
-from hitting_coach.analysis.swings import place_against_reference
+from hitting_coach.analysis.swings import placed_at
 from hitting_coach.ui.swing_panel import swing_flags
 
 __all__ = ["PHONE_MAX_PX", "PhoneCard", "phone_html"]
@@ -66,9 +66,8 @@ def _value(row: dict[str, Any], key: str, segment: str | None) -> str:
 def _versus_college(metric: str, value: Any) -> str:
     if not _present(value):
         return ""
-    ref = place_against_reference(metric, value)
-    college = ref[ref["level"] == "college"].iloc[0]
-    return f"college {college['median']:.0f}: {college['position']}"
+    college = placed_at(metric, value, "college")
+    return f"college {college.median:.0f}: {college.position}"
 
 
 def _numbers(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:

@@ -20,7 +20,7 @@ import panel as pn
 
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
-from hitting_coach.analysis.swings import place_against_reference
+from hitting_coach.analysis.swings import placed_at
 from hitting_coach.errors import HittingCoachError
 
 __all__ = [
@@ -71,6 +71,17 @@ tr.hc-added td { color: #1a5fb4; }
 #: widest child's width as its minimum, which would make a phone's page scroll sideways.
 SHRINKS = ":host { min-width: 0 !important; }"
 _WIDE_ONLY = "@media (max-width: 699px) { :host { display: none !important; } }"
+#: A swing list row's button per action: label and class.
+_BUTTONS: dict[str | None, tuple[str, list[str]]] = {
+    None: ("", []),
+    "remove": ("✕ Remove", ["hc-remove-added"]),
+    "not_swing": ("✕ Not a swing", ["hc-not-swing"]),
+}
+#: A row's button does nothing this long after the row's swing left the list and another took
+#: its row: a tap meant for the swing shown before must not mark another one.
+_MOVED_S = 1.0
+_HIDDEN = {"display": "none"}
+_SHOWN = {"display": ""}  # the browser removes a style set to "" (an empty dict sets nothing)
 #: How far back "N seconds ago" may reach (the server holds the last few minutes).
 _MAX_AGO_S = 3600.0
 
@@ -97,11 +108,10 @@ def swing_flags(row: dict[str, Any]) -> list[str]:
 
 
 def _reference(metric: str, value: float) -> str:
-    ref = place_against_reference(metric, value)
-    college = ref[ref["level"] == "college"].iloc[0]
+    college = placed_at(metric, value, "college")
     return (
-        f"college median {college['median']:.0f} [{college['q1']:.0f}–{college['q3']:.0f}]: "
-        f"{college['position']}"
+        f"college median {college.median:.0f} [{college.q1:.0f}–{college.q3:.0f}]: "
+        f"{college.position}"
     )
 
 
@@ -229,6 +239,14 @@ def swing_list_html(rows: list[dict[str, Any]], last: int = 12) -> str:
     return f'<table class="hc-swings"><tr>{head}</tr>{"".join(body)}</table>'
 
 
+def _action(device: str | None, row: dict[str, Any]) -> tuple[Any, ...]:
+    """What the button of ``row`` does, which names its swing: remove an added one, or mark
+    a detected one not a swing."""
+    if row.get("added_by_coach"):
+        return ("remove", device, row["mark_id"])
+    return ("not_swing", device, row["number"])
+
+
 def parse_swing_time(text: str, now_ns: int) -> int:
     """The reading time a coach means by ``text``: seconds ago (``3``, ``2.5``) before
     ``now_ns`` (the device's newest reading), or a clock time (``14:05:32``, local time, the
@@ -282,7 +300,16 @@ class SwingPanel(pn.viewable.Viewer):
             sizing_mode="fixed",
             css_classes=["hc-swing-head"],
         )
-        self.list = pn.Column(sizing_mode="stretch_width", css_classes=["hc-swing-list"])
+        # ``last`` rows made once and filled in place: a new swing changes their text, not the
+        # page's models (new models make Bokeh walk the whole document, ~100 ms a swing)
+        self._slots = [self._slot(i) for i in range(last)]
+        self._actions: list[tuple[Any, ...] | None] = [None] * last
+        self._moved = [0.0] * last  # when each row last got another swing (monotonic s)
+        self.list = pn.Column(
+            *(row for row, _, _ in self._slots),
+            sizing_mode="stretch_width",
+            css_classes=["hc-swing-list"],
+        )
         # the list is wider than a phone: it scrolls sideways in its own box, not the page
         parts: list[Any] = [
             self.headline,
@@ -297,18 +324,18 @@ class SwingPanel(pn.viewable.Viewer):
         ]
         if self.marks is not None:
             self.add_time = pn.widgets.TextInput(
-                name="Add a missed swing",
+                label="Add a missed swing",
                 placeholder="seconds ago (3) or time (14:05:32)",
                 width=260,
                 css_classes=["hc-add-time"],
             )
             self.add_button = pn.widgets.Button(
-                name="+ Add swing", width=130, height=40, css_classes=["hc-add-swing"]
+                label="+ Add swing", width=130, height=40, css_classes=["hc-add-swing"]
             )
             self.add_button.on_click(self._add)
             self.message = pn.pane.HTML("", css_classes=["hc-mark-message"])
             self.undo_button = pn.widgets.Button(
-                name="↶ Undo", width=100, height=40, visible=False, css_classes=["hc-undo-mark"]
+                label="↶ Undo", width=100, height=40, visible=False, css_classes=["hc-undo-mark"]
             )
             self.undo_button.on_click(self._undo_last)
             parts.append(
@@ -322,6 +349,62 @@ class SwingPanel(pn.viewable.Viewer):
                 )
             )
         self._layout = pn.Column(*parts, sizing_mode="stretch_width", stylesheets=[SHRINKS])
+
+    def _slot(self, i: int) -> tuple[pn.Row, pn.pane.HTML, pn.widgets.Button | None]:
+        """One row of the list, hidden until a swing fills it."""
+        cell = pn.pane.HTML(
+            "",
+            stylesheets=[_LIST_CSS],
+            width=_LIST_WIDTH + 10,
+            sizing_mode="fixed",
+            css_classes=["hc-swing-slot"],
+        )
+        button = None
+        if self.marks is not None:
+            button = pn.widgets.Button(label=_BUTTONS["not_swing"][0], width=130, height=40)
+            button.on_click(partial(self._clicked, i))
+        row = pn.Row(cell, *([button] if button else []), styles=_HIDDEN)
+        return row, cell, button
+
+    def _fill(self, i: int, action: tuple[Any, ...] | None, row: Any, position: int) -> None:
+        """Show swing ``row`` (its button doing ``action``) in slot ``i``, ``position`` rows
+        from the top; None hides the slot. Only changed properties are set: a new class,
+        label, size or ``visible`` makes the browser lay its part of the page out again (tens
+        of ms on a busy machine), text and styles do not. So the row's class is in its HTML,
+        an empty slot is hidden by its style, and its place in the list is its flex order."""
+        slot, cell, button = self._slots[i]
+        if action != self._actions[i]:
+            if self._actions[i] is not None:
+                self._moved[i] = time.monotonic()
+            self._actions[i] = action
+        text = f'<div class="hc-swing-row">{swing_row_html(row)}</div>' if row is not None else ""
+        if cell.object != text:
+            cell.object = text
+        if button is not None:
+            label, classes = _BUTTONS[action[0] if action else None]
+            if action is None:  # hidden: keep the label, drop the class (no hidden matches)
+                label = button.label
+            if button.label != label:
+                button.label = label
+            if button.css_classes != classes:
+                button.css_classes = classes
+        styles = {"display": "", "order": str(position)} if row is not None else _HIDDEN
+        if slot.styles != styles:
+            slot.styles = styles
+
+    def _clicked(self, i: int, event: Any = None) -> None:
+        """A row's button: it acts on the swing the row holds, unless the row held another
+        swing until just now (the coach may have tapped that one)."""
+        action = self._actions[i]
+        if action is None:
+            return
+        if time.monotonic() - self._moved[i] < _MOVED_S:
+            self._say("The list just changed: check the swing and tap again.")
+            return
+        if action[0] == "remove":
+            self._remove(action[1], action[2])
+        else:
+            self._not_swing(action[1], action[2])
 
     def _revision(self, device: str | None) -> Any:
         if device is None:
@@ -339,30 +422,21 @@ class SwingPanel(pn.viewable.Viewer):
         rows = self.swings.rows(device) if device else []
         self.headline.object = _STYLE + headline(rows[-1] if rows else None)
         self.header.object = _list_head() if rows else ""
-        items = []
-        for row in reversed(rows[-self.last :]):
-            cell = pn.pane.HTML(
-                swing_row_html(row),
-                stylesheets=[_LIST_CSS],
-                width=_LIST_WIDTH + 10,
-                sizing_mode="fixed",
-                css_classes=["hc-swing-row"],
-            )
-            if self.marks is None:
-                items.append(pn.Row(cell))
-            elif row.get("added_by_coach"):
-                button = pn.widgets.Button(
-                    name="✕ Remove", width=130, height=40, css_classes=["hc-remove-added"]
-                )
-                button.on_click(partial(self._remove, device, row["mark_id"]))
-                items.append(pn.Row(cell, button))
-            else:
-                button = pn.widgets.Button(
-                    name="✕ Not a swing", width=130, height=40, css_classes=["hc-not-swing"]
-                )
-                button.on_click(partial(self._not_swing, device, row["number"]))
-                items.append(pn.Row(cell, button))
-        self.list.objects = items
+        newest = list(reversed(rows[-self.last :])) if self.last else []
+        wanted = [(_action(device, row), row) for row in newest]
+        # a swing keeps its row while it is listed (its button stays its own); rows of swings
+        # no longer listed are freed, and the one freed longest ago takes a new swing
+        keys = {action for action, _ in wanted}
+        for i, action in enumerate(self._actions):
+            if action is not None and action not in keys:
+                self._fill(i, None, None, 0)
+        placed = {action: i for i, action in enumerate(self._actions) if action is not None}
+        free = sorted(
+            (i for i, a in enumerate(self._actions) if a is None), key=self._moved.__getitem__
+        )
+        for position, (action, row) in enumerate(wanted):
+            i = placed[action] if action in placed else free.pop(0)
+            self._fill(i, action, row, position)
 
     def _say(self, text: str, undo: tuple[str, str] | None = None) -> None:
         self.message.object = f'<span class="hc-mark-text">{html.escape(text)}</span>'
