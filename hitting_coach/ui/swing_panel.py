@@ -77,8 +77,9 @@ _BUTTONS: dict[str | None, tuple[str, list[str]]] = {
     "remove": ("✕ Remove", ["hc-remove-added"]),
     "not_swing": ("✕ Not a swing", ["hc-not-swing"]),
 }
-#: A row's button does nothing this long after the row's swing left the list and another took
-#: its row: a tap meant for the swing shown before must not mark another one.
+#: A row's button does nothing this long after another swing was in its place in the list (a
+#: new swing moves every row down one): a tap meant for the swing shown there must not mark
+#: another one.
 _MOVED_S = 1.0
 _HIDDEN = {"display": "none"}
 _SHOWN = {"display": ""}  # the browser removes a style set to "" (an empty dict sets nothing)
@@ -304,7 +305,10 @@ class SwingPanel(pn.viewable.Viewer):
         # page's models (new models make Bokeh walk the whole document, ~100 ms a swing)
         self._slots = [self._slot(i) for i in range(last)]
         self._actions: list[tuple[Any, ...] | None] = [None] * last
-        self._moved = [0.0] * last  # when each row last got another swing (monotonic s)
+        self._position: list[int | None] = [None] * last  # each row's place from the top
+        # per place in the list: the swing shown there, and when another took its place
+        self._at: list[tuple[Any, ...] | None] = [None] * last
+        self._changed = [0.0] * last
         self.list = pn.Column(
             *(row for row, _, _ in self._slots),
             sizing_mode="stretch_width",
@@ -373,10 +377,8 @@ class SwingPanel(pn.viewable.Viewer):
         of ms on a busy machine), text and styles do not. So the row's class is in its HTML,
         an empty slot is hidden by its style, and its place in the list is its flex order."""
         slot, cell, button = self._slots[i]
-        if action != self._actions[i]:
-            if self._actions[i] is not None:
-                self._moved[i] = time.monotonic()
-            self._actions[i] = action
+        self._actions[i] = action
+        self._position[i] = position if action is not None else None
         text = f'<div class="hc-swing-row">{swing_row_html(row)}</div>' if row is not None else ""
         if cell.object != text:
             cell.object = text
@@ -393,12 +395,12 @@ class SwingPanel(pn.viewable.Viewer):
             slot.styles = styles
 
     def _clicked(self, i: int, event: Any = None) -> None:
-        """A row's button: it acts on the swing the row holds, unless the row held another
-        swing until just now (the coach may have tapped that one)."""
-        action = self._actions[i]
-        if action is None:
+        """A row's button: it acts on the swing the row holds, unless another swing was in
+        that place of the list until just now (the coach may have tapped that one)."""
+        action, position = self._actions[i], self._position[i]
+        if action is None or position is None:
             return
-        if time.monotonic() - self._moved[i] < _MOVED_S:
+        if time.monotonic() - self._changed[position] < _MOVED_S:
             self._say("The list just changed: check the swing and tap again.")
             return
         if action[0] == "remove":
@@ -425,15 +427,19 @@ class SwingPanel(pn.viewable.Viewer):
         newest = list(reversed(rows[-self.last :])) if self.last else []
         wanted = [(_action(device, row), row) for row in newest]
         # a swing keeps its row while it is listed (its button stays its own); rows of swings
-        # no longer listed are freed, and the one freed longest ago takes a new swing
+        # no longer listed are freed for new ones
         keys = {action for action, _ in wanted}
         for i, action in enumerate(self._actions):
             if action is not None and action not in keys:
                 self._fill(i, None, None, 0)
         placed = {action: i for i, action in enumerate(self._actions) if action is not None}
-        free = sorted(
-            (i for i, a in enumerate(self._actions) if a is None), key=self._moved.__getitem__
-        )
+        free = [i for i, a in enumerate(self._actions) if a is None]
+        now = time.monotonic()
+        for position in range(self.last):
+            shown = wanted[position][0] if position < len(wanted) else None
+            if self._at[position] is not None and shown != self._at[position]:
+                self._changed[position] = now  # a tap here may have been meant for the last
+            self._at[position] = shown
         for position, (action, row) in enumerate(wanted):
             i = placed[action] if action in placed else free.pop(0)
             self._fill(i, action, row, position)
