@@ -179,7 +179,8 @@ def main() -> None:
         type=float,
         default=3,
         help="seconds of load on each server before the rounds, not counted (a server just "
-        "started still creates its session, ring buffers and first Parquet part)",
+        "started still creates its session, ring buffers and first Parquet part); at least 1, "
+        "run twice: the second run calibrates the control",
     )
     parser.add_argument(
         "--paced-rate",

@@ -369,9 +369,13 @@ class Dashboard(pn.viewable.Viewer):
         """The swing panel, phone card, shading and sequence plot (each sends only changes)."""
         if self.swing_panel is None:
             return
+        self._show_numbers()
+        self._draw_swings()
+
+    def _show_numbers(self) -> None:
+        """The swing panel and phone card."""
         self.swing_panel.update(self.device)
         self.phone_card.update(self.device)
-        self._draw_swings()
 
     def _draw_swings(self) -> None:
         """The shading on the live plots and the newest swing's sequence plot."""
@@ -403,8 +407,7 @@ class Dashboard(pn.viewable.Viewer):
         if self.swing_panel is None:
             return
         with set_curdoc(doc), hold():
-            self.swing_panel.update(self.device)
-            self.phone_card.update(self.device)
+            self._show_numbers()
         doc.add_timeout_callback(partial(self._swings_drawn, doc), _DRAW_AFTER_MS)
 
     def _swings_drawn(self, doc: Any) -> None:

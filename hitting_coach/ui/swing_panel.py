@@ -72,8 +72,7 @@ tr.hc-added td { color: #1a5fb4; }
 SHRINKS = ":host { min-width: 0 !important; }"
 _WIDE_ONLY = "@media (max-width: 699px) { :host { display: none !important; } }"
 #: A swing list row's button per action: label and class.
-_BUTTONS: dict[str | None, tuple[str, list[str]]] = {
-    None: ("", []),
+_BUTTONS: dict[str, tuple[str, list[str]]] = {
     "remove": ("✕ Remove", ["hc-remove-added"]),
     "not_swing": ("✕ Not a swing", ["hc-not-swing"]),
 }
@@ -82,7 +81,6 @@ _BUTTONS: dict[str | None, tuple[str, list[str]]] = {
 #: another one.
 _MOVED_S = 1.0
 _HIDDEN = {"display": "none"}
-_SHOWN = {"display": ""}  # the browser removes a style set to "" (an empty dict sets nothing)
 #: How far back "N seconds ago" may reach (the server holds the last few minutes).
 _MAX_AGO_S = 3600.0
 
@@ -305,7 +303,6 @@ class SwingPanel(pn.viewable.Viewer):
         # page's models (new models make Bokeh walk the whole document, ~100 ms a swing)
         self._slots = [self._slot(i) for i in range(last)]
         self._actions: list[tuple[Any, ...] | None] = [None] * last
-        self._position: list[int | None] = [None] * last  # each row's place from the top
         # per place in the list: the swing shown there, and when another took its place
         self._at: list[tuple[Any, ...] | None] = [None] * last
         self._changed = [0.0] * last
@@ -378,18 +375,18 @@ class SwingPanel(pn.viewable.Viewer):
         an empty slot is hidden by its style, and its place in the list is its flex order."""
         slot, cell, button = self._slots[i]
         self._actions[i] = action
-        self._position[i] = position if action is not None else None
         text = f'<div class="hc-swing-row">{swing_row_html(row)}</div>' if row is not None else ""
         if cell.object != text:
             cell.object = text
         if button is not None:
-            label, classes = _BUTTONS[action[0] if action else None]
-            if action is None:  # hidden: keep the label, drop the class (no hidden matches)
-                label = button.label
-            if button.label != label:
-                button.label = label
+            classes = []  # hidden: no class (no hidden matches), the label kept
+            if action is not None:
+                label, classes = _BUTTONS[action[0]]
+                if button.label != label:
+                    button.label = label
             if button.css_classes != classes:
                 button.css_classes = classes
+        # "" removes the hidden row's display: none (a style left out is left as it was)
         styles = {"display": "", "order": str(position)} if row is not None else _HIDDEN
         if slot.styles != styles:
             slot.styles = styles
@@ -397,10 +394,10 @@ class SwingPanel(pn.viewable.Viewer):
     def _clicked(self, i: int, event: Any = None) -> None:
         """A row's button: it acts on the swing the row holds, unless another swing was in
         that place of the list until just now (the coach may have tapped that one)."""
-        action, position = self._actions[i], self._position[i]
-        if action is None or position is None:
+        action = self._actions[i]
+        if action is None:
             return
-        if time.monotonic() - self._changed[position] < _MOVED_S:
+        if time.monotonic() - self._changed[self._at.index(action)] < _MOVED_S:
             self._say("The list just changed: check the swing and tap again.")
             return
         if action[0] == "remove":
