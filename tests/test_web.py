@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 
@@ -19,6 +20,11 @@ from hitting_coach.runtime import Runtime
 from support import free_port, message, motion_messages, post, xyz_readings
 
 T0 = (time.time_ns() // 10**9 - 60) * 10**9  # a minute ago: live readings are checked
+
+
+async def _stop(server: tornado.httpserver.HTTPServer) -> None:
+    server.stop()
+    await server.close_all_connections()
 
 
 @pytest.fixture
@@ -40,10 +46,9 @@ def app(tmp_path):
             app = tornado.web.Application(routes(lambda: runtime))
             server = tornado.httpserver.HTTPServer(app)
             server.listen(port, "127.0.0.1")
-            loops.append(loop)
+            loops.append((loop, server))
             ready.set()
             loop.run_forever()
-            server.stop()
             loop.close()
 
         threading.Thread(target=serve, daemon=True).start()
@@ -51,7 +56,9 @@ def app(tmp_path):
         return runtime, f"http://127.0.0.1:{port}"
 
     yield start
-    for loop in loops:
+    for loop, server in loops:
+        # close the kept-alive connections too: a client must not reuse one into a dead loop
+        asyncio.run_coroutine_threadsafe(_stop(server), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
     for runtime in runtimes:
         assert runtime.hub.status()["recording"]["ok"]
@@ -123,6 +130,48 @@ def test_token_refusal_is_shown_on_the_phone(app):
     doc2 = motion_messages(2, start_ns=T0)[1]
     assert post(url + "/data", doc2, headers={"Authorization": "Bearer s3cret"})[0] == 200
     assert runtime.hub.status()["readings"] == 80
+
+
+def _exchange(s: socket.socket, request: bytes) -> tuple[int, bytes]:
+    """Send one request on an open connection and read its whole answer: (status, body)."""
+    s.sendall(request)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += s.recv(65536) or pytest.fail(f"the server hung up after {answer!r}")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += s.recv(65536) or pytest.fail("the server hung up in the middle of its answer")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        (b"", 499),
+        (b"Origin: http://evil.example\r\n", 403),
+        (b"Content-Length: 60000\r\n", 413),  # over the 20000-byte limit: read, then refused
+    ],
+    ids=["no-token", "other-site", "too-large"],
+)
+def test_a_refused_post_is_answered_and_the_connection_goes_on(app, headers, status):
+    """The refusal arrives even though the client sent its whole body (a server that hangs up
+    on unread bytes resets the connection, and the client can lose the answer), and the
+    phone's next post on the same connection is taken."""
+    runtime, url = app(ingest_token="s3cret", max_message_bytes=20_000)
+    body = orjson.dumps(motion_messages(1, start_ns=T0)[0])
+    refused = body.ljust(60000) if b"60000" in headers else body
+    length = b"" if b"Content-Length" in headers else b"Content-Length: %d\r\n" % len(refused)
+    target = b"/data?token=s3cret" if status == 413 else b"/data"
+    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" % target
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as s:
+        for _ in range(3):
+            code, reply = _exchange(s, head + headers + length + b"\r\n" + refused)
+            assert code == status and reply  # the reason, for the phone to show
+        good = b"POST /data?token=s3cret HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        assert _exchange(s, good % len(body) + body)[0] == 200
+    assert runtime.hub.status()["readings"] == 40
+    assert sum(runtime.hub.status()["rejected_by_reason"].values()) == 3
 
 
 def test_status_json_and_prometheus_metrics(app):

@@ -4,10 +4,16 @@ Bokeh prefixes every extra route with ``--prefix`` (``/sensor``), but phones and
 nginx post to ``/data``. Tornado routes are anchored regular expressions, so the pattern
 ``/data$|/data`` becomes ``/sensor/data$|/data$`` once prefixed: both URLs reach the handler.
 
-POST /data defends itself before it reads a body: a browser request from another site (an
-``Origin`` that is not this server or an allowed origin) gets 403, a missing token 499, a
-``Content-Length`` over the limit 413; a body streamed without a length is cut off at the
-limit. The Sensor Logger app, a native app, sends no ``Origin``.
+POST /data decides from the headers, before it keeps a byte of the body: a browser request
+from another site (an ``Origin`` that is not this server or an allowed origin) gets 403, a
+missing token 499, a ``Content-Length`` over the limit 413; a body streamed without a length
+is cut off at the limit. The Sensor Logger app, a native app, sends no ``Origin``.
+
+A refused body is still read, and dropped, before the answer goes out, as long as it is at
+most :data:`DRAIN_FACTOR` times the limit: a server that closes a connection with unread bytes
+in it makes the kernel reset the connection, and the client can lose the answer with it (the
+phone would show a network error instead of our reason). A bigger body is answered at once and
+the connection closed.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ _ACCEPTED = {
 #: The app answers a 499 with a text body by showing that text to the user (SENSOR_LOGGER.md).
 APP_MESSAGE_STATUS = 499
 
+#: A refused body up to this many times the message limit is read and dropped before the answer.
+DRAIN_FACTOR = 4
+
 
 def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
     """A browser names the page's site in ``Origin``: this server itself (``host``, the Host
@@ -60,10 +69,13 @@ class _JSONHandler(tornado.web.RequestHandler):
         """Phones post without cookies; the token (when set) is the credential."""
 
     def reply(self, status: int, body: dict[str, Any]) -> None:
+        self.answer(status, "application/json", orjson.dumps(body))
+
+    def answer(self, status: int, content_type: str, body: bytes) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-store")
-        self.finish(orjson.dumps(body))
+        self.finish(body)
 
 
 @tornado.web.stream_request_body
@@ -71,48 +83,65 @@ class DataHandler(_JSONHandler):
     """Sensor Logger's HTTP push: one message per POST, the same JSON as over MQTT."""
 
     _chunks: list[bytes]
+    _refusal: tuple[int, str, bytes] | None
 
     def prepare(self) -> None:
-        """Refuse what we will not take before a byte of the body is read."""
-        self._chunks = []
+        """Refuse what we will not take before a byte of the body is kept."""
+        self._chunks, self._refusal = [], None
         if self.request.method != "POST":
             return
         runtime = self._get_runtime()
         hub, settings = runtime.hub, runtime.settings
+        limit = hub.max_message_bytes
         origin = self.request.headers.get("Origin")
         if origin is not None and not self._origin_ok(origin, settings.extra_origins):
             hub.reject("bad_origin", f"a web page at {origin[:80]!r} tried to post", "http")
-            self.reply(
-                403,
-                {
-                    "error": f"a web page at {origin[:80]} may not post here "
-                    "(add its host to HITTING_COACH_ALLOWED_ORIGINS if it should)",
-                    "reason": "bad_origin",
-                    "field": "Origin",
-                },
+            error = (
+                f"a web page at {origin[:80]} may not post here "
+                "(add its host to HITTING_COACH_ALLOWED_ORIGINS if it should)"
             )
+            self._refuse(403, {"error": error, "reason": "bad_origin", "field": "Origin"}, limit)
             return
         token = runtime.ingest_token
         if token and not self._token_ok(token):
             hub.reject("bad_token", "missing or wrong ingest token", "http")
-            self.set_status(APP_MESSAGE_STATUS)
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish("Hitting Coach: wrong or missing token. Add ?token=... to the push URL.")
+            text = "Hitting Coach: wrong or missing token. Add ?token=... to the push URL."
+            self._refuse(APP_MESSAGE_STATUS, text, limit)
             return
-        limit = hub.max_message_bytes
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            error = TooLarge(int(length), limit)
+        length = self._declared_length()
+        if length is not None and length > limit:
+            error = TooLarge(length, limit)
             hub.reject(error.reason, str(error), "http")
-            self.reply(413, {"error": str(error), "reason": error.reason})
+            self._refuse(413, {"error": str(error), "reason": error.reason}, limit)
             return
         # A body without a length (chunked) is cut off by tornado at the limit, unread.
         self.request.connection.set_max_body_size(limit)
 
+    def _declared_length(self) -> int | None:
+        length = self.request.headers.get("Content-Length")
+        return int(length) if length is not None and length.isdigit() else None
+
+    def _refuse(self, status: int, body: dict[str, Any] | str, limit: int) -> None:
+        """Answer ``status`` once the body is read and dropped, or at once if it is too big."""
+        if isinstance(body, str):
+            refusal = (status, "text/plain; charset=utf-8", body.encode())
+        else:
+            refusal = (status, "application/json", orjson.dumps(body))
+        length = self._declared_length()
+        if length is not None and length > DRAIN_FACTOR * limit:
+            self.answer(*refusal)  # tornado closes the connection: the rest is never read
+            return
+        self._refusal = refusal
+        self.request.connection.set_max_body_size(DRAIN_FACTOR * limit)
+
     def data_received(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
+        if self._refusal is None:
+            self._chunks.append(chunk)
 
     def post(self) -> None:
+        if self._refusal is not None:
+            self.answer(*self._refusal)
+            return
         hub = self._get_runtime().hub
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks = []
