@@ -19,17 +19,22 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitting_coach.config import Settings, is_loopback, kept_secret
 from hitting_coach.errors import StartupError
+from hitting_coach.ingest.connections import ConnectionGuard, guard
 from hitting_coach.resources import app_path
 from hitting_coach.runtime import configure, hold_data_dir
+
+if TYPE_CHECKING:
+    from tornado.httpserver import HTTPServer
 
 __all__ = [
     "RepeatFilter",
     "basic_auth",
     "check_port",
+    "guard_connections",
     "http_limits",
     "lan_addresses",
     "panel_serve_args",
@@ -161,6 +166,7 @@ def run(
             return kwargs
 
         def customize_server(self, server: Any) -> Any:
+            server.io_loop.add_callback(guard_connections, server._http, settings)
             server.io_loop.add_callback(_settle_heap)
             return super().customize_server(server)
 
@@ -182,13 +188,18 @@ def _settle_heap() -> None:
 
 def http_limits(settings: Settings) -> dict[str, Any]:
     """Tornado ``HTTPServer`` arguments: no body over the message limit is ever buffered (the
-    login form and POST /data are the only bodies), and slow or idle connections are closed."""
+    login form and POST /data are the only bodies). Slow and idle connections are closed by
+    :func:`guard_connections`."""
     return {
         "max_body_size": settings.max_message_bytes,
         "max_buffer_size": max(settings.max_message_bytes, 1 << 20) + 65_536,
-        "body_timeout": settings.body_timeout_s,
-        "idle_connection_timeout": settings.idle_timeout_s,
     }
+
+
+def guard_connections(server: HTTPServer, settings: Settings) -> ConnectionGuard | None:
+    """Close ``server``'s connections that stay idle (or send their headers) longer than
+    ``idle_timeout_s``, or their body longer than ``body_timeout_s``; on the serving loop."""
+    return guard(server, settings.idle_timeout_s, settings.body_timeout_s)
 
 
 def basic_auth(settings: Settings, path: str | None = None) -> str | None:

@@ -31,7 +31,7 @@ from hitting_coach.ingest.parse import Limits, parse_message
 from hitting_coach.ingest.prometheus import prometheus_text
 from hitting_coach.ingest.ring import INITIAL_SIZE, RingBuffer
 from hitting_coach.runtime import Runtime, limits
-from hitting_coach.serve import RepeatFilter, http_limits
+from hitting_coach.serve import RepeatFilter, guard_connections, http_limits
 from hitting_coach.store.sessions import load_session
 from support import message, motion_messages, post, xyz_readings
 
@@ -62,6 +62,7 @@ def app(tmp_path):
             server = tornado.httpserver.HTTPServer(
                 tornado.web.Application(routes(lambda: runtime)), **http_limits(settings)
             )
+            guard_connections(server, settings)
             server.add_sockets(sockets)
             loops.append(loop)
             ready.set()

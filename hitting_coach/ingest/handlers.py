@@ -1,4 +1,4 @@
-"""Tornado handlers served inside ``panel serve``: POST /data, status JSON and metrics.
+"""Tornado routes served inside ``panel serve``: POST /data, status JSON and metrics.
 
 Bokeh prefixes every extra route with ``--prefix`` (``/sensor``), but phones and the seed's
 nginx post to ``/data``. Tornado routes are anchored regular expressions, so the pattern
@@ -19,18 +19,25 @@ the connection closed.
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+import tornado.escape
+import tornado.httputil
 import tornado.web
+from tornado.log import access_log
 
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.prometheus import prometheus_text
 
+log = logging.getLogger(__name__)
+
 __all__ = [
-    "DataHandler",
+    "DataEndpoint",
     "MetricsHandler",
     "ReadingsHandler",
     "StatusHandler",
@@ -69,116 +76,203 @@ class _JSONHandler(tornado.web.RequestHandler):
         """Phones post without cookies; the token (when set) is the credential."""
 
     def reply(self, status: int, body: dict[str, Any]) -> None:
-        self.answer(status, "application/json", orjson.dumps(body))
-
-    def answer(self, status: int, content_type: str, body: bytes) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.finish(body)
+        self.finish(orjson.dumps(body))
 
 
-@tornado.web.stream_request_body
-class DataHandler(_JSONHandler):
-    """Sensor Logger's HTTP push: one message per POST, the same JSON as over MQTT."""
+class DataEndpoint(tornado.httputil.HTTPServerConnectionDelegate):
+    """Sensor Logger's HTTP push: one message per POST, the same JSON as over MQTT.
 
-    _chunks: list[bytes]
-    _refusal: tuple[int, str, bytes] | None
+    A tornado message delegate, not a ``RequestHandler``: a phone posts several times a
+    second, and a request handler's machinery (its headers, cookies, transforms and hooks) cost
+    about as much CPU per request as our whole ingest; this route needs none of it
+    (docs/benchmarks.md, issue 13). Tornado's connection still parses the request, keeps the
+    connection alive, answers ``Expect: 100-continue`` and enforces the body size set here.
+    """
 
-    def prepare(self) -> None:
+    def __init__(self, runtime: Callable[[], Any]) -> None:
+        self._get_runtime = runtime
+
+    def start_request(
+        self,
+        server_conn: object,
+        request_conn: tornado.httputil.HTTPConnection,
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        return _DataRequest(self._get_runtime, request_conn)
+
+
+class _DataRequest(tornado.httputil.HTTPMessageDelegate):
+    """One request to POST /data: refused from its headers, or its body ingested."""
+
+    __slots__ = ("_chunks", "_conn", "_get_runtime", "_head", "_refusal", "_start", "_summary")
+
+    def __init__(self, runtime: Callable[[], Any], conn: tornado.httputil.HTTPConnection) -> None:
+        self._get_runtime = runtime
+        self._conn = conn
+        self._chunks: list[bytes] = []
+        # (status, content type, body, extra headers): answered once the body is read
+        self._refusal: tuple[int, str, bytes, dict[str, str]] | None = None
+        self._head = False
+        self._summary = ""
+        self._start = 0.0
+
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> None:
         """Refuse what we will not take before a byte of the body is kept."""
-        self._chunks, self._refusal = [], None
-        if self.request.method != "POST":
-            return
+        assert isinstance(start_line, tornado.httputil.RequestStartLine)
+        self._start = time.perf_counter()
+        self._summary = f"{start_line.method} {start_line.path[:200]}"
+        conn = self._conn
         runtime = self._get_runtime()
         hub, settings = runtime.hub, runtime.settings
         limit = hub.max_message_bytes
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not self._origin_ok(origin, settings.extra_origins):
+        length = _declared_length(headers)
+        if start_line.method != "POST":
+            self._head = start_line.method == "HEAD"
+            error = "POST Sensor Logger messages here (Content-Type: application/json)"
+            self._refuse(405, {"error": error}, limit, length, {"Allow": "POST"})
+            return
+        origin = headers.get("Origin")
+        if origin is not None and not origin_allowed(
+            origin, headers.get("Host", ""), settings.extra_origins
+        ):
             hub.reject("bad_origin", f"a web page at {origin[:80]!r} tried to post", "http")
             error = (
                 f"a web page at {origin[:80]} may not post here "
                 "(add its host to HITTING_COACH_ALLOWED_ORIGINS if it should)"
             )
-            self._refuse(403, {"error": error, "reason": "bad_origin", "field": "Origin"}, limit)
+            body = {"error": error, "reason": "bad_origin", "field": "Origin"}
+            self._refuse(403, body, limit, length)
             return
         token = runtime.ingest_token
-        if token and not self._token_ok(token):
+        if token and not _token_ok(token, headers, start_line.path):
             hub.reject("bad_token", "missing or wrong ingest token", "http")
             text = "Hitting Coach: wrong or missing token. Add ?token=... to the push URL."
-            self._refuse(APP_MESSAGE_STATUS, text, limit)
+            self._refuse(APP_MESSAGE_STATUS, text, limit, length)
             return
-        length = self._declared_length()
         if length is not None and length > limit:
-            error = TooLarge(length, limit)
-            hub.reject(error.reason, str(error), "http")
-            self._refuse(413, {"error": str(error), "reason": error.reason}, limit)
+            too_large = TooLarge(length, limit)
+            hub.reject(too_large.reason, str(too_large), "http")
+            self._refuse(413, {"error": str(too_large), "reason": too_large.reason}, limit, length)
             return
         # A body without a length (chunked) is cut off by tornado at the limit, unread.
-        self.request.connection.set_max_body_size(limit)
+        conn.set_max_body_size(limit)
 
-    def _declared_length(self) -> int | None:
-        length = self.request.headers.get("Content-Length")
-        return int(length) if length is not None and length.isdigit() else None
-
-    def _refuse(self, status: int, body: dict[str, Any] | str, limit: int) -> None:
+    def _refuse(
+        self,
+        status: int,
+        body: dict[str, Any] | str,
+        limit: int,
+        length: int | None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         """Answer ``status`` once the body is read and dropped, or at once if it is too big."""
         if isinstance(body, str):
-            refusal = (status, "text/plain; charset=utf-8", body.encode())
+            refusal = (status, "text/plain; charset=utf-8", body.encode(), extra or {})
         else:
-            refusal = (status, "application/json", orjson.dumps(body))
-        length = self._declared_length()
-        if length is not None and length > DRAIN_FACTOR * limit:
-            self.answer(*refusal)  # tornado closes the connection: the rest is never read
-            return
+            refusal = (status, "application/json", orjson.dumps(body), extra or {})
         self._refusal = refusal
-        self.request.connection.set_max_body_size(DRAIN_FACTOR * limit)
+        if length is not None and length > DRAIN_FACTOR * limit:
+            self._answer(*refusal)  # tornado closes the connection: the rest is never read
+            return
+        self._conn.set_max_body_size(DRAIN_FACTOR * limit)
 
     def data_received(self, chunk: bytes) -> None:
         if self._refusal is None:
             self._chunks.append(chunk)
 
-    def post(self) -> None:
+    def finish(self) -> None:
         if self._refusal is not None:
-            self.answer(*self._refusal)
+            self._answer(*self._refusal)
             return
-        hub = self._get_runtime().hub
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks = []
         try:
-            result = hub.ingest(body, source="http")
+            result = self._get_runtime().hub.ingest(body, source="http")
         except TooLarge as e:
-            self.reply(413, {"error": str(e), "reason": e.reason})
-            return
+            self._reply(413, {"error": str(e), "reason": e.reason})
         except Busy as e:
-            self.set_header("Retry-After", "60")
-            self.reply(503, {"error": str(e), "reason": e.reason, "field": e.field})
-            return
+            self._reply(503, {"error": str(e), "reason": e.reason, "field": e.field}, "60")
         except MessageError as e:
-            self.reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
-            return
+            self._reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
         except RecordingError as e:  # not on disk: the app keeps the message and retries
-            self.set_header("Retry-After", "5")
-            self.reply(503, {"error": str(e), "reason": "not_recorded"})
-            return
-        # the hot path: one header and a preformatted body (a phone posts several times a second)
-        self.set_header("Content-Type", "application/json")
-        self.finish(_ACCEPTED[result.duplicate] % result.readings)
+            self._reply(503, {"error": str(e), "reason": "not_recorded"}, "5")
+        except Exception:
+            log.exception("POST /data failed")
+            self._get_runtime().hub.counters["http_errors"] += 1
+            self._reply(500, {"error": "the server failed on this message; see its log"})
+        else:
+            # the hot path: a preformatted body (a phone posts several times a second)
+            body = _ACCEPTED[result.duplicate] % result.readings
+            self._answer(200, "application/json", body, None)
 
-    def get(self) -> None:
-        self.reply(
-            405,
-            {"error": "POST Sensor Logger messages here (Content-Type: application/json)"},
-        )
+    def on_connection_close(self) -> None:
+        self._chunks = []
 
-    def _origin_ok(self, origin: str, allowed: list[str]) -> bool:
-        return origin_allowed(origin, self.request.headers.get("Host", ""), allowed)
+    def _reply(self, status: int, body: dict[str, Any], retry_after: str | None = None) -> None:
+        extra = {"Retry-After": retry_after} if retry_after else {}
+        self._answer(status, "application/json", orjson.dumps(body), extra)
 
-    def _token_ok(self, token: str) -> bool:
-        header = self.request.headers.get("Authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        given = given or self.get_query_argument("token", "")
-        return hmac.compare_digest(given.encode(), token.encode())
+    def _answer(
+        self, status: int, content_type: str, body: bytes, extra: dict[str, str] | None
+    ) -> None:
+        """Send the whole response; ``extra`` None is the accepted answer (cacheable: no
+        ``Cache-Control``)."""
+        headers = tornado.httputil.HTTPHeaders()
+        headers["Content-Type"] = content_type
+        headers["Content-Length"] = str(len(body))
+        headers["Date"] = _http_date()
+        if extra is not None:
+            headers["Cache-Control"] = "no-store"
+            for name, value in extra.items():
+                headers[name] = value
+        reason = tornado.httputil.responses.get(status, "Unknown")
+        start_line = tornado.httputil.ResponseStartLine("", status, reason)
+        self._conn.write_headers(start_line, headers, b"" if self._head else body)
+        self._conn.finish()
+        self._log(status)
+
+    def _log(self, status: int) -> None:
+        """One access line as tornado's request handlers write it (for an accepted post only
+        at debug level: ``serve`` quiets tornado's access log below warnings)."""
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        if access_log.isEnabledFor(level):
+            ms = 1000 * (time.perf_counter() - self._start)
+            ip = getattr(getattr(self._conn, "context", None), "remote_ip", "?")
+            access_log.log(level, "%d %s (%s) %.2fms", status, self._summary, ip, ms)
+
+
+def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int | None:
+    length = headers.get("Content-Length")
+    return int(length) if length is not None and length.isdigit() else None
+
+
+def _token_ok(token: str, headers: tornado.httputil.HTTPHeaders, path: str) -> bool:
+    """The token as a bearer header, or as ``?token=`` in the URL (the last one given)."""
+    header = headers.get("Authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not given and "?" in path:
+        query = tornado.httputil.parse_qs_bytes(path.split("?", 1)[1], keep_blank_values=True)
+        values = query.get("token")
+        if values:
+            given = tornado.escape.to_unicode(values[-1]).strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+_date_cache: list[Any] = [0, ""]  # (second, its HTTP date)
+
+
+def _http_date() -> str:
+    """The ``Date`` header, formatted once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, tornado.httputil.format_timestamp(now)]
+    return _date_cache[1]
 
 
 class StatusHandler(_JSONHandler):
@@ -280,14 +374,14 @@ class RootRedirect(tornado.web.RequestHandler):
         self.redirect("/sensor/")
 
 
-def routes(runtime: Callable[[], Any]) -> list[tuple[str, type, dict[str, Any]]]:
+def routes(runtime: Callable[[], Any]) -> list[tuple[str, Any, dict[str, Any]]]:
     """Routes for ``panel serve --plugins`` (ROUTES) or any tornado application.
 
     ``runtime()`` returns the object the handlers serve: it has ``hub``, ``settings``,
     ``status()`` and ``live_swings(device)`` (:class:`hitting_coach.runtime.Runtime`)."""
     kwargs = {"runtime": runtime}
     return [
-        (r"/data$|/data", DataHandler, kwargs),
+        (r"/data$|/data", DataEndpoint(runtime), {}),
         (r"/status.json", StatusHandler, kwargs),
         (r"/metrics", MetricsHandler, kwargs),
         (r"/readings.json", ReadingsHandler, kwargs),

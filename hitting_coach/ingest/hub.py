@@ -27,7 +27,7 @@ import pandas as pd
 
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.parse import LIMITS, SCHEMAS, Limits, Message, parse_message
-from hitting_coach.ingest.ring import RingBuffer
+from hitting_coach.ingest.ring import RingBuffer, sort_by_time
 
 __all__ = ["Hub", "IngestResult", "Reader", "Sink"]
 
@@ -332,11 +332,13 @@ class Hub:
     ) -> tuple[list[str], np.ndarray, np.ndarray, int, int]:
         """``(columns, time_ns, values, new_cursor, missed)`` after ``cursor`` (and before
         ``until``, a cursor); see RingBuffer."""
-        with self._lock:
+        with self._lock:  # only copies under the lock; the sort comes after
             buffer = self._buffers.get((device, sensor))
             if buffer is None:
                 return [], np.empty(0, np.int64), np.empty((0, 0)), cursor, 0
-            return (buffer.columns, *buffer.read(cursor, last, until))
+            columns = buffer.columns
+            time_ns, values, cursor, missed = buffer.copy(cursor, last, until)
+        return (columns, *sort_by_time(time_ns, values), cursor, missed)
 
     def frame(self, device: str, sensor: str, last: int | None = None) -> pd.DataFrame:
         """A snapshot of what the buffer holds, as a DataFrame sorted by time."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RingBuffer"]
+__all__ = ["RingBuffer", "sort_by_time"]
 
 
 #: Readings allocated at first; doubled as needed up to the capacity.
@@ -90,6 +90,15 @@ class RingBuffer:
         Returns ``(time_ns, values[n_columns, n], new_cursor, missed)`` where ``missed`` counts
         readings that were overwritten before this reader got to them.
         """
+        time_ns, values, stop, missed = self.copy(cursor, last, until)
+        time_ns, values = sort_by_time(time_ns, values)
+        return time_ns, values, stop, missed
+
+    def copy(
+        self, cursor: int = 0, last: int | None = None, until: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """:meth:`read` in arrival order: only copies (what a caller holding a lock does; it
+        sorts with :func:`sort_by_time` once the lock is let go)."""
         if cursor > self.total:  # the buffer was replaced (its device left memory and came back)
             cursor = 0
         stop = self.total if until is None else max(0, min(until, self.total))
@@ -98,10 +107,20 @@ class RingBuffer:
         if last is not None:
             start = max(start, stop - last)
         start = min(start, stop)
-        idx = np.arange(start, stop) % self.capacity
-        time_ns = self.time_ns[idx]
-        values = self.values[:, idx]
-        if len(time_ns) > 1 and np.any(time_ns[1:] < time_ns[:-1]):
-            order = np.argsort(time_ns, kind="stable")
-            time_ns, values = time_ns[order], values[:, order]
+        first, end = start % self.capacity, (stop - 1) % self.capacity + 1
+        if stop - start == 0:
+            time_ns, values = self.time_ns[:0].copy(), self.values[:, :0].copy()
+        elif first < end:  # one slice of the ring
+            time_ns, values = self.time_ns[first:end].copy(), self.values[:, first:end].copy()
+        else:  # wrapped: the end of the ring, then its start
+            time_ns = np.concatenate((self.time_ns[first:], self.time_ns[:end]))
+            values = np.concatenate((self.values[:, first:], self.values[:, :end]), axis=1)
         return time_ns, values, stop, missed
+
+
+def sort_by_time(time_ns: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Readings in time order (stable: equal times keep their arrival order)."""
+    if len(time_ns) > 1 and np.any(time_ns[1:] < time_ns[:-1]):
+        order = np.argsort(time_ns, kind="stable")
+        return time_ns[order], values[:, order]
+    return time_ns, values
