@@ -106,8 +106,6 @@ class DataEndpoint(tornado.httputil.HTTPServerConnectionDelegate):
 class _DataRequest(tornado.httputil.HTTPMessageDelegate):
     """One request to POST /data: refused from its headers, or its body ingested."""
 
-    __slots__ = ("_chunks", "_conn", "_get_runtime", "_head", "_refusal", "_start", "_summary")
-
     def __init__(self, runtime: Callable[[], Any], conn: tornado.httputil.HTTPConnection) -> None:
         self._get_runtime = runtime
         self._conn = conn
@@ -115,7 +113,7 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
         # (status, content type, body, extra headers): answered once the body is read
         self._refusal: tuple[int, str, bytes, dict[str, str]] | None = None
         self._head = False
-        self._summary = ""
+        self._start_line: tornado.httputil.RequestStartLine | None = None
         self._start = 0.0
 
     def headers_received(
@@ -125,8 +123,7 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
     ) -> None:
         """Refuse what we will not take before a byte of the body is kept."""
         assert isinstance(start_line, tornado.httputil.RequestStartLine)
-        self._start = time.perf_counter()
-        self._summary = f"{start_line.method} {start_line.path[:200]}"
+        self._start, self._start_line = time.perf_counter(), start_line
         conn = self._conn
         runtime = self._get_runtime()
         hub, settings = runtime.hub, runtime.settings
@@ -244,7 +241,9 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
         if access_log.isEnabledFor(level):
             ms = 1000 * (time.perf_counter() - self._start)
             ip = getattr(getattr(self._conn, "context", None), "remote_ip", "?")
-            access_log.log(level, "%d %s (%s) %.2fms", status, self._summary, ip, ms)
+            line = self._start_line
+            summary = f"{line.method} {line.path[:200]}" if line is not None else "?"
+            access_log.log(level, "%d %s (%s) %.2fms", status, summary, ip, ms)
 
 
 def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int | None:
