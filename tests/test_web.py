@@ -185,3 +185,29 @@ def test_status_json_and_prometheus_metrics(app):
     assert 'hitting_coach_rejected_total{reason="not_json"} 1' in text
     assert 'hitting_coach_sensor_readings_total{device="phone-1",sensor="gyroscope"} 20' in text
     assert orjson.loads(orjson.dumps(status))  # JSON-ready
+
+
+def test_a_server_fault_is_answered_500_counted_and_the_next_post_is_taken(app, monkeypatch):
+    runtime, url = app()
+    docs = motion_messages(2, start_ns=T0)
+    real = runtime.hub.ingest
+
+    def broken(raw, source="http", received_ns=None):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runtime.hub, "ingest", broken)
+    code, body = post(url + "/data", docs[0])
+    assert code == 500 and "failed on this message" in json.loads(body)["error"]
+    monkeypatch.setattr(runtime.hub, "ingest", real)
+    assert runtime.hub.status()["rejected_by_reason"] == {"server_error": 1}
+    assert post(url + "/data", docs[0])[0] == 200  # the phone's retry is taken
+    assert runtime.hub.status()["readings"] == 40
+
+
+def test_only_post_is_taken_at_data(app):
+    runtime, url = app()
+    answer = httpx.get(url + "/data")
+    assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
+    assert "POST Sensor Logger messages here" in answer.json()["error"]
+    head = httpx.head(url + "/data")
+    assert head.status_code == 405 and head.content == b""

@@ -29,33 +29,23 @@ log = logging.getLogger(__name__)
 
 
 class ConnectionGuard:
-    """Every ``every_s`` seconds, close the connections of ``server`` that kept it waiting too
-    long: ``idle_s`` for the headers of the next request, ``body_s`` for a request's body."""
+    """Every second (or a quarter of the shorter limit), close the connections of ``server``
+    that kept it waiting too long: ``idle_s`` for the headers of the next request, ``body_s``
+    for a request's body."""
 
-    def __init__(
-        self,
-        server: tornado.httpserver.HTTPServer,
-        idle_s: float,
-        body_s: float,
-        every_s: float | None = None,
-    ) -> None:
+    def __init__(self, server: tornado.httpserver.HTTPServer, idle_s: float, body_s: float) -> None:
         self.server = server
         self.idle_s, self.body_s = idle_s, body_s
-        self.every_s = every_s if every_s is not None else min(1.0, idle_s / 4, body_s / 4)
         # connection: ((what it waits for, answers written so far), since when)
         self._waiting: dict[Any, tuple[tuple[str, int], float]] = {}
         self.closed = 0
-        self._timer: tornado.ioloop.PeriodicCallback | None = None
+        every_ms = 1000 * min(1.0, idle_s / 4, body_s / 4)
+        self._timer = tornado.ioloop.PeriodicCallback(self.sweep, every_ms)
 
     def start(self) -> ConnectionGuard:
         """Start sweeping on the current event loop."""
-        self._timer = tornado.ioloop.PeriodicCallback(self.sweep, 1000 * self.every_s)
         self._timer.start()
         return self
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
 
     def sweep(self) -> int:
         """Close what waited too long; returns how many were closed."""

@@ -34,8 +34,6 @@ from tornado.log import access_log
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.prometheus import prometheus_text
 
-log = logging.getLogger(__name__)
-
 __all__ = [
     "DataEndpoint",
     "MetricsHandler",
@@ -45,6 +43,8 @@ __all__ = [
     "origin_allowed",
     "routes",
 ]
+
+log = logging.getLogger(__name__)
 
 _ACCEPTED = {
     False: b'{"ok":true,"readings":%d,"duplicate":false}',
@@ -199,9 +199,10 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
             self._reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
         except RecordingError as e:  # not on disk: the app keeps the message and retries
             self._reply(503, {"error": str(e), "reason": "not_recorded"}, "5")
-        except Exception:
+        except Exception as e:  # counted and shown with the refusals (status, metrics)
             log.exception("POST /data failed")
-            self._get_runtime().hub.counters["http_errors"] += 1
+            detail = f"the server failed on a message ({type(e).__name__})"
+            self._get_runtime().hub.reject("server_error", detail, "http")
             self._reply(500, {"error": "the server failed on this message; see its log"})
         else:
             # the hot path: a preformatted body (a phone posts several times a second)
