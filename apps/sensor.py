@@ -5,14 +5,14 @@ and desktops get the full dashboard, the card hidden."""
 
 import panel as pn
 
-from hitting_coach.runtime import get_runtime
+from hitting_coach.runtime import served_runtime
 from hitting_coach.store.players import PlayerNames
 from hitting_coach.ui.dashboard import Dashboard
-from hitting_coach.ui.login import FAVICON
 from hitting_coach.ui.swing_panel import SHRINKS
 from hitting_coach.ui.takes_panel import TakesPanel
+from hitting_coach.web.login import FAVICON
 
-runtime = get_runtime()
+runtime = served_runtime()
 settings = runtime.settings
 
 pn.extension(sizing_mode="stretch_width")

@@ -4,10 +4,10 @@ their reports and exports, players."""
 import panel as pn
 
 from hitting_coach.report_jobs import report_jobs
-from hitting_coach.runtime import get_runtime
+from hitting_coach.runtime import served_runtime
 from hitting_coach.ui.sessions_page import SessionsPage
 
-runtime = get_runtime()
+runtime = served_runtime()
 pn.extension(sizing_mode="stretch_width")
 
 

@@ -4,15 +4,16 @@
      ├── ConfigError        a setting has a bad value (names the setting and what is allowed)
      ├── StartupError       the server cannot start (data dir unwritable, port taken, ...)
      ├── MessageError       a pushed message is malformed; rejected whole, nothing kept
-     │    ├── TooLarge      the message is over the size limit
-     │    └── Busy          a well-formed message the server has no room for now (retry later)
+     │    └── TooLarge      the message is over the size limit
+     ├── Busy               a well-formed message the server has no room for now (retry later)
      ├── RecordingError     the journal or a session file could not be written
      ├── SessionError       a session, take or export cannot be found or read
      ├── ReplayError        a replay target cannot be reached, refuses us, or rejects a message
      └── ReportError        a report could not be produced (a cell failed, output unwritable)
 
 The CLI prints one line for any of these and exits 1; the HTTP handler answers
-``{"error": ...}`` with the message.
+``{"error": ...}`` with the message (400 for a MessageError, 413 for TooLarge, 503 with
+``Retry-After`` for Busy: the sender did nothing wrong and should send it again later).
 """
 
 from __future__ import annotations
@@ -64,8 +65,18 @@ class TooLarge(MessageError):
         super().__init__("too_large", f"message of {size} bytes is over the limit of {limit}")
 
 
-class Busy(MessageError):
-    """A well-formed message the server cannot take now (e.g. too many live devices)."""
+class Busy(HittingCoachError):
+    """A well-formed message the server cannot take now (e.g. too many live devices): not the
+    sender's fault, so not a :class:`MessageError`; it should be sent again later.
+
+    ``reason`` and ``field`` as for :class:`MessageError` (the refusal is counted by reason).
+    """
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.detail = detail
+        super().__init__(f"{field}: {detail}" if field else detail)
 
 
 class RecordingError(HittingCoachError):

@@ -1,13 +1,13 @@
 """The server process's one core object: settings, hub and background workers.
 
-``panel serve`` imports the app, the plugin routes and the setup script separately; they all
-meet here through :func:`get_runtime`, which builds the runtime once per process and starts
-its background work (recorder, live swing detection, demo feed, MQTT consumer) exactly once.
+``hitting-coach serve`` builds one :class:`Runtime`, starts its background work (recorder,
+live swing detection, demo feed, MQTT consumer), hands it to the web routes
+(:func:`hitting_coach.web.routes.routes`) and makes it the :func:`served_runtime` that the
+Panel apps in ``apps/`` show (Panel runs an app's script once per page, in this process).
 """
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import logging
 import os
@@ -23,10 +23,17 @@ from hitting_coach.errors import StartupError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits
 from hitting_coach.store.recorder import Recorder
-from hitting_coach.ui.live_feed import LIVE_SENSORS, LiveFeed
 from hitting_coach.ui.shared_status import shared_status, status_text
+from hitting_coach.web.live import LIVE_SENSORS, LiveFeed
 
-__all__ = ["LOCK_FILE", "Runtime", "configure", "get_runtime", "hold_data_dir", "release_data_dir"]
+__all__ = [
+    "LOCK_FILE",
+    "Runtime",
+    "hold_data_dir",
+    "release_data_dir",
+    "serve_runtime",
+    "served_runtime",
+]
 
 log = logging.getLogger(__name__)
 
@@ -208,26 +215,28 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-_runtime: Runtime | None = None
-_pending: tuple[Settings, bool] | None = None
-_lock = threading.Lock()
+_served: Runtime | None = None
 
 
-def configure(settings: Settings, demo: bool = False) -> None:
-    """Set what :func:`get_runtime` will build (``hitting-coach serve`` calls this first)."""
-    global _pending
-    with _lock:
-        if _runtime is not None:
-            raise RuntimeError("the runtime is already built")
-        _pending = (settings, demo)
+def serve_runtime(runtime: Runtime) -> Runtime:
+    """Make ``runtime`` the one this process serves (``hitting-coach serve``, or
+    :mod:`hitting_coach.plugin` under ``panel serve``, call this once, before the server takes
+    a request). Raises RuntimeError if another runtime is already served."""
+    global _served
+    if _served is not None and _served is not runtime:
+        raise RuntimeError("this process already serves a runtime")
+    _served = runtime
+    return runtime
 
 
-def get_runtime() -> Runtime:
-    """The process's runtime, built and started on first use."""
-    global _runtime
-    with _lock:
-        if _runtime is None:
-            settings, demo = _pending if _pending else (Settings.load(), False)
-            _runtime = Runtime(settings, demo).start()
-            atexit.register(_runtime.stop)
-        return _runtime
+def served_runtime() -> Runtime:
+    """The runtime this process serves: how a Panel app in ``apps/`` (run once per page)
+    reaches the hub, the settings and the recorder. Not for the web routes, which are given
+    their app (:func:`hitting_coach.web.routes.routes`). Raises RuntimeError outside a server
+    (no :func:`serve_runtime` yet)."""
+    if _served is None:
+        raise RuntimeError(
+            "no runtime is served in this process: run the apps with `hitting-coach serve` "
+            "(or `panel serve ... --plugins hitting_coach.plugin`)"
+        )
+    return _served

@@ -1,14 +1,18 @@
-"""``hitting-coach serve``: ``panel serve`` with our app, routes and setup, in this process.
+"""``hitting-coach serve``: ``panel serve`` with our apps and routes, in this process.
 
-The equivalent command line, for deployments that prefer it::
+It builds the :class:`~hitting_coach.runtime.Runtime`, starts it, and hands its routes
+(:func:`hitting_coach.web.routes.routes`) to Bokeh's server as ``extra_patterns``.
+The equivalent command line, for deployments that prefer it (:mod:`hitting_coach.plugin`
+builds the runtime from the environment there)::
 
     panel serve apps/sensor.py apps/sessions.py --prefix sensor --index sensor \\
-        --plugins hitting_coach.plugin --setup apps/setup.py --port 8000
+        --plugins hitting_coach.plugin --port 8000
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import errno
 import gc
@@ -23,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from hitting_coach.config import Settings, is_loopback, kept_secret
 from hitting_coach.errors import StartupError
-from hitting_coach.ingest.connections import ConnectionGuard, guard
 from hitting_coach.resources import app_path
-from hitting_coach.runtime import configure, hold_data_dir
+from hitting_coach.runtime import Runtime, hold_data_dir, serve_runtime
+from hitting_coach.web.connections import ConnectionGuard, guard
+from hitting_coach.web.routes import routes
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -94,10 +99,6 @@ def panel_serve_args(
         "sensor",
         "--index",
         "sensor",
-        "--plugins",
-        "hitting_coach.plugin",
-        "--setup",
-        str(app_path("setup.py")),
         "--port",
         str(settings.port),
         "--address",
@@ -140,7 +141,6 @@ def run(
     settings = settings.replace(ingest_token=token)  # the runtime serves this one
     hosts = phone_hosts(settings)
     args = panel_serve_args(settings, hosts=hosts, use_xheaders=use_xheaders)
-    configure(settings, demo=demo)
     _print_urls(settings, hosts or ["localhost"], demo, token)
     if settings.log_level != "debug":  # one access line per POST would drown the log
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
@@ -154,12 +154,15 @@ def run(
             settings.data_path, "cookie-secret"
         )
     http_server_kwargs = http_limits(settings)
+    runtime = serve_runtime(Runtime(settings, demo=demo).start())
+    atexit.register(runtime.stop)  # however serving ends, what was accepted is flushed to disk
 
     class _Serve(Serve):
         def customize_kwargs(self, args: argparse.Namespace, server_kwargs: dict) -> dict:
-            from hitting_coach.ui.login import throttle
+            from hitting_coach.web.login import throttle
 
             kwargs = super().customize_kwargs(args, server_kwargs)
+            kwargs["extra_patterns"].extend(routes(runtime))  # Bokeh prefixes them (/sensor)
             kwargs["http_server_kwargs"] = http_server_kwargs
             if "auth_provider" in kwargs:
                 kwargs["auth_provider"] = throttle(kwargs["auth_provider"])

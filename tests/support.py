@@ -233,3 +233,82 @@ def wait_for(predicate, timeout: float = 15, interval: float = 0.1, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class InProcessServer:
+    """The web layer's routes for ``app`` on a real tornado ``HTTPServer`` in this process, with
+    the production limits (``serve.http_limits``: body and buffer sizes; the connection sweep
+    in place of tornado's timeouts), on an event loop of its own thread. ``url`` has no
+    trailing slash; :meth:`stop` closes every connection (a client must not reuse a kept-alive
+    one into a dead loop) and the loop."""
+
+    def __init__(self, app: Any, routes: list[Any] | None = None) -> None:
+        import asyncio
+        import threading
+
+        import tornado.httpserver
+        import tornado.netutil
+        import tornado.web
+
+        from hitting_coach.serve import guard_connections, http_limits
+        from hitting_coach.web.routes import routes as app_routes
+
+        self.app = app
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
+        self._ready = threading.Event()
+
+        def serve() -> None:
+            self.loop = loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self.server = tornado.httpserver.HTTPServer(
+                tornado.web.Application(routes if routes is not None else app_routes(app)),
+                **http_limits(app.settings),
+            )
+            guard_connections(self.server, app.settings)
+            self.server.add_sockets(sockets)
+            self._ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the in-process server did not start")
+
+    def stop(self) -> None:
+        import asyncio
+
+        async def close() -> None:
+            self.server.stop()
+            await self.server.close_all_connections()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+def serve_runtimes(data_dir: Path):
+    """For a fixture: yields ``start(**settings)`` -> ``(runtime, url)``, a started Runtime
+    (``data_dir`` and loopback unless given) behind an :class:`InProcessServer`; stops them
+    all at the end."""
+    from hitting_coach.config import Settings
+    from hitting_coach.runtime import Runtime
+
+    started: list[tuple[Any, InProcessServer]] = []
+
+    def start(**changes: Any) -> tuple[Any, str]:
+        changes.setdefault("data_dir", str(data_dir))
+        changes.setdefault("address", "127.0.0.1")  # loopback: no automatic token
+        settings = Settings.load(environ={}, env_file=None).replace(**changes)
+        runtime = Runtime(settings).start()
+        server = InProcessServer(runtime)
+        started.append((runtime, server))
+        return runtime, server.url
+
+    try:
+        yield start
+    finally:
+        for runtime, server in started:
+            server.stop()
+            runtime.stop()

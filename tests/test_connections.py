@@ -14,7 +14,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
-from hitting_coach.ingest.connections import ConnectionGuard, guard
+from hitting_coach.web.connections import ConnectionGuard, guard
 
 LIMIT_S = 0.5  # idle and body timeouts of the server under test
 

@@ -8,32 +8,26 @@ remembered, and that everything else keeps working.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import logging
 import socket
-import threading
 import time
 
 import numpy as np
 import orjson
 import pytest
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import Busy, MessageError
-from hitting_coach.ingest.handlers import routes
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits, parse_message
 from hitting_coach.ingest.prometheus import prometheus_text
 from hitting_coach.ingest.ring import INITIAL_SIZE, RingBuffer
-from hitting_coach.runtime import Runtime, limits
-from hitting_coach.serve import RepeatFilter, guard_connections, http_limits
+from hitting_coach.runtime import limits
+from hitting_coach.serve import RepeatFilter
 from hitting_coach.store.sessions import load_session
-from support import message, motion_messages, post, xyz_readings
+from support import message, motion_messages, post, serve_runtimes, xyz_readings
 
 NOW = (time.time_ns() // 10**9 - 60) * 10**9  # a minute ago
 
@@ -44,41 +38,10 @@ def reading(name: str = "bat", t: int = NOW, **values) -> dict:
 
 @pytest.fixture
 def app(tmp_path):
-    """A tornado server with our routes and serve's HTTP limits; returns (runtime, url)."""
-    loops, runtimes = [], []
-
-    def start(**changes):
-        changes.setdefault("data_dir", str(tmp_path / "data"))
-        changes.setdefault("address", "127.0.0.1")
-        settings = Settings.load(environ={}, env_file=None).replace(**changes)
-        runtime = Runtime(settings).start()
-        runtimes.append(runtime)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        ready = threading.Event()
-
-        def serve():
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            server = tornado.httpserver.HTTPServer(
-                tornado.web.Application(routes(lambda: runtime)), **http_limits(settings)
-            )
-            guard_connections(server, settings)
-            server.add_sockets(sockets)
-            loops.append(loop)
-            ready.set()
-            loop.run_forever()
-            server.stop()
-            loop.close()
-
-        threading.Thread(target=serve, daemon=True).start()
-        ready.wait(5)
-        return runtime, f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-
-    yield start
-    for loop in loops:
-        loop.call_soon_threadsafe(loop.stop)
-    for runtime in runtimes:
-        runtime.stop()
+    """Our routes with serve's HTTP limits, in this process; returns (runtime, url)."""
+    served = serve_runtimes(tmp_path / "data")
+    yield next(served)
+    served.close()
 
 
 def refused(url: str, doc, status: int = 400, **kw) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,14 +15,15 @@ import tornado.httpserver
 import tornado.web
 import tornado.websocket
 
+from hitting_coach.config import Settings
 from hitting_coach.ingest.hub import Hub
-from hitting_coach.ui.live_feed import (
+from hitting_coach.web.live import (
     LIVE_SENSORS,
     Chunk,
     LiveFeed,
+    LiveSocket,
     decode_frame,
     encode_frame,
-    feed_routes,
 )
 from support import free_port, ingest_all, motion_messages, times_ms
 
@@ -190,7 +192,11 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
     """A real tornado server and WebSocket client in this process."""
 
     async def main() -> None:
-        app = tornado.web.Application(feed_routes(lambda: feed, lambda: ["coach.example.com"]))
+        settings = Settings.load(environ={}, env_file=None)
+        served = SimpleNamespace(
+            feed=feed, settings=settings.replace(allowed_origins="coach.example.com")
+        )
+        app = tornado.web.Application([(r"/live\.ws", LiveSocket, {"app": served})])
         port = free_port()
         server = tornado.httpserver.HTTPServer(app)
         server.listen(port, "127.0.0.1")

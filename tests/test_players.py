@@ -124,7 +124,7 @@ def test_the_export_zip_imports_back_to_the_same_readings(tmp_path, record):
     import zipfile
 
     from hitting_coach.store.exports import import_export
-    from hitting_coach.web_files import export_zip
+    from hitting_coach.web.files import export_zip
 
     data = _two_sessions(tmp_path, record)
     name, blob = export_zip(data, "uuid-1", "first")

@@ -3,23 +3,18 @@ that cannot be written, a restart after a kill, a journal that would grow foreve
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import orjson
 import pytest
-import tornado.httpserver
-import tornado.web
 
 from hitting_coach.config import Settings
-from hitting_coach.ingest.handlers import routes
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Batch, Message
 from hitting_coach.runtime import Runtime
@@ -28,7 +23,7 @@ from hitting_coach.store.journal import read_checkpoint, read_tail, segments
 from hitting_coach.store.recorder import DUPLICATE_WINDOW_S, Recorder
 from hitting_coach.store.retention import prune_journal, verify_segment
 from hitting_coach.store.sessions import list_sessions, load_session
-from support import ROOT, free_port, motion_messages, post, wait_for
+from support import ROOT, InProcessServer, motion_messages, post, wait_for
 
 T0 = 1_700_000_000_000_000_000
 
@@ -162,26 +157,9 @@ def server(tmp_path, monkeypatch):
         data_dir=str(tmp_path / "data"), address="127.0.0.1"
     )
     runtime = Runtime(settings).start()
-    port = free_port()
-    ready, loops = threading.Event(), []
-
-    def serve():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        http = tornado.httpserver.HTTPServer(tornado.web.Application(routes(lambda: runtime)))
-        http.listen(port, "127.0.0.1")
-        loops.append(loop)
-        ready.set()
-        loop.run_forever()
-        http.stop()
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(5)
-    yield runtime, f"http://127.0.0.1:{port}/data"
-    loops[0].call_soon_threadsafe(loops[0].stop)
-    thread.join(5)
+    server = InProcessServer(runtime)
+    yield runtime, f"{server.url}/data"
+    server.stop()
     runtime.stop()
 
 

@@ -2,67 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
 import time
 
 import httpx
 import orjson
 import pytest
-import tornado.httpserver
-import tornado.web
 
-from hitting_coach.config import Settings
-from hitting_coach.ingest.handlers import routes
-from hitting_coach.runtime import Runtime
-from support import free_port, message, motion_messages, post, xyz_readings
+from support import message, motion_messages, post, serve_runtimes, xyz_readings
 
 T0 = (time.time_ns() // 10**9 - 60) * 10**9  # a minute ago: live readings are checked
 
 
-async def _stop(server: tornado.httpserver.HTTPServer) -> None:
-    server.stop()
-    await server.close_all_connections()
-
-
 @pytest.fixture
 def app(tmp_path):
-    """Start a tornado server with our routes; returns a function building (runtime, url)."""
-    loops, runtimes = [], []
+    """Start our routes on an in-process server; returns a function building (runtime, url)."""
+    runtimes = []
 
     def start(**settings):
-        settings.setdefault("data_dir", str(tmp_path / "data"))
-        settings.setdefault("address", "127.0.0.1")  # loopback: no automatic token
-        runtime = Runtime(Settings.load(environ={}, env_file=None).replace(**settings)).start()
+        runtime, url = serve(**settings)
         runtimes.append(runtime)
-        port = free_port()
-        ready = threading.Event()
+        return runtime, url
 
-        def serve():
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            app = tornado.web.Application(routes(lambda: runtime))
-            server = tornado.httpserver.HTTPServer(app)
-            server.listen(port, "127.0.0.1")
-            loops.append((loop, server))
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        threading.Thread(target=serve, daemon=True).start()
-        ready.wait(5)
-        return runtime, f"http://127.0.0.1:{port}"
-
+    served = serve_runtimes(tmp_path / "data")
+    serve = next(served)
     yield start
-    for loop, server in loops:
-        # close the kept-alive connections too: a client must not reuse one into a dead loop
-        asyncio.run_coroutine_threadsafe(_stop(server), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
     for runtime in runtimes:
         assert runtime.hub.status()["recording"]["ok"]
-        runtime.stop()
+    served.close()
 
 
 def test_accepts_a_message_and_reports_duplicates(app):

@@ -143,7 +143,7 @@ class Hub:
             now = time.monotonic()
             try:
                 device, kinds = self._check_shape(message, now)
-            except MessageError as e:
+            except (MessageError, Busy) as e:
                 self._reject(e.reason, str(e), source)
                 raise
             if self.sink is not None:

@@ -35,7 +35,7 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from hitting_coach.config import Settings
-from hitting_coach.errors import ConfigError, MessageError, RecordingError
+from hitting_coach.errors import Busy, ConfigError, MessageError, RecordingError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.mqtt_clients import MqttClient, MqttOptions, mqtt_client
 
@@ -167,7 +167,7 @@ class MqttConsumer:
                 return  # not acknowledged: the broker hands it over again after the restart
             try:
                 self.hub.ingest(msg.payload, source=SOURCE)
-            except MessageError as e:  # counted by the hub, by reason
+            except (MessageError, Busy) as e:  # counted by the hub, by reason
                 self._log_rejection(e)
             except RecordingError as e:  # not on disk: not acknowledged, so sent again
                 self._not_recorded(e)
@@ -307,7 +307,7 @@ class MqttConsumer:
         except Exception:
             log.exception("publishing the MQTT state failed")
 
-    def _log_rejection(self, e: MessageError) -> None:
+    def _log_rejection(self, e: MessageError | Busy) -> None:
         now = time.monotonic()
         if now - self._last_reject_log < _LOG_EVERY_S:
             self._rejected_since_log += 1

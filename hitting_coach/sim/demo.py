@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-from hitting_coach.errors import MessageError, RecordingError
+from hitting_coach.errors import Busy, MessageError, RecordingError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.sim.simulate import iter_demo_messages
 
@@ -60,6 +60,6 @@ class DemoFeed:
                 self.hub.ingest(orjson.dumps(message), source="demo")
             except MessageError:
                 log.exception("the demo produced a message the parser rejects")
-            except RecordingError:
+            except (Busy, RecordingError):
                 pass  # counted by the hub and shown in the status; the demo goes on
         self.hub.set_source_state("demo", state="stopped")

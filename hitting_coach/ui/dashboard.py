@@ -1,7 +1,7 @@
 """Live plot components for the dashboard and for notebooks (the only module here that
 imports panel and bokeh for the live view).
 
-A served page's plots are fed by the server's one :class:`~hitting_coach.ui.live_feed.LiveFeed`
+A served page's plots are fed by the server's one :class:`~hitting_coach.web.live.LiveFeed`
 (one read and one encoded frame per device and tick, for all tabs; the browser streams it into
 the plots). Without a feed (a notebook cell, a test) each dashboard owns its readers on the hub
 and, once per tick, streams only the new points into its Bokeh sources with a rollover: nothing
@@ -16,7 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from importlib.resources import files
+from typing import Any, Protocol
 
 import numpy as np
 import panel as pn
@@ -37,7 +38,6 @@ from panel.io.state import set_curdoc
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
-from hitting_coach.ui.live_feed import FRAME_JS, LIVE_SENSORS, LiveFeed
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.periodic import every
 from hitting_coach.ui.phone_view import PhoneCard
@@ -64,7 +64,33 @@ _SWING_MARKS = 8
 #: A pushed swing's shading and sequence plot follow its numbers by this much: the browser has
 #: painted the numbers by then (20-40 ms on a busy 2-core machine).
 _DRAW_AFTER_MS = 100
-_DPS_PER_RAD_S = LIVE_SENSORS["gyroscope"]
+_DPS_PER_RAD_S = 180.0 / math.pi
+#: The browser's half of a served page's live plots (see the file's header).
+LIVE_PLOT_JS = files("hitting_coach.ui").joinpath("live_plot.js").read_text(encoding="utf-8")
+
+
+class PageSubscription(Protocol):
+    """A page's place in the server's live feed: its token (the page's socket credential)."""
+
+    token: str
+    #: called on the server's loop when the followed device's swings change
+    on_swings: Callable[[], None] | None
+
+
+class PageFeed(Protocol):
+    """The server's live feed as a served page uses it (:class:`hitting_coach.web.live.LiveFeed`)."""
+
+    def subscribe(self, window_s: float, window_points: int | None = None) -> PageSubscription:
+        """A new page: its token goes to the browser, which connects to ``live.ws`` with it."""
+        ...
+
+    def follow(self, token: str, device: str | None) -> None:
+        """The page now shows ``device``."""
+        ...
+
+    def drop(self, token: str) -> None:
+        """The page's session ended."""
+        ...
 
 
 class LivePlot:
@@ -206,7 +232,7 @@ class Dashboard(pn.viewable.Viewer):
         swings: LiveSwings | MarkedLiveSwings | None = None,
         window_s: float = 10.0,
         players: Callable[[], dict[str, str]] | None = None,
-        feed: LiveFeed | None = None,
+        feed: PageFeed | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -297,7 +323,7 @@ class Dashboard(pn.viewable.Viewer):
         else:
             self.status_line.object = text
 
-    def _subscribe(self, feed: LiveFeed, doc: Any) -> tuple[LiveFeed, str]:
+    def _subscribe(self, feed: PageFeed, doc: Any) -> tuple[PageFeed, str]:
         """In a served page (``doc``, the session's document), let ``feed`` stream the plots:
         the page's browser connects to it once its document is ready; the subscription ends
         with the session."""
@@ -313,7 +339,7 @@ class Dashboard(pn.viewable.Viewer):
                     "window_s": self.window_s,
                     "window_points": self.window or 0,
                 },
-                code=FRAME_JS,
+                code=LIVE_PLOT_JS,
             ),
         )
         doc.on_session_destroyed(lambda _context: feed.drop(sub.token))

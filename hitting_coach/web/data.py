@@ -1,8 +1,4 @@
-"""Tornado routes served inside ``panel serve``: POST /data, status JSON and metrics.
-
-Bokeh prefixes every extra route with ``--prefix`` (``/sensor``), but phones and the seed's
-nginx post to ``/data``. Tornado routes are anchored regular expressions, so the pattern
-``/data$|/data`` becomes ``/sensor/data$|/data$`` once prefixed: both URLs reach the handler.
+"""POST /data: Sensor Logger's HTTP push, one message per request, into the app's hub.
 
 POST /data decides from the headers, before it keeps a byte of the body: a browser request
 from another site (an ``Origin`` that is not this server or an allowed origin) gets 403, a
@@ -21,28 +17,17 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import tornado.escape
 import tornado.httputil
-import tornado.web
 from tornado.log import access_log
 
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
-from hitting_coach.ingest.prometheus import prometheus_text
+from hitting_coach.web.app import App, origin_allowed
 
-__all__ = [
-    "DataEndpoint",
-    "MetricsHandler",
-    "ReadingsHandler",
-    "StatusHandler",
-    "SwingsHandler",
-    "origin_allowed",
-    "routes",
-]
+__all__ = ["APP_MESSAGE_STATUS", "DRAIN_FACTOR", "DataEndpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -58,56 +43,32 @@ APP_MESSAGE_STATUS = 499
 DRAIN_FACTOR = 4
 
 
-def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
-    """A browser names the page's site in ``Origin``: this server itself (``host``, the Host
-    the request went to) or an allowed origin may post or connect; any other site may not."""
-    try:
-        netloc = urlsplit(origin).netloc.lower()
-    except ValueError:
-        return False
-    return bool(netloc) and (netloc == host.lower() or netloc in {a.lower() for a in allowed})
-
-
-class _JSONHandler(tornado.web.RequestHandler):
-    def initialize(self, runtime: Callable[[], Any]) -> None:
-        self._get_runtime = runtime
-
-    def check_xsrf_cookie(self) -> None:
-        """Phones post without cookies; the token (when set) is the credential."""
-
-    def reply(self, status: int, body: dict[str, Any]) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(orjson.dumps(body))
-
-
 class DataEndpoint(tornado.httputil.HTTPServerConnectionDelegate):
     """Sensor Logger's HTTP push: one message per POST, the same JSON as over MQTT.
 
     A tornado message delegate, not a ``RequestHandler``: a phone posts several times a
     second, and a request handler's machinery (its headers, cookies, transforms and hooks) cost
     about as much CPU per request as our whole ingest; this route needs none of it
-    (docs/benchmarks.md, issue 13). Tornado's connection still parses the request, keeps the
+    (docs/benchmarks.md). Tornado's connection still parses the request, keeps the
     connection alive, answers ``Expect: 100-continue`` and enforces the body size set here.
     """
 
-    def __init__(self, runtime: Callable[[], Any]) -> None:
-        self._get_runtime = runtime
+    def __init__(self, app: App) -> None:
+        self.app = app
 
     def start_request(
         self,
         server_conn: object,
         request_conn: tornado.httputil.HTTPConnection,
     ) -> tornado.httputil.HTTPMessageDelegate:
-        return _DataRequest(self._get_runtime, request_conn)
+        return _DataRequest(self.app, request_conn)
 
 
 class _DataRequest(tornado.httputil.HTTPMessageDelegate):
     """One request to POST /data: refused from its headers, or its body ingested."""
 
-    def __init__(self, runtime: Callable[[], Any], conn: tornado.httputil.HTTPConnection) -> None:
-        self._get_runtime = runtime
+    def __init__(self, app: App, conn: tornado.httputil.HTTPConnection) -> None:
+        self._app = app
         self._conn = conn
         self._chunks: list[bytes] = []
         # (status, content type, body, extra headers): answered once the body is read
@@ -125,8 +86,8 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
         assert isinstance(start_line, tornado.httputil.RequestStartLine)
         self._start, self._start_line = time.perf_counter(), start_line
         conn = self._conn
-        runtime = self._get_runtime()
-        hub, settings = runtime.hub, runtime.settings
+        app = self._app
+        hub, settings = app.hub, app.settings
         limit = hub.max_message_bytes
         length = _declared_length(headers)
         if start_line.method != "POST":
@@ -146,7 +107,7 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
             body = {"error": error, "reason": "bad_origin", "field": "Origin"}
             self._refuse(403, body, limit, length)
             return
-        token = runtime.ingest_token
+        token = app.ingest_token
         if token and not _token_ok(token, headers, start_line.path):
             hub.reject("bad_token", "missing or wrong ingest token", "http")
             text = "Hitting Coach: wrong or missing token. Add ?token=... to the push URL."
@@ -190,19 +151,19 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks = []
         try:
-            result = self._get_runtime().hub.ingest(body, source="http")
+            result = self._app.hub.ingest(body, source="http")
         except TooLarge as e:
             self._reply(413, {"error": str(e), "reason": e.reason})
-        except Busy as e:
-            self._reply(503, {"error": str(e), "reason": e.reason, "field": e.field}, "60")
         except MessageError as e:
             self._reply(400, {"error": str(e), "reason": e.reason, "field": e.field})
+        except Busy as e:  # well-formed, no room now: send it again later
+            self._reply(503, {"error": str(e), "reason": e.reason, "field": e.field}, "60")
         except RecordingError as e:  # not on disk: the app keeps the message and retries
             self._reply(503, {"error": str(e), "reason": "not_recorded"}, "5")
         except Exception as e:  # counted and shown with the refusals (status, metrics)
             log.exception("POST /data failed")
             detail = f"the server failed on a message ({type(e).__name__})"
-            self._get_runtime().hub.reject("server_error", detail, "http")
+            self._app.hub.reject("server_error", detail, "http")
             self._reply(500, {"error": "the server failed on this message; see its log"})
         else:
             # the hot path: a preformatted body (a phone posts several times a second)
@@ -273,118 +234,3 @@ def _http_date() -> str:
     if _date_cache[0] != now:
         _date_cache[:] = [now, tornado.httputil.format_timestamp(now)]
     return _date_cache[1]
-
-
-class StatusHandler(_JSONHandler):
-    """The hub's counters and every source's state, as JSON."""
-
-    def get(self) -> None:
-        self.reply(200, self._get_runtime().status())
-
-
-class MetricsHandler(_JSONHandler):
-    """The same counters in Prometheus' text format."""
-
-    def get(self) -> None:
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(prometheus_text(self._get_runtime().status()))
-
-
-class ReadingsHandler(_JSONHandler):
-    """Read-only live readings for notebooks (:mod:`hitting_coach.client`).
-
-    ``GET readings.json``: ``{"devices": {device: [sensor, ...]}}``.
-    ``GET readings.json?device=D&sensor=S&cursor=N&last=M``: what the ring buffer got after
-    ``cursor`` (at most the last ``M``, default and cap 20000), sorted by time, as
-    ``{"columns", "time_ns", "values": {column: [...]}, "cursor", "missed"}``; pass the
-    returned ``cursor`` back to get only what is new.
-    """
-
-    LIMIT = 20_000
-
-    async def prepare(self) -> None:
-        """With a dashboard login (``--basic-auth``, OAuth), readings need it too."""
-        provider = getattr(self.application, "auth_provider", None)  # Bokeh's, when served
-        if getattr(provider, "get_user_async", None) is not None:
-            user = await provider.get_user_async(self)
-        elif getattr(provider, "get_user", None) is not None:
-            user = provider.get_user(self)
-        else:
-            return
-        if not user:
-            self.reply(401, {"error": "log in first: open /sensor/ in this browser"})
-
-    def get(self) -> None:
-        hub = self._get_runtime().hub
-        device = self.get_query_argument("device", "")
-        if not device:
-            self.reply(200, {"devices": {d: hub.sensors(d) for d in hub.devices()}})
-            return
-        sensor = self.get_query_argument("sensor", "")
-        try:
-            cursor = int(self.get_query_argument("cursor", "0"))
-            last = min(int(self.get_query_argument("last", str(self.LIMIT))), self.LIMIT)
-        except ValueError:
-            self.reply(400, {"error": "cursor and last must be integers", "field": "cursor"})
-            return
-        if sensor not in hub.sensors(device):
-            self.reply(404, {"error": f"no readings of {sensor!r} from {device!r}"})
-            return
-        columns, time_ns, values, cursor, missed = hub.read(device, sensor, max(cursor, 0), last)
-        body = {
-            "device": device,
-            "sensor": sensor,
-            "columns": columns,
-            "time_ns": time_ns.tolist(),
-            "values": {c: values[i].tolist() for i, c in enumerate(columns)},
-            "cursor": cursor,
-            "missed": missed,
-        }
-        self.reply(200, body)
-
-
-class SwingsHandler(ReadingsHandler):
-    """Read-only live swings, the coach's marks applied (login as for readings).
-
-    ``GET swings.json``: ``{"devices": {device: number of swings}}``.
-    ``GET swings.json?device=D``: ``{"device": D, "swings": [...]}``, oldest first (at most the
-    last 500): one object per swing with the swing table's columns (null where not measured,
-    times in epoch ns), ``number`` (as on the dashboard; null for a swing the coach added),
-    ``found_ns``, ``session_id``, ``added_by_coach`` and ``mark_id``. 404 for an unknown device.
-    """
-
-    def get(self) -> None:
-        runtime = self._get_runtime()
-        device = self.get_query_argument("device", "")
-        if not device:
-            devices = runtime.hub.devices()
-            self.reply(200, {"devices": {d: len(runtime.live_swings(d) or ()) for d in devices}})
-            return
-        rows = runtime.live_swings(device)
-        if rows is None:
-            self.reply(
-                404, {"error": f"no device {device[:100]!r} is streaming", "field": "device"}
-            )
-            return
-        self.reply(200, {"device": device, "swings": rows})
-
-
-class RootRedirect(tornado.web.RequestHandler):
-    def get(self) -> None:
-        self.redirect("/sensor/")
-
-
-def routes(runtime: Callable[[], Any]) -> list[tuple[str, Any, dict[str, Any]]]:
-    """Routes for ``panel serve --plugins`` (ROUTES) or any tornado application.
-
-    ``runtime()`` returns the object the handlers serve: it has ``hub``, ``settings``,
-    ``status()`` and ``live_swings(device)`` (:class:`hitting_coach.runtime.Runtime`)."""
-    kwargs = {"runtime": runtime}
-    return [
-        (r"/data$|/data", DataEndpoint(runtime), {}),
-        (r"/status.json", StatusHandler, kwargs),
-        (r"/metrics", MetricsHandler, kwargs),
-        (r"/readings.json", ReadingsHandler, kwargs),
-        (r"/swings.json", SwingsHandler, kwargs),
-        (r"$|/", RootRedirect, {}),
-    ]

@@ -2,7 +2,7 @@
 
 A served dashboard page does not stream its plots through its Bokeh session: each session's
 patch would be built and serialised again for every tab, and that per-session machinery, not
-the data, was what a tick cost (issue 13). Instead the server keeps one :class:`LiveFeed`:
+the data, was what a tick cost. Instead the server keeps one :class:`LiveFeed`:
 
 - one hub reader per followed (device, sensor), read once per tick whatever the number of tabs;
 - one frame per device and tick, encoded once, written as it is to every page following that
@@ -10,9 +10,10 @@ the data, was what a tick cost (issue 13). Instead the server keeps one :class:`
 - a page that connects, reconnects, falls behind or picks another device gets that device's
   window first (a *reset* frame), read up to exactly where the shared readers stand, so
   nothing is shown twice or missed;
-- the browser (:data:`FRAME_JS`) streams each frame into the plot's ColumnDataSource itself,
-  with the same window rule as :class:`hitting_coach.ui.dashboard.LivePlot` (seconds or
-  points), without echoing the data back to the server.
+- the browser (``hitting_coach/ui/live_plot.js``) streams each frame into the plot's
+  ColumnDataSource itself, with the same window rule as
+  :class:`hitting_coach.ui.dashboard.LivePlot` (seconds or points), without echoing the data
+  back to the server.
 
 A page learns its token from its own (logged-in) Bokeh session: the token is the credential,
 random and unguessable, and is forgotten when the session ends.
@@ -41,19 +42,18 @@ import numpy as np
 import orjson
 import tornado.websocket
 
-from hitting_coach.ingest.handlers import origin_allowed
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.web.app import App, origin_allowed
 
 __all__ = [
     "AXES",
-    "FRAME_JS",
+    "BACKLOG_READINGS",
     "LIVE_SENSORS",
     "LiveFeed",
     "LiveSocket",
     "Subscription",
     "decode_frame",
     "encode_frame",
-    "feed_routes",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,100 +135,6 @@ def decode_frame(frame: bytes) -> dict[str, Any]:
     }
 
 
-#: The browser's half (a Bokeh ``CustomJS`` run once the page's document is ready; its
-#: ``args``: ``sources`` {sensor: ColumnDataSource}, ``ranges`` (the plots' x ranges),
-#: ``status`` (the status line's Div), ``token``, ``window_s``, ``window_points``).
-#: It connects to ``live.ws`` beside the page, streams each frame into its sources without
-#: echoing to the server, and reconnects (after 0.5 s, doubling to 5 s) unless told the page's
-#: session is gone. ``window.__hc_feed`` counts frames for tests and benchmarks.
-FRAME_JS = """
-const state = window.__hc_feed = {frames: 0, resets: 0, bytes: 0, closed: null};
-const AXES = ["x", "y", "z"];
-function empty() {
-  return {t: new Float64Array(0), x: new Float32Array(0), y: new Float32Array(0),
-          z: new Float32Array(0)};
-}
-function apply(src, t, cols, reset) {
-  if (reset) src.setv({data: empty()}, {sync: false});
-  let n = t.length;
-  if (n === 0) return;
-  let rollover = window_points;
-  if (!(window_points > 0)) {
-    const shown = src.data.t;
-    let newest = t[n - 1];
-    if (shown.length && shown[shown.length - 1] > newest) newest = shown[shown.length - 1];
-    const cutoff = newest - window_s * 1000;
-    let first = 0;
-    while (first < n && t[first] < cutoff) first++;
-    if (first > 0) {
-      t = t.subarray(first);
-      for (const c of AXES) cols[c] = cols[c].subarray(first);
-      n = t.length;
-      if (n === 0) return;
-    }
-    let kept = 0;
-    for (let i = 0; i < shown.length; i++) if (shown[i] >= cutoff) kept++;
-    rollover = kept + n;
-  }
-  src.stream({t: t, x: cols.x, y: cols.y, z: cols.z}, rollover, {sync: false});
-}
-// The x ranges follow the data in the browser alone: a DataRange1d tells the server each new
-// start and end, which with a frame per tick was most of what a tab cost the server. A zoom
-// or pan (the user's own change) still goes through as before.
-for (const range of ranges) {
-  const update = range.update;
-  range.update = function (...args) {
-    const setv = this.setv;
-    this.setv = (attrs, options = {}) => setv.call(this, attrs, {...options, sync: false});
-    try { return update.apply(this, args); } finally { this.setv = setv; }
-  };
-}
-function onframe(buf) {
-  const view = new DataView(buf);
-  const size = view.getUint32(0, true);
-  const head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, size)));
-  let offset = 4 + size;
-  for (const s of head.s) {
-    const n = s.n;
-    let t;
-    if (s.enc === undefined) {  // int32 µs after s.base
-      const us = new Int32Array(buf, offset, n);
-      t = new Float64Array(n);
-      for (let i = 0; i < n; i++) t[i] = s.base + us[i] / 1000;
-      offset += 4 * n;
-    } else {
-      t = new Float64Array(buf.slice(offset, offset + 8 * n));
-      offset += 8 * n;
-    }
-    const cols = {};
-    for (const c of AXES) { cols[c] = new Float32Array(buf, offset, n); offset += 4 * n; }
-    const src = sources[s.name];
-    if (src) apply(src, t, cols, head.reset);
-  }
-  if (head.status !== undefined && status) status.setv({text: head.status}, {sync: false});
-  state.frames += 1;
-  state.bytes += buf.byteLength;
-  if (head.reset) state.resets += 1;
-}
-let delay = 500;
-function connect() {
-  const url = new URL("live.ws", window.location.href);
-  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  url.search = "?token=" + encodeURIComponent(token);
-  const ws = state.ws = new WebSocket(url.href);
-  ws.binaryType = "arraybuffer";
-  ws.onopen = () => { delay = 500; };
-  ws.onmessage = (event) => onframe(event.data);
-  ws.onclose = (event) => {
-    if (event.code === 4404 || event.code === 4409) { state.closed = event.code; return; }
-    setTimeout(connect, delay);
-    delay = Math.min(2 * delay, 5000);
-  };
-}
-connect();
-"""
-
-
 @dataclass(eq=False)
 class Subscription:
     """One page: its token, what it shows, its socket once connected."""
@@ -279,7 +185,7 @@ class LiveFeed:
 
     # ------------------------------------------------------------------ sessions and sockets
     def subscribe(self, window_s: float, window_points: int | None = None) -> Subscription:
-        """A new page's subscription; its token goes to the page (see :data:`FRAME_JS`)."""
+        """A new page's subscription; its token goes to the page (``ui/live_plot.js``)."""
         sub = Subscription(secrets.token_urlsafe(24), window_s, window_points or None)
         with self._lock:
             self._subs[sub.token] = sub
@@ -495,15 +401,13 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     for the dashboard's own socket) gets 403; the page sends nothing, so anything it sends
     closes the socket (and is bounded to 1 KiB first)."""
 
-    def initialize(
-        self, feed: Callable[[], LiveFeed], allowed_origins: Callable[[], list[str]]
-    ) -> None:
-        self._get_feed = feed
-        self._allowed = allowed_origins
+    def initialize(self, app: App) -> None:
+        self.feed = app.feed
+        self._allowed = app.settings.extra_origins
         self._token = ""
 
     def check_origin(self, origin: str) -> bool:
-        return origin_allowed(origin, self.request.headers.get("Host", ""), self._allowed())
+        return origin_allowed(origin, self.request.headers.get("Host", ""), self._allowed)
 
     @property
     def max_message_size(self) -> int:
@@ -511,18 +415,11 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
     def open(self) -> None:
         self._token = self.get_query_argument("token", "")[:100]
-        if not self._get_feed().attach(self._token, self):
+        if not self.feed.attach(self._token, self):
             self.close(4404, "unknown or expired page: reload it")
 
     def on_message(self, message: str | bytes) -> None:
         self.close(1003, "this socket only sends")
 
     def on_close(self) -> None:
-        self._get_feed().detach(self._token, self)
-
-
-def feed_routes(
-    feed: Callable[[], LiveFeed], allowed_origins: Callable[[], list[str]] = list
-) -> list[tuple[str, type, dict[str, Any]]]:
-    """The feed's route for ``panel serve --plugins`` (prefixed with ``/sensor`` there)."""
-    return [(r"/live\.ws", LiveSocket, {"feed": feed, "allowed_origins": allowed_origins})]
+        self.feed.detach(self._token, self)

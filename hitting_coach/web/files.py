@@ -11,28 +11,26 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import tornado.ioloop
 
 from hitting_coach.errors import SessionError
-from hitting_coach.ingest.handlers import ReadingsHandler
 from hitting_coach.store.exports import export_session, safe_file_stem
 from hitting_coach.store.layout import session_dir
 from hitting_coach.store.session_admin import newest_report
+from hitting_coach.web.app import LoginRequired
 
-__all__ = ["ExportHandler", "ReportHandler", "export_zip", "file_routes"]
+__all__ = ["ExportHandler", "ReportHandler", "export_zip"]
 
 
-class _SessionFile(ReadingsHandler):
-    """The login check of ``readings.json``; ``device`` and ``session`` from the query."""
+class _SessionFile(LoginRequired):
+    """A session's file: behind the dashboard login; ``device`` and ``session`` from the query."""
 
     def session_key(self) -> tuple[Path, str, str] | None:
         device = self.get_query_argument("device", "")
         session = self.get_query_argument("session", "")
-        data_dir = self._get_runtime().settings.data_path
+        data_dir = self.app.settings.data_path
         if not device or not session or not session_dir(data_dir, device, session).is_dir():
             self.reply(
                 404,
@@ -86,12 +84,3 @@ def export_zip(data_dir: Path, device_id: str, session_id: str) -> tuple[str, by
                     z.write(path, path.relative_to(folder).as_posix())
     stem = safe_file_stem(session_id, "session")
     return f"{stem}.zip", buffer.getvalue()
-
-
-def file_routes(runtime: Callable[[], Any]) -> list[tuple[str, type, dict[str, Any]]]:
-    """Routes for ``panel serve --plugins`` (see :mod:`hitting_coach.plugin`)."""
-    kwargs = {"runtime": runtime}
-    return [
-        (r"/session_report.html", ReportHandler, kwargs),
-        (r"/session_export.zip", ExportHandler, kwargs),
-    ]
