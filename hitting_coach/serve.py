@@ -44,6 +44,7 @@ __all__ = [
     "lan_addresses",
     "panel_serve_args",
     "phone_hosts",
+    "print_urls",
     "run",
 ]
 
@@ -141,7 +142,7 @@ def run(
     settings = settings.replace(ingest_token=token)  # the runtime serves this one
     hosts = phone_hosts(settings)
     args = panel_serve_args(settings, hosts=hosts, use_xheaders=use_xheaders)
-    _print_urls(settings, hosts or ["localhost"], demo, token)
+    print_urls(settings, hosts or ["localhost"], demo, token)
     if settings.log_level != "debug":  # one access line per POST would drown the log
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
@@ -295,7 +296,9 @@ def check_port(address: str, port: int) -> None:
                 raise StartupError(f"cannot listen on {address}:{port}: {e.strerror}") from None
 
 
-def _print_urls(settings: Settings, hosts: list[str], demo: bool, token: str) -> None:
+def print_urls(settings: Settings, hosts: list[str], demo: bool, token: str) -> None:
+    """What ``serve`` prints at start: the dashboard, the push URL (with the token) for each
+    of ``hosts``, and a warning for a network address without a token."""
     query = f"?token={token}" if token else ""
     print(f"Hitting Coach: dashboard  http://localhost:{settings.port}/sensor/", flush=True)
     for host in hosts:

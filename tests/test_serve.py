@@ -10,7 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import ServerProcess, free_port, motion_messages
+from hitting_coach.config import Settings
+from hitting_coach.runtime import Runtime
+from hitting_coach.serve import print_urls
+from support import InProcessServer, ServerProcess, free_port, motion_messages, post
 
 pytestmark = pytest.mark.integration
 
@@ -66,32 +69,44 @@ def test_with_a_login_readings_need_it_but_phones_can_still_post(tmp_path):
 
 
 # --------------------------------------------------------------------- issue 11, ingest side
-def test_on_a_network_address_the_push_url_carries_a_kept_token(tmp_path):
-    server = ServerProcess(tmp_path, args=["--address", "0.0.0.0"]).start()
+def test_on_a_network_address_the_push_url_carries_a_kept_token(tmp_path, capsys):
+    """In this process (serve's token logic, its printed URL and our routes): a real server
+    process is started by the tests above."""
+
+    def served(data: Path, **changes):
+        settings = Settings.load(environ={}, env_file=None).replace(data_dir=str(data), **changes)
+        token = settings.resolved_ingest_token()
+        print_urls(settings, ["192.0.2.7"], False, token)
+        runtime = Runtime(settings.replace(ingest_token=token)).start()
+        return runtime, InProcessServer(runtime)
+
+    runtime, server = served(tmp_path / "data", address="0.0.0.0")
     try:
         token = (tmp_path / "data" / "secrets" / "ingest-token").read_text().strip()
         assert len(token) >= 32
-        assert f":{server.port}/data?token={token}" in server.output()
+        assert f"http://192.0.2.7:8000/data?token={token}" in capsys.readouterr().out
         doc = motion_messages(1)[0]
-        code, body = server.post(doc)
+        code, body = post(server.url + "/data", doc)
         assert code == 499 and b"wrong or missing token" in body
-        assert server.post(doc, path=f"/data?token={token}")[0] == 200
-        assert server.status()["http"] == {"token_required": True}
+        assert post(server.url + f"/data?token={token}", doc)[0] == 200
+        assert runtime.status()["http"] == {"token_required": True}
     finally:
-        assert server.stop() == 0, server.output()
-    again = ServerProcess(tmp_path, args=["--address", "0.0.0.0"]).start()  # same token
+        server.stop()
+        runtime.stop()
+    runtime, server = served(tmp_path / "data", address="0.0.0.0")  # a restart: same token
     try:
-        assert again.post(motion_messages(2)[1], path=f"/data?token={token}")[0] == 200
+        assert runtime.ingest_token == token
+        assert post(server.url + f"/data?token={token}", motion_messages(2)[1])[0] == 200
     finally:
-        assert again.stop() == 0, again.output()
-    off = ServerProcess(
-        tmp_path / "off", env={"HITTING_COACH_INGEST_TOKEN": ""}, args=["--address", "0.0.0.0"]
-    ).start()
+        server.stop()
+        runtime.stop()
+    runtime, server = served(tmp_path / "off", address="0.0.0.0", ingest_token="")
     try:
-        assert "WARNING: HITTING_COACH_INGEST_TOKEN is empty" in off.output()
-        assert off.post(motion_messages(1)[0])[0] == 200
+        assert "WARNING: HITTING_COACH_INGEST_TOKEN is empty" in capsys.readouterr().out
+        assert post(server.url + "/data", motion_messages(1)[0])[0] == 200
     finally:
-        assert off.stop() == 0, off.output()
+        server.stop()
+        runtime.stop()
 
 
 def test_http_defends_itself_before_reading_a_body(tmp_path):
