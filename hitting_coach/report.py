@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hitting_coach.compat import import_nbformat
 from hitting_coach.config import Settings
 from hitting_coach.errors import ReportError, SessionError
 from hitting_coach.resources import notebook_path
@@ -134,31 +135,6 @@ def _run_sync(coroutine_function: Callable[..., Any]) -> Callable[..., Any]:
     return run_sync(coroutine_function)
 
 
-def _nbformat() -> Any:
-    """``nbformat``, imported without ``rfc3987_syntax`` if nothing imported jsonschema yet.
-
-    nbformat validates with jsonschema, and jsonschema, as it is imported, imports
-    rfc3987_syntax if it is installed (jupyter-events asks for it) to check "iri" string
-    formats; rfc3987_syntax builds a Lark grammar as it is imported: 1.2 s of a report's 10
-    here. Notebooks have no such format and validation never checks formats, so the import
-    is made to fail while jsonschema is imported (it carries on without those two checkers),
-    and left alone after."""
-    with _nbformat_lock:  # the exporter's thread imports it too
-        if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
-            import nbformat
-
-            return nbformat
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  (its import fails)
-        try:
-            import nbformat
-        finally:
-            del sys.modules["rfc3987_syntax"]
-        return nbformat
-
-
-_nbformat_lock = threading.Lock()
-
-
 def close_event_loop() -> None:
     """Close the event loop this thread ran kernels on (jupyter_core keeps one per thread);
     a thread that made reports calls it as it ends."""
@@ -170,7 +146,7 @@ def close_event_loop() -> None:
 # ---------------------------------------------------------------------------- notebooks
 def inject_parameters(nb: Any, parameters: dict[str, Any]) -> Any:
     """Insert a cell assigning ``parameters`` after the cell tagged ``parameters`` (or first)."""
-    nbformat = _nbformat()
+    nbformat = import_nbformat()
     lines = ["# Parameters injected by hitting-coach"]
     lines += [f"{name} = {value!r}" for name, value in parameters.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines))
@@ -196,7 +172,7 @@ def execute_notebook(
     started ahead, used if it is alive, unused and in the notebook's working directory
     (otherwise a new one is started); the kernel is shut down after the run either way.
     Raises :class:`ReportError` naming the failing cell's error, or saying the kernel died."""
-    nbformat = _nbformat()
+    nbformat = import_nbformat()
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -319,7 +295,7 @@ def _html_exporter() -> Any:
     if _exporter is None:
         import jinja2
 
-        nbformat = _nbformat()
+        nbformat = import_nbformat()
         from nbconvert import HTMLExporter
 
         exporter = HTMLExporter(

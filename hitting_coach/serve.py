@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hitting_coach.compat import bokeh_http_server
 from hitting_coach.config import Settings, is_loopback, kept_secret
 from hitting_coach.errors import StartupError
 from hitting_coach.resources import app_path
@@ -170,7 +171,7 @@ def run(
             return kwargs
 
         def customize_server(self, server: Any) -> Any:
-            server.io_loop.add_callback(guard_connections, server._http, settings)
+            server.io_loop.add_callback(guard_connections, bokeh_http_server(server), settings)
             server.io_loop.add_callback(_settle_heap)
             return super().customize_server(server)
 

@@ -32,6 +32,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hitting_coach.compat import ClosingSocketClient
 from hitting_coach.config import PREFIX, Settings
 from hitting_coach.errors import ConfigError
 
@@ -114,9 +115,10 @@ def tls_context(options: MqttOptions) -> ssl.SSLContext:
     return context
 
 
-class MqttClient(paho.Client):
+class MqttClient(ClosingSocketClient):
     """paho's client as :func:`mqtt_client` builds it: it keeps why a connection attempt
-    failed (paho drops the reason) and has events for the connection state."""
+    failed (paho drops the reason) and has events for the connection state; a failed
+    handshake's socket is closed at once (:class:`hitting_coach.compat.ClosingSocketClient`)."""
 
     def __init__(self, options: MqttOptions) -> None:
         super().__init__(
@@ -148,35 +150,6 @@ class MqttClient(paho.Client):
         except Exception as e:
             self.last_connect_error = e
             raise ConnectionError(str(e)) from e
-
-    def _create_socket(self) -> Any:
-        # paho 2.2's own, for TCP and WebSockets, except that a socket whose TLS or WebSocket
-        # handshake fails is closed here: paho leaves it to the garbage collector (a
-        # ResourceWarning, an error under ``filterwarnings = error``). Host names are checked
-        # by the context (``check_hostname``) unless the options are insecure.
-        sock = self._create_socket_connection()
-        try:
-            if self._ssl:
-                assert self._ssl_context is not None
-                sock = self._ssl_context.wrap_socket(
-                    sock, server_hostname=self._host, do_handshake_on_connect=False
-                )
-                sock.settimeout(self._connect_timeout)
-                sock.do_handshake()
-            if self._transport == "websockets":
-                sock.settimeout(self._connect_timeout)
-                return paho._WebsocketWrapper(
-                    socket=sock,
-                    host=self._host,
-                    port=self._port,
-                    is_ssl=self._ssl,
-                    path=self._websocket_path,
-                    extra_headers=self._websocket_extra_headers,
-                )
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
     def start(self) -> MqttClient:
         """Connect in the background (paho's thread), reconnecting whenever needed."""

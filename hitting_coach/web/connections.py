@@ -8,9 +8,10 @@ a connection kept waiting for a request's headers (idle, or sending them slowly)
 ``idle_s``, or for its body for ``body_s``, is closed. A connection the server is answering
 is never closed by it, however long the answer takes.
 
-The sweep reads tornado's connection state (``HTTPServer._connections`` and what each stream
-is reading), which tornado does not publish. :func:`guard` checks that this state is there and
-otherwise leaves the timeouts to tornado, with a warning in the log.
+The sweep reads tornado's connection state (its open connections and what each stream is
+reading), which tornado does not publish (:mod:`hitting_coach.compat`). :func:`guard` checks
+that this state is there and otherwise leaves the timeouts to tornado, with a warning in the
+log.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.ioloop
-import tornado.iostream
+
+from hitting_coach.compat import can_sweep_connections, server_connections, stream_wait
 
 __all__ = ["ConnectionGuard", "guard"]
 
@@ -52,18 +54,16 @@ class ConnectionGuard:
         now = time.monotonic()
         waiting: dict[Any, tuple[tuple[str, int], float]] = {}
         closed = 0
-        for conn in list(self.server._connections):
+        for conn in server_connections(self.server):
             stream = conn.stream
             if stream.closed():
                 continue
-            if stream._read_regex is not None:  # the headers of the next request
-                phase, limit = "headers", self.idle_s
-            elif stream._read_bytes is not None:  # a request's body
-                phase, limit = "body", self.body_s
-            else:  # the server is answering (or the stream is between reads)
+            phase, written = stream_wait(stream)
+            if phase is None:  # the server is answering (or the stream is between reads)
                 continue
+            limit = self.idle_s if phase == "headers" else self.body_s
             # the same wait as at the last sweep only if no answer was written since
-            state = (phase, stream._total_write_index)
+            state = (phase, written)
             seen = self._waiting.get(conn)
             since = seen[1] if seen is not None and seen[0] == state else now
             if now - since >= limit:
@@ -76,14 +76,6 @@ class ConnectionGuard:
         return closed
 
 
-def _can_guard(server: tornado.httpserver.HTTPServer) -> bool:
-    """Tornado's connection state the sweep reads is where it expects it."""
-    names = tornado.iostream.BaseIOStream.__init__.__code__.co_names  # what a stream sets up
-    return isinstance(getattr(server, "_connections", None), set) and all(
-        name in names for name in ("_read_regex", "_read_bytes", "_total_write_index")
-    )
-
-
 def guard(
     server: tornado.httpserver.HTTPServer, idle_s: float, body_s: float
 ) -> ConnectionGuard | None:
@@ -92,7 +84,7 @@ def guard(
     when not told otherwise), or, if this tornado keeps its connections elsewhere, leave the
     timeouts to tornado."""
     params = server.conn_params
-    if not _can_guard(server):
+    if not can_sweep_connections(server):
         log.warning("this tornado's connections cannot be swept; using its per-request timeouts")
         params.header_timeout, params.body_timeout = idle_s, body_s
         return None

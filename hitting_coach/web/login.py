@@ -9,17 +9,15 @@ until the oldest failure is out of the window, right password or not.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict, deque
-from pathlib import Path
 
-import panel
-from jinja2 import Template
-from panel.auth import BASIC_LOGIN_TEMPLATE, BasicAuthProvider, BasicLoginHandler
+from panel.auth import BasicLoginHandler
 
-__all__ = ["ThrottledBasicAuthProvider", "ThrottledLoginHandler", "login_template", "throttle"]
+from hitting_coach.compat import login_handler_of, login_is_valid
+
+__all__ = ["FAVICON", "ThrottledLoginHandler", "throttle"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ class ThrottledLoginHandler(BasicLoginHandler):
             return
         username = self.get_argument("username", "")
         password = self.get_argument("password", "")
-        if self._validate(username, password):
+        if login_is_valid(self, username, password):
             self.failures.forget(address)
         else:
             self.failures.add(address, now)
@@ -92,37 +90,8 @@ class ThrottledLoginHandler(BasicLoginHandler):
 FAVICON = "static/extensions/panel/images/favicon.ico"
 
 
-def login_template() -> Template:
-    """Panel's login page without its CDN: the favicon from this server, the name in text
-    instead of Panel's logo (a phone at the cage may have no internet)."""
-    source = (Path(panel.__file__).parent / "_templates" / "basic_login.html").read_text()
-    source = source.replace("{{ PANEL_CDN }}images/favicon.ico", FAVICON)
-    source = re.sub(
-        r'<img id="logo"[^>]*>', '<span class="hc-name">Hitting Coach</span>', source, count=1
-    )
-    if "PANEL_CDN" in source:  # a newer Panel with more CDN links: refuse rather than leak
-        raise RuntimeError("Panel's login template links its CDN in a way not replaced here")
-    return Template(source)
-
-
-class ThrottledBasicAuthProvider(BasicAuthProvider):
-    """Panel's basic auth provider with :class:`ThrottledLoginHandler` as its login page
-    (Panel's default page made offline: :func:`login_template`)."""
-
-    @property
-    def login_handler(self) -> type[BasicLoginHandler]:
-        ThrottledLoginHandler._login_endpoint = self._login_endpoint
-        ThrottledLoginHandler._login_template = (
-            login_template()
-            if self._login_template is BASIC_LOGIN_TEMPLATE
-            else self._login_template
-        )
-        return ThrottledLoginHandler
-
-
 def throttle(provider: object) -> object:
-    """Panel builds its basic auth provider itself; give the same object our login page (a
-    subclass adding only a property, so its state and registrations stay as they are)."""
-    if type(provider) is BasicAuthProvider:
-        provider.__class__ = ThrottledBasicAuthProvider
-    return provider
+    """Panel builds its basic auth provider itself (``--basic-auth``); give the same object
+    :class:`ThrottledLoginHandler` as its login page, Panel's page made offline. Any other
+    provider (OAuth) is returned unchanged."""
+    return login_handler_of(provider, ThrottledLoginHandler, FAVICON)
