@@ -38,6 +38,7 @@ from panel.io.state import set_curdoc
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
+from hitting_coach.live_window import LiveWindow
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.periodic import every
 from hitting_coach.ui.phone_view import PhoneCard
@@ -57,8 +58,6 @@ def _empty() -> dict[str, np.ndarray]:
     return {"t": np.empty(0), **{c: np.empty(0, _VALUE_DTYPE) for c in _COLORS}}
 
 
-#: Readings a seconds-window plot asks for when it starts (more than any window holds).
-_BACKLOG_READINGS = 60_000
 #: Swings marked at once on a plot (the newest; older ones have scrolled out of view).
 _SWING_MARKS = 8
 #: A pushed swing's shading and sequence plot follow its numbers by this much: the browser has
@@ -116,6 +115,8 @@ class LivePlot:
         self.sensor = sensor
         self.window = window or None
         self.window_s = window_s
+        #: what the plot shows (the same rule as a served page's browser applies)
+        self.live_window = LiveWindow(window_s, window)
         self.scale = scale
         self.reader: Reader | None = None
         self.source = ColumnDataSource(_empty(), name=f"{sensor}-source")
@@ -167,7 +168,7 @@ class LivePlot:
 
     def follow(self, hub: Hub, device: str) -> None:
         """Show ``device``: clear the lines and start from its last window of readings."""
-        self.reader = hub.reader(device, self.sensor, backlog=self.window or _BACKLOG_READINGS)
+        self.reader = hub.reader(device, self.sensor, backlog=self.live_window.backlog)
         self.source.data = _empty()
 
     def update(self) -> int:
@@ -180,13 +181,12 @@ class LivePlot:
         t_ms = time_ns / 1e6
         if self.window is None:  # a window in seconds: keep what is newer than the cutoff
             shown = np.asarray(self.source.data["t"], dtype=float)
-            newest = max(t_ms[-1], shown[-1]) if len(shown) else t_ms[-1]
-            cutoff = newest - self.window_s * 1000.0
-            fresh = t_ms >= cutoff
+            kept = self.live_window.kept(np.concatenate([shown, t_ms]))
+            fresh = kept[len(shown) :]
             t_ms, values = t_ms[fresh], values[:, fresh]
             if len(t_ms) == 0:
                 return 0
-            rollover = int(np.count_nonzero(shown >= cutoff)) + len(t_ms)
+            rollover = int(np.count_nonzero(kept[: len(shown)])) + len(t_ms)
         else:
             rollover = self.window
         new: dict[str, np.ndarray] = {"t": t_ms}
@@ -336,8 +336,7 @@ class Dashboard(pn.viewable.Viewer):
                     "ranges": [p.figure.x_range for p in self.plots],
                     "status": self.status_div,
                     "token": sub.token,
-                    "window_s": self.window_s,
-                    "window_points": self.window or 0,
+                    **LiveWindow(self.window_s, self.window).js_args(),
                 },
                 code=LIVE_PLOT_JS,
             ),
@@ -422,7 +421,9 @@ class Dashboard(pn.viewable.Viewer):
             if len(time_ns):
                 newest = float(time_ns.max()) / 1e6
                 starts.append(
-                    float(time_ns.min()) / 1e6 if self.window else newest - self.window_s * 1000
+                    float(time_ns.min()) / 1e6
+                    if self.window
+                    else plot.live_window.cutoff_ms(newest)
                 )
         return min(starts) if starts else math.inf
 

@@ -11,9 +11,8 @@ the data, was what a tick cost. Instead the server keeps one :class:`LiveFeed`:
   window first (a *reset* frame), read up to exactly where the shared readers stand, so
   nothing is shown twice or missed;
 - the browser (``hitting_coach/ui/live_plot.js``) streams each frame into the plot's
-  ColumnDataSource itself, with the same window rule as
-  :class:`hitting_coach.ui.dashboard.LivePlot` (seconds or points), without echoing the data
-  back to the server.
+  ColumnDataSource itself, with the window rule of :class:`hitting_coach.live_window.LiveWindow`
+  (seconds or points), without echoing the data back to the server.
 
 A page learns its token from its own (logged-in) Bokeh session: the token is the credential,
 random and unguessable, and is forgotten when the session ends.
@@ -43,11 +42,11 @@ import orjson
 import tornado.websocket
 
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.live_window import LiveWindow
 from hitting_coach.web.app import App, origin_allowed
 
 __all__ = [
     "AXES",
-    "BACKLOG_READINGS",
     "LIVE_SENSORS",
     "LiveFeed",
     "LiveSocket",
@@ -63,8 +62,6 @@ AXES = ("x", "y", "z")
 _I32_SPAN_NS = 30 * 60 * 1_000_000_000
 #: The live plots' sensors and the factor their values are shown with (gyroscope in °/s).
 LIVE_SENSORS = {"accelerometer": 1.0, "gyroscope": 180.0 / math.pi}
-#: Readings a seconds-window page is sent when it starts (more than any window holds).
-BACKLOG_READINGS = 60_000
 #: Frames a page may have unsent before it is skipped and later sent its window afresh.
 MAX_PENDING_WRITES = 4
 
@@ -148,6 +145,11 @@ class Subscription:
     pending: list[Any] = field(default_factory=list)  # unfinished writes (futures)
     #: called (on the server's loop) when the followed device's swings change
     on_swings: Callable[[], None] | None = None
+
+    @property
+    def window(self) -> LiveWindow:
+        """What the page's plots show (the browser applies the same rule as it streams)."""
+        return LiveWindow(self.window_s, self.window_points)
 
 
 class LiveFeed:
@@ -328,14 +330,14 @@ class LiveFeed:
     def _send_window(self, sub: Subscription, cursors: dict[str, int]) -> int:
         """The page's device's window, up to ``cursors`` (where the shared readers stand)."""
         assert sub.device is not None
-        backlog = sub.window_points or BACKLOG_READINGS
+        window = sub.window
         chunks = []
         for sensor, until in cursors.items():
             columns, time_ns, values, _, _ = self.hub.read(
-                sub.device, sensor, 0, last=backlog, until=until
+                sub.device, sensor, 0, last=window.backlog, until=until
             )
-            if sub.window_points is None and len(time_ns):
-                fresh = time_ns >= time_ns.max() - int(sub.window_s * 1e9)
+            if window.points is None and len(time_ns):
+                fresh = window.kept(time_ns / 1e6)
                 time_ns, values = time_ns[fresh], values[:, fresh]
             chunks.append(self._chunk(sensor, columns, time_ns, values))
         sub.reset = False
