@@ -55,6 +55,9 @@ def test_the_installed_package_is_not_the_checkout(installed):
     work, env = installed
     out = run(["python", "-c", "import hitting_coach; print(hitting_coach.__file__)"], work, env)
     assert "site-packages" in out and str(ROOT) not in out
+    # the live plots' browser half is a file of the package, read from the wheel's copy
+    script = "from hitting_coach.ui.dashboard import LIVE_PLOT_JS; print('live.ws' in LIVE_PLOT_JS)"
+    assert run(["python", "-c", script], work, env).strip() == "True"
 
 
 def test_broker_prints_its_config(installed):
