@@ -214,8 +214,8 @@ def import_nbformat() -> Any:
 
     nbformat validates with jsonschema, and jsonschema, as it is imported, imports
     rfc3987_syntax if it is installed (jupyter-events asks for it) to check "iri" string
-    formats; rfc3987_syntax builds a Lark grammar as it is imported, about a tenth of a
-    report's time. Notebooks have no such format and validation never checks formats, so the
+    formats; rfc3987_syntax builds a Lark grammar as it is imported, a large part of a
+    report's fixed cost (docs/benchmarks.md). Notebooks have no such format and validation never checks formats, so the
     import is made to fail (``sys.modules[name] = None``) while jsonschema is imported (it
     carries on without those two checkers), and left alone after."""
     with _nbformat_lock:  # the exporter's thread imports it too

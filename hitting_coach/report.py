@@ -11,7 +11,7 @@ plots stay interactive (zoom, pan, hover, the swing slider all run in the browse
 
 What the notebook shows is :class:`hitting_coach.analysis.report_data.ReportData`.
 
-Fixed costs, kept off a report's path (issue 13): each report runs in its own kernel, a
+Fixed costs, kept off a report's path: each report runs in its own kernel, a
 :class:`WarmKernel` started ahead that imports the notebook's libraries (:data:`WARM_IMPORTS`)
 before it answers. ``write_report`` starts one before it resolves the session, so the kernel's
 start-up and imports run beside the caller's own; the sessions page's report jobs

@@ -181,11 +181,11 @@ def run(
 
 
 def _settle_heap() -> None:
-    """Once the server is up: move everything built so far (Panel, Bokeh, the apps: about
-    180,000 objects) out of the garbage collector's sight. A full collection walked all of
-    it and every parsed message waiting for Parquet, blocking the event loop for ~100 ms
-    under ingest load several times in 15 s (the p99 of POST /data); now it walks only what
-    was made since, and messages are not tracked (see parse.Message)."""
+    """Once the server is up: move everything built so far (Panel, Bokeh, the apps: a great
+    many objects) out of the garbage collector's sight. A full collection walked all of it
+    and every parsed message waiting for Parquet, blocking the event loop under ingest load
+    (the p99 of POST /data, docs/benchmarks.md); now it walks only what was made since, and
+    messages are not tracked (see parse.Message)."""
     gc.collect()
     gc.freeze()
     log.debug("%d objects frozen out of the garbage collector", gc.get_freeze_count())

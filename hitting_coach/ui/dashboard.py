@@ -61,7 +61,7 @@ def _empty() -> dict[str, np.ndarray]:
 #: Swings marked at once on a plot (the newest; older ones have scrolled out of view).
 _SWING_MARKS = 8
 #: A pushed swing's shading and sequence plot follow its numbers by this much: the browser has
-#: painted the numbers by then (20-40 ms on a busy 2-core machine).
+#: painted the numbers by then, even on a busy machine.
 _DRAW_AFTER_MS = 100
 _DPS_PER_RAD_S = 180.0 / math.pi
 #: The browser's half of a served page's live plots (see the file's header).
@@ -146,7 +146,7 @@ class LivePlot:
                 name=f"{sensor}-swing-{i}",
                 visible=False,
                 # numbers from the start: Bokeh's default edges are models (the frame's), and
-                # replacing a model makes the document walk all its models again (~100 ms)
+                # replacing a model makes the document walk all its models again (slow)
                 left=0.0,
                 right=0.0,
                 fill_color="#ff9f1c",

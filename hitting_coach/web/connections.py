@@ -2,8 +2,8 @@
 
 Tornado's own ``idle_connection_timeout`` and ``body_timeout`` wrap every read of every
 request's headers and body in ``gen.with_timeout``: a timer, a future and their callbacks per
-read, about 50 µs of the event loop's CPU a request (14% of it under a phone's stream of posts,
-docs/benchmarks.md). :class:`ConnectionGuard` gives the same protection from a periodic sweep:
+read: a large share of the event loop's CPU under a phone's stream of posts
+(docs/benchmarks.md). :class:`ConnectionGuard` gives the same protection from a periodic sweep:
 a connection kept waiting for a request's headers (idle, or sending them slowly) for
 ``idle_s``, or for its body for ``body_s``, is closed. A connection the server is answering
 is never closed by it, however long the answer takes.
