@@ -242,7 +242,7 @@ class InProcessServer:
     trailing slash; :meth:`stop` closes every connection (a client must not reuse a kept-alive
     one into a dead loop) and the loop."""
 
-    def __init__(self, app: Any, routes: list[Any] | None = None) -> None:
+    def __init__(self, app: Any) -> None:
         import asyncio
         import threading
 
@@ -251,7 +251,7 @@ class InProcessServer:
         import tornado.web
 
         from hitting_coach.serve import guard_connections, http_limits
-        from hitting_coach.web.routes import routes as app_routes
+        from hitting_coach.web.routes import routes
 
         self.app = app
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
@@ -262,7 +262,7 @@ class InProcessServer:
             self.loop = loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self.server = tornado.httpserver.HTTPServer(
-                tornado.web.Application(routes if routes is not None else app_routes(app)),
+                tornado.web.Application(routes(app)),
                 **http_limits(app.settings),
             )
             guard_connections(self.server, app.settings)
