@@ -41,6 +41,7 @@ from hitting_coach.errors import ConfigError, MessageError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.mqtt_clients import MqttClient, MqttOptions, mqtt_client
 from hitting_coach.ingest.parse import SCHEMAS
+from hitting_coach.sensors import GYROSCOPE
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.explorer import Explorer
 
@@ -185,7 +186,7 @@ class LiveSession:
     def snapshot(
         self,
         device: str | None = None,
-        sensor: str = "gyroscope",
+        sensor: str = GYROSCOPE,
         seconds: float | None = None,
     ) -> pd.DataFrame:
         """What the local hub holds for (device, sensor): ``time_ns`` (epoch ns) plus the value

@@ -37,6 +37,7 @@ import pandas as pd
 from hitting_coach.analysis.swings import guess_placement, swings
 from hitting_coach.config import PLACEMENTS
 from hitting_coach.errors import SessionError
+from hitting_coach.sensors import WRIST_MOTION
 
 __all__ = [
     "Recording",
@@ -96,7 +97,7 @@ def labelled_folder(folder: str | Path) -> list[Recording]:
         frame.insert(0, "time_ns", np.array([r["time"] for r in readings], dtype=np.int64))
         action = _LABELLED.match(path.stem)["action"]
         n = 1 if action == _SWING_ACTION else 0
-        out.append(Recording(path.stem, {"wrist motion": frame}, n, group=action))
+        out.append(Recording(path.stem, {WRIST_MOTION: frame}, n, group=action))
     return out
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from hitting_coach.analysis import swings as _detector
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.analysis.swing_metrics import (
     COLUMNS,
@@ -35,6 +34,7 @@ from hitting_coach.analysis.swing_metrics import (
 )
 from hitting_coach.analysis.swings import SWEET_SPOT_M, guess_placement, swings
 from hitting_coach.errors import SessionError
+from hitting_coach.sensors import GYROSCOPE, WRIST_MOTION, detector_sensors
 from hitting_coach.store.marks import (
     Mark,
     marks_path,
@@ -70,8 +70,7 @@ _SETTLE_NS = 10_000_000_000  # an added live swing is measured again until then
 _POST_NS = 50_000_000
 #: The columns the detector measures each sensor by (what its tracker keeps per reading).
 _COLUMNS_OF = {
-    sensor: (*cols, *getattr(_detector, "_OPTIONAL_COLUMNS", {}).get(sensor, ()))
-    for sensor, cols in _detector._SENSOR_COLUMNS.items()
+    sensor: (*role.columns, *role.optional) for sensor, role in detector_sensors().items()
 }
 
 
@@ -147,7 +146,7 @@ def _slice(frame: pd.DataFrame, sensor: str, lo_ns: int, hi_ns: int):
     """``(time_ns, values)`` of ``frame`` in ``lo_ns..hi_ns``, sorted, in the detector's
     columns (NaN for an optional one the frame lacks); None without readings there."""
     cols = _COLUMNS_OF[sensor]
-    need = _detector._SENSOR_COLUMNS[sensor]
+    need = detector_sensors()[sensor].columns
     if any(c not in frame for c in need) or "time_ns" not in frame:
         return None
     t = frame["time_ns"].to_numpy(np.int64)
@@ -181,7 +180,7 @@ def measure_at(
         placement = placement or guess_placement(frames)
     except ValueError:
         return None
-    driver = "wrist motion" if "wrist" in placement else "gyroscope"
+    driver = WRIST_MOTION if "wrist" in placement else GYROSCOPE
     if driver not in frames:
         return None
     near = _slice(

@@ -17,13 +17,14 @@ from typing import Any
 
 from hitting_coach.analysis.swings import SWEET_SPOT_M, SwingTracker
 from hitting_coach.ingest.hub import Hub, Reader
+from hitting_coach.sensors import detector_sensors
 
 __all__ = ["LiveSwings"]
 
 log = logging.getLogger(__name__)
 
 _KEEP_SWINGS = 500  # per device; a long practice has a few hundred
-_SENSORS = ("gyroscope", "accelerometer", "gravity", "wrist motion")
+_SENSORS = tuple(detector_sensors())  # the sensors the detector reads
 
 
 class LiveSwings:

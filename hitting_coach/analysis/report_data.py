@@ -23,6 +23,7 @@ from hitting_coach.analysis.swings import (
     swings,
 )
 from hitting_coach.errors import SessionError
+from hitting_coach.sensors import ACCELEROMETER, GYROSCOPE, WRIST_MOTION
 from hitting_coach.store.marks import Mark, read_marks
 from hitting_coach.store.players import read_players
 from hitting_coach.store.sessions import Session, data_path, load_session
@@ -44,10 +45,10 @@ _HEADLINES: dict[str, list[tuple[str, str, str]]] = {
     ],
 }
 _SEGMENTS = {
-    "pelvis": [("pelvis", "gyroscope")],
-    "wrist": [("hand", "wrist motion")],
-    "pelvis+wrist": [("pelvis", "gyroscope"), ("hand", "wrist motion")],
-    "bat": [("bat", "gyroscope")],
+    "pelvis": [("pelvis", GYROSCOPE)],
+    "wrist": [("hand", WRIST_MOTION)],
+    "pelvis+wrist": [("pelvis", GYROSCOPE), ("hand", WRIST_MOTION)],
+    "bat": [("bat", GYROSCOPE)],
 }
 _TABLE_COLUMNS = {
     "pelvis": ["pelvis_peak_dps", "pelvis_peak_after_fp_ms", "foot_plant_g"],
@@ -258,7 +259,7 @@ class ReportData:
             frame = self.session[sensor]
             cols = (
                 ["x", "y", "z"]
-                if sensor != "wrist motion"
+                if sensor != WRIST_MOTION
                 else [
                     "rotationRateX",
                     "rotationRateY",
@@ -308,7 +309,7 @@ class ReportData:
             if gaps:
                 flags.append(f"sampling gap near the {seg} peak in {gaps} swing(s)")
         for sensor, rate in self.rates_hz.items():
-            if sensor in ("gyroscope", "accelerometer", "wrist motion") and rate < 90:
+            if sensor in (GYROSCOPE, ACCELEROMETER, WRIST_MOTION) and rate < 90:
                 flags.append(f"{sensor} at {rate:.0f} Hz: peaks may be missed (100+ Hz advised)")
         added = int(t["added_by_coach"].fillna(False).sum()) if "added_by_coach" in t else 0
         dropped = sum(m.kind == "not_swing" for m in self.marks)

@@ -19,7 +19,7 @@ wrist recordings of swings, throws, bowling, tennis serves and forehands, see
 ``hitting-coach evaluate`` and docs/benchmarks.md):
 
 1. Speed: the driving sensor passes its high threshold (:data:`THRESHOLDS_DPS`; the wrist's
-   is low, 400 °/s, so slow, youth and mimed swings open a window).
+   is low, 450 °/s, so slow, youth and mimed swings open a window).
 2. Rotation axis against gravity (the watch's ``gravity`` columns, the pelvis phone's
    ``gravity`` sensor): a swing turns the hands and hips about a roughly vertical axis, so
    most of its rotation is about the vertical, ``vertical_share`` = |∫ω·ĝ dt| / ∫|ω| dt of
@@ -73,6 +73,7 @@ from hitting_coach.analysis.swing_metrics import (
     swing_table,
 )
 from hitting_coach.config import PLACEMENTS
+from hitting_coach.sensors import detector_sensors
 
 # Names defined here, then the constants re-exported from swing_metrics and reference (the
 # functions re-exported with them are listed in their own modules' __all__).
@@ -150,19 +151,14 @@ _PRE_NS = 500_000_000  # data kept before a window: foot plant and downswing sta
 _POST_NS = 50_000_000
 _STALL_NS = 1_000_000_000  # stop waiting for a lagging sensor after this
 _KEEP_NS = 10_000_000_000
-_SENSOR_COLUMNS = {
-    "gyroscope": ("x", "y", "z"),
-    "accelerometer": ("x", "y", "z"),
-    "gravity": ("x", "y", "z"),
-    "wrist motion": ("rotationRateX", "rotationRateY", "rotationRateZ"),
-}
+#: The sensors read and their columns, and the sensors each placement needs: from the
+#: registry's detector roles (:mod:`hitting_coach.sensors`).
+_SENSOR_COLUMNS = {name: role.columns for name, role in detector_sensors().items()}
 #: Columns read when present (NaN when not): the watch's gravity, for the motion's shape.
-_OPTIONAL_COLUMNS = {"wrist motion": ("gravityX", "gravityY", "gravityZ")}
+_OPTIONAL_COLUMNS = {name: role.optional for name, role in detector_sensors().items()}
 _REQUIRED = {
-    "pelvis": ("gyroscope", "accelerometer", "gravity"),
-    "wrist": ("wrist motion",),
-    "pelvis+wrist": ("gyroscope", "accelerometer", "gravity", "wrist motion"),
-    "bat": ("gyroscope",),
+    p: tuple(name for name, role in detector_sensors().items() if p in role.needed_by)
+    for p in PLACEMENTS
 }
 
 
@@ -379,7 +375,7 @@ class SwingTracker:
         :meth:`feed` (what one poll of a live stream brings), then return finished swings.
         Every sensor is in before any swing is measured, as in :func:`swings`."""
         for sensor, (time_ns, values) in chunks.items():
-            self._ingest(sensor, time_ns, values)
+            self.add(sensor, time_ns, values)
         return self._drain(final=False)
 
     def flush(self) -> list[dict[str, Any]]:
@@ -392,7 +388,10 @@ class SwingTracker:
                 self._enqueue(win, name)
         return self._drain(final=True)
 
-    def _ingest(self, sensor: str, time_ns: Any, values: Any) -> None:
+    def add(self, sensor: str, time_ns: Any, values: Any) -> None:
+        """Add readings of one sensor as for :meth:`feed` without measuring any swing yet
+        (:meth:`feed_many` or :meth:`flush` does): what :func:`swings` does with a whole
+        recording, every sensor in before the first swing is measured."""
         cols = _SENSOR_COLUMNS.get(sensor)
         if cols is None:
             return
@@ -556,7 +555,7 @@ def swings(
     for sensor in _SENSOR_COLUMNS:
         arrays = _frame_arrays(frames, sensor)
         if arrays is not None:
-            tracker._ingest(sensor, *arrays)
+            tracker.add(sensor, *arrays)
     return swing_table(tracker.flush())
 
 

@@ -29,6 +29,7 @@ import orjson
 
 from hitting_coach.errors import MessageError
 from hitting_coach.ingest.typed import Decoded, TypedDecoder
+from hitting_coach.sensors import SENSORS
 
 __all__ = [
     "LIMITS",
@@ -41,35 +42,9 @@ __all__ = [
     "parse_message",
 ]
 
-_XYZ = ("x", "y", "z")
-
-#: Value keys a reading of each known sensor must carry (all numbers). Units in SENSOR_LOGGER.md.
-SCHEMAS: dict[str, tuple[str, ...]] = {
-    "accelerometer": _XYZ,
-    "gyroscope": _XYZ,
-    "gravity": _XYZ,
-    "magnetometer": _XYZ,
-    "accelerometeruncalibrated": _XYZ,
-    "gyroscopeuncalibrated": _XYZ,
-    "magnetometeruncalibrated": _XYZ,
-    "totalacceleration": _XYZ,
-    "orientation": ("qw", "qx", "qy", "qz", "roll", "pitch", "yaw"),
-    "wrist motion": (
-        "rotationRateX",
-        "rotationRateY",
-        "rotationRateZ",
-        "accelerationX",
-        "accelerationY",
-        "accelerationZ",
-        "gravityX",
-        "gravityY",
-        "gravityZ",
-        "quaternionW",
-        "quaternionX",
-        "quaternionY",
-        "quaternionZ",
-    ),
-}
+#: Value keys a reading of each known sensor must carry (all numbers), from the registry
+#: (:mod:`hitting_coach.sensors`; units in SENSOR_LOGGER.md).
+SCHEMAS: dict[str, tuple[str, ...]] = {s.name: s.columns for s in SENSORS.values() if s.columns}
 
 
 #: Value keys the storage and exports use for their own columns (Parquet ``time_ns``, CSV

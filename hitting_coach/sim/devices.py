@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hitting_coach.sensors import ACCELEROMETER, GRAVITY, GYROSCOPE, SENSORS
+
 __all__ = [
     "SwingSpec",
     "ACTIVITIES",
@@ -79,21 +81,19 @@ _G_MS2 = 9.80665
 _RAD = math.pi / 180.0
 #: What the hitter does between swings.
 ACTIVITIES = ("stand", "waggle", "walk", "jog")
-#: Sensor names each device kind produces.
+#: Sensor names each device kind produces (the registry's ``simulated_on``), the gyroscope
+#: first: the random draws follow this order, so a seed gives the same session as before.
 SENSORS_BY_DEVICE = {
-    "pelvis": ("gyroscope", "accelerometer", "gravity"),
-    "bat": ("gyroscope", "accelerometer"),
-    "wrist": ("wrist motion",),
+    kind: tuple(
+        sorted(
+            (s.name for s in SENSORS.values() if kind in s.simulated_on),
+            key=lambda name: name != GYROSCOPE,
+        )
+    )
+    for kind in ("pelvis", "bat", "wrist")
 }
 _TILT_DEG = {"pelvis": (5.0, 12.0), "wrist": (10.0, 35.0), "bat": (20.0, 50.0)}
 _RADIUS_M = {"pelvis": 0.12, "wrist": 0.35, "bat": 0.10}
-_XYZ = ("x", "y", "z")
-_WRIST_COLUMNS = (
-    *(f"rotationRate{a}" for a in "XYZ"),
-    *(f"acceleration{a}" for a in "XYZ"),
-    *(f"gravity{a}" for a in "XYZ"),
-    *(f"quaternion{a}" for a in "WXYZ"),
-)
 _GRID_S = 1e-3
 
 
@@ -478,13 +478,14 @@ def sample_readings(
     for name in SENSORS_BY_DEVICE[dev.kind]:
         t = _times(rng, duration_s, rates[name], gaps_s)
         q = attitude(t)
-        if name == "gyroscope":
-            out[name] = (t, gyro(t), _XYZ)
-        elif name == "accelerometer":
-            out[name] = (t, accel(t, q), _XYZ)
-        elif name == "gravity":
-            out[name] = (t, gravity(q), _XYZ)
-        else:
+        columns = SENSORS[name].columns
+        if name == GYROSCOPE:
+            out[name] = (t, gyro(t), columns)
+        elif name == ACCELEROMETER:
+            out[name] = (t, accel(t, q), columns)
+        elif name == GRAVITY:
+            out[name] = (t, gravity(q), columns)
+        else:  # wrist motion: rotation rate, acceleration (g), gravity (g), attitude
             v = np.hstack([gyro(t), accel(t, q) / _G_MS2, gravity(q) / _G_MS2, q])
-            out[name] = (t, v, _WRIST_COLUMNS)
+            out[name] = (t, v, columns)
     return out

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from hitting_coach.errors import SessionError
 from hitting_coach.ingest.parse import SCHEMAS
+from hitting_coach.sensors import SENSORS
 from hitting_coach.store.layout import sensor_dir, session_dir, write_json
 from hitting_coach.store.marks import (
     MARKS_FILE,
@@ -69,29 +70,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Push-message sensor name -> export file name (without ``.csv``).
-SENSOR_FILES = {
-    "accelerometer": "Accelerometer",
-    "accelerometeruncalibrated": "AccelerometerUncalibrated",
-    "gravity": "Gravity",
-    "gyroscope": "Gyroscope",
-    "gyroscopeuncalibrated": "GyroscopeUncalibrated",
-    "magnetometer": "Magnetometer",
-    "magnetometeruncalibrated": "MagnetometerUncalibrated",
-    "orientation": "Orientation",
-    "totalacceleration": "TotalAcceleration",
-    "wrist motion": "WristMotion",
-    "location": "Location",
-    "barometer": "Barometer",
-    "microphone": "Microphone",
-    "battery": "Battery",
-    "brightness": "Brightness",
-    "network": "Network",
-    "pedometer": "Pedometer",
-    "bluetooth": "Bluetooth",
-    "headphone": "Headphone",
-    "annotation": "Annotation",
-}
+#: Push-message sensor name -> export file name (without ``.csv``), from the registry.
+SENSOR_FILES = {s.name: s.export_file for s in SENSORS.values()}
 _FILE_TO_SENSOR = {f.lower(): s for s, f in SENSOR_FILES.items()}
 _NOT_VALUES = {"time", "seconds_elapsed", "sensor"}
 #: Metadata.csv columns we write (the newer layout) plus two of ours.

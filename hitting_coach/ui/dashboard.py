@@ -39,6 +39,7 @@ from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.live_window import LiveWindow
+from hitting_coach.sensors import live_sensors
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.periodic import every
 from hitting_coach.ui.phone_view import PhoneCard
@@ -63,7 +64,6 @@ _SWING_MARKS = 8
 #: A pushed swing's shading and sequence plot follow its numbers by this much: the browser has
 #: painted the numbers by then, even on a busy machine.
 _DRAW_AFTER_MS = 100
-_DPS_PER_RAD_S = 180.0 / math.pi
 #: The browser's half of a served page's live plots (see the file's header).
 LIVE_PLOT_JS = files("hitting_coach.ui").joinpath("live_plot.js").read_text(encoding="utf-8")
 
@@ -246,16 +246,8 @@ class Dashboard(pn.viewable.Viewer):
         self._status_due = 0.0
         self.swings = swings
         self.plots = [
-            LivePlot("accelerometer", "Accelerometer", "m/s²", (-60, 60), window, window_s),
-            LivePlot(  # °/s like the swing numbers; ±2000 °/s is a phone gyroscope's range
-                "gyroscope",
-                "Gyroscope",
-                "angular speed (°/s)",
-                (-2000, 2000),
-                window,
-                window_s,
-                scale=_DPS_PER_RAD_S,
-            ),
+            LivePlot(name, v.title, v.axis_label, v.y_range, window, window_s, scale=v.scale)
+            for name, v in live_sensors().items()
         ]
         self.sequence = SequencePlot() if swings is not None else None
         self._rows: tuple[Any, list[dict[str, Any]]] = (None, [])

@@ -20,6 +20,8 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
+from hitting_coach.sensors import GYROSCOPE
+
 __all__ = ["Explorer", "LiveSource"]
 
 
@@ -110,7 +112,7 @@ class Explorer(pn.viewable.Viewer):
         if sensors != self.param.sensor.objects:
             self.param.sensor.objects = sensors
             if self.sensor not in sensors and sensors:
-                self.sensor = "gyroscope" if "gyroscope" in sensors else sensors[0]
+                self.sensor = GYROSCOPE if GYROSCOPE in sensors else sensors[0]
         if self.paused and not force:
             return
         self._draw(self._frame())

@@ -15,14 +15,15 @@ from bokeh.plotting import figure
 
 from hitting_coach.analysis.swing_metrics import angular_speed_dps
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.sensors import GYROSCOPE, WRIST_MOTION, detector_sensors
 
 __all__ = ["SequencePlot"]
 
 #: segment -> (sensor, its angular-velocity columns in rad/s, line colour)
 _SEGMENTS = {
-    "pelvis": ("gyroscope", ("x", "y", "z"), "#1f77b4"),
-    "hand": ("wrist motion", ("rotationRateX", "rotationRateY", "rotationRateZ"), "#d62728"),
-    "bat": ("gyroscope", ("x", "y", "z"), "#2ca02c"),
+    "pelvis": (GYROSCOPE, detector_sensors()[GYROSCOPE].columns, "#1f77b4"),
+    "hand": (WRIST_MOTION, detector_sensors()[WRIST_MOTION].columns, "#d62728"),
+    "bat": (GYROSCOPE, detector_sensors()[GYROSCOPE].columns, "#2ca02c"),
 }
 _PAD_NS = 200_000_000  # shown before the swing's start and after its end
 

@@ -38,6 +38,7 @@ from bokeh.plotting import figure
 
 from hitting_coach.analysis.report_data import ReportData, headline_metrics, swing_number
 from hitting_coach.analysis.swings import REFERENCE_SOURCE, place_against_reference, reference_table
+from hitting_coach.sensors import SENSORS
 
 __all__ = [
     "at_a_glance",
@@ -50,13 +51,10 @@ __all__ = [
     "trends",
 ]
 
-#: Columns drawn for a sensor (default: x, y, z) and their unit.
+#: Columns drawn for a sensor and their unit, from the registry (others: their numeric
+#: columns, no unit).
 PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], str]] = {
-    "gyroscope": (("x", "y", "z"), "rad/s"),
-    "accelerometer": (("x", "y", "z"), "m/s²"),
-    "gravity": (("x", "y", "z"), "m/s²"),
-    "wrist motion": (("rotationRateX", "rotationRateY", "rotationRateZ"), "rad/s"),
-    "orientation": (("roll", "pitch", "yaw"), "rad"),
+    s.name: (s.plot_columns, s.unit) for s in SENSORS.values() if s.plot_columns
 }
 _AXIS_COLORS = ("#d62728", "#2ca02c", "#1f77b4", "#9467bd")
 _SEGMENT_COLORS = {"pelvis": "#1f77b4", "hand": "#ff7f0e", "bat": "#2ca02c"}

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
 import threading
 import time
@@ -43,6 +42,7 @@ import tornado.websocket
 
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.live_window import LiveWindow
+from hitting_coach.sensors import live_sensors
 from hitting_coach.web.app import App, origin_allowed
 
 __all__ = [
@@ -61,7 +61,7 @@ AXES = ("x", "y", "z")
 #: A frame's times as int32 µs offsets need its span under 2**31 µs (35 min); keep a margin.
 _I32_SPAN_NS = 30 * 60 * 1_000_000_000
 #: The live plots' sensors and the factor their values are shown with (gyroscope in °/s).
-LIVE_SENSORS = {"accelerometer": 1.0, "gyroscope": 180.0 / math.pi}
+LIVE_SENSORS = {name: view.scale for name, view in live_sensors().items()}
 #: Frames a page may have unsent before it is skipped and later sent its window afresh.
 MAX_PENDING_WRITES = 4
 
