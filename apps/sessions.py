@@ -3,7 +3,6 @@ their reports and exports, players."""
 
 import panel as pn
 
-from hitting_coach.report_jobs import report_jobs
 from hitting_coach.runtime import served_runtime
 from hitting_coach.ui.sessions_page import SessionsPage
 
@@ -15,12 +14,12 @@ def recording(device: str, session: str) -> bool:
     return runtime.recorder.device_clock(device)[1] == session
 
 
-report_jobs.prepare()  # someone may ask for a report: have a kernel ready for it
+runtime.reports.prepare()  # someone may ask for a report: have a kernel ready for it
 SessionsPage(
     runtime.settings.data_path,
     recording=recording,
-    start_report=report_jobs.start,
-    report_status=report_jobs.status,
+    start_report=runtime.reports.start,
+    report_status=runtime.reports.status,
 ).servable(title="Hitting Coach · sessions")
 pn.state.curdoc.template = (
     "{% block postamble %}"

@@ -25,5 +25,29 @@ def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        func = getattr(importlib.import_module(_LAZY[name]), name)
+        return _with_data_dir(func)
     raise AttributeError(f"module 'hitting_coach' has no attribute {name!r}")
+
+
+def _with_data_dir(func):
+    """``func`` with its ``data_dir`` argument, when not given, set to the
+    ``HITTING_COACH_DATA_DIR`` setting (the store itself reads no settings); ``func`` itself
+    when it takes no data directory."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(func)
+    if "data_dir" not in signature.parameters:
+        return func
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        if bound.arguments.get("data_dir") is None:
+            from hitting_coach.config import Settings
+
+            bound.arguments["data_dir"] = Settings.load().data_path
+        return func(*bound.args, **bound.kwargs)
+
+    return call

@@ -71,9 +71,12 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         choices=PLACEMENTS,
         help="where the devices sat (default: guessed from the data)",
     )
-    p.add_argument("--data-dir", help="data directory (default HITTING_COACH_DATA_DIR)")
+    p.add_argument(
+        "--data-dir",
+        help="data directory, relative to the project directory (default HITTING_COACH_DATA_DIR)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=_report)
+    p.set_defaults(func=_report, overrides=("data_dir",))
 
 
 def _notebooks(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,13 +112,17 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", help="labelled folder(s) or Sensor Logger export(s)")
     p.add_argument("--truth", help="CSV of swing times for the exports (recording, time_s)")
     p.add_argument("--session", action="append", help="a recorded session judged by its marks")
-    p.add_argument("--data-dir", help="data directory of the sessions (default: the setting)")
+    p.add_argument(
+        "--data-dir",
+        help="data directory of the sessions, relative to the project directory (default: the "
+        "setting)",
+    )
     p.add_argument("--simulate", type=int, default=0, metavar="N", help="N simulated sessions")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated sessions")
     p.add_argument("--placement", choices=PLACEMENTS, help="where the devices sit (default: guess)")
     p.add_argument("--tolerance-s", type=float, default=0.5, help="matching tolerance (s)")
     p.add_argument("--summary", action="store_true", help="only the groups and the overall line")
-    p.set_defaults(func=_evaluate)
+    p.set_defaults(func=_evaluate, overrides=("data_dir",))
 
 
 #: Each subcommand module adds its parser here: (add_parser function).
@@ -166,8 +173,8 @@ def run() -> None:
     """The ``hitting-coach`` command: :func:`main`, then exit without walking the heap.
 
     A report's process holds pandas, nbconvert and Jupyter's client: tearing their objects
-    down one by one took 0.27 s after the work was done. Frozen, the interpreter's last
-    collection skips them (files are closed and written by then; the OS frees the rest)."""
+    down one by one takes a noticeable part of a second after the work is done (figure in
+    docs/benchmarks.md). Frozen, the interpreter's last collection skips them (files are closed and written by then; the OS frees the rest)."""
     code = main()
     gc.freeze()
     sys.exit(code)

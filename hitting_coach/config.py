@@ -199,13 +199,14 @@ class Settings:
     window_s: float = _setting(
         PREFIX + "WINDOW_S",
         10.0,
-        "Seconds of data on the live plots (the seed's 200 points: WINDOW_POINTS).",
+        "Seconds of data on the live plots (the Flask/Dash server's 200 points: WINDOW_POINTS).",
         minimum=0.5,
     )
     window_points: int = _setting(
         PREFIX + "WINDOW_POINTS",
         0,
-        "Points per line on the live plots instead of WINDOW_S when set (the seed: 200); "
+        "Points per line on the live plots instead of WINDOW_S when set (the Flask/Dash server: "
+        "200); "
         "0: off, the window is WINDOW_S.",
         minimum=2,
         off=0,

@@ -348,7 +348,7 @@ def evaluate_command(args: argparse.Namespace, settings: Any) -> int:
             raise SessionError("Sensor Logger exports need --truth, a CSV of swing times")
         recordings += sensor_logger_exports(exports, args.truth)
     if args.session:
-        recordings += sessions_with_marks(args.session, args.data_dir or settings.data_dir)
+        recordings += sessions_with_marks(args.session, settings.data_path)
     if args.simulate:
         recordings += simulated(args.simulate, args.seed)
     if not recordings:

@@ -89,7 +89,11 @@ def _swings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _data_dir_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="data directory (default ./data, HITTING_COACH_DATA_DIR)")
+    p.add_argument(
+        "--data-dir",
+        help="data directory, relative to the project directory (default data, "
+        "HITTING_COACH_DATA_DIR)",
+    )
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

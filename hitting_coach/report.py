@@ -398,7 +398,7 @@ def report_command(args: argparse.Namespace, settings: Settings) -> int:
     path = write_report(
         args.session,
         args.output,
-        data_dir=args.data_dir or settings.data_dir,
+        data_dir=settings.data_path,
         take=args.take,
         placement=args.placement,
         progress=None if args.quiet else say,

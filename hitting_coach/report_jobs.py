@@ -4,19 +4,19 @@ caches each file beside its session (:func:`hitting_coach.store.session_admin.re
 
 Between reports the worker keeps a kernel ready (:class:`hitting_coach.report.WarmKernel`:
 started, the report's libraries imported), so a report skips kernel start-up and imports, most
-of a cold report's time (issue 13). Each kernel makes one report and is shut down; the worker
+of a cold report's time (docs/benchmarks.md). Each kernel makes one report and is shut down; the worker
 starts the next one as soon as a report is written, and replaces one that died while it waited.
 :meth:`ReportJobs.prepare` (a sessions page opening) has the first one ready before a report
 is asked for.
 
 A page asks :meth:`ReportJobs.start` and polls :meth:`ReportJobs.status` from its own
-periodic callback; the worker never touches a page. :meth:`ReportJobs.close` (also run at
-exit) stops the worker and its kernel; it is safe to call twice.
+periodic callback; the worker never touches a page. The server's runtime owns the process's
+one :class:`ReportJobs` (``Runtime.reports``) and closes it when it stops:
+:meth:`ReportJobs.close` stops the worker and its kernel; it is safe to call twice.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import queue
@@ -28,7 +28,7 @@ from hitting_coach.errors import HittingCoachError
 from hitting_coach.report import REPORT_NOTEBOOK, WarmKernel, close_event_loop, write_report
 from hitting_coach.store.session_admin import report_path
 
-__all__ = ["ReportJob", "ReportJobs", "report_jobs"]
+__all__ = ["ReportJob", "ReportJobs"]
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,6 @@ class ReportJobs:
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="report-worker", daemon=True)
             self._worker.start()
-            atexit.register(self.close)
         self._queue.put(item)
 
     def _work(self) -> None:
@@ -181,7 +180,3 @@ class ReportJobs:
             job.state, job.progress = "done", "ready"
         finally:
             tmp.unlink(missing_ok=True)
-
-
-#: The process's report jobs (the sessions page of every browser shares them).
-report_jobs = ReportJobs()

@@ -22,6 +22,7 @@ from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits
+from hitting_coach.report_jobs import ReportJobs
 from hitting_coach.store.recorder import Recorder
 from hitting_coach.ui.shared_status import shared_status, status_text
 from hitting_coach.web.live import LIVE_SENSORS, LiveFeed
@@ -135,6 +136,8 @@ class Runtime:
             ),
         )
         self.swings.add_listener(self.feed.swings_changed)
+        #: the sessions page's reports, made in the background (every browser shares them)
+        self.reports = ReportJobs()
         self._workers: list[Any] = []
         self._started = False
         self._lock = threading.Lock()
@@ -175,6 +178,7 @@ class Runtime:
         """Stop background work, last started first; safe to call twice."""
         with self._lock:
             workers, self._workers = self._workers, []
+        self.reports.close()  # after the report it is making: it reads the recorded files
         self.feed.stop()
         for worker in reversed(workers):
             worker.stop()

@@ -1,9 +1,11 @@
-"""The hub: the single entry point every source calls, and what every reader reads.
+"""The hub: the single entry point every live source calls, and what every reader reads.
 
-MQTT, HTTP, replay and import all call :meth:`Hub.ingest`. An accepted message is handed to
-the recorder first (recording is the source of truth), then written to bounded ring buffers
-per (device, sensor), then announced to subscribers (the live swing detector). Readers keep
-their own cursors and get only what is new. Every rejection is counted with its reason.
+MQTT and HTTP (and so a replay, which sends over one of them) call :meth:`Hub.ingest`;
+``hitting-coach import`` does not: it writes a session's Parquet files directly
+(:mod:`hitting_coach.store.exports`). An accepted message is handed to the recorder first
+(recording is the source of truth), then written to bounded ring buffers per (device,
+sensor), then announced to subscribers (the live swing detector). Readers keep their own
+cursors and get only what is new. Every rejection is counted with its reason.
 
 Memory grows with data, not with names: a message is checked against the parser's
 :class:`~hitting_coach.ingest.parse.Limits` and against what this device sent before (its

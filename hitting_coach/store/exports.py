@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -126,7 +127,7 @@ def read_export(
     the problem if it cannot be read.
 
     Files are read in pieces, never whole; ``max_bytes`` (default: the
-    ``HITTING_COACH_IMPORT_MAX_BYTES`` setting) bounds what the export's files hold together,
+    ``HITTING_COACH_IMPORT_MAX_BYTES`` setting's default; callers pass the setting) bounds what the export's files hold together,
     decompressed: a zip whose entries say they hold more is refused before any is read, naming
     the entry, and one that holds more than it says is cut off there."""
     path = Path(path).expanduser()
@@ -179,9 +180,10 @@ _MAX_METADATA_BYTES = 1 << 20
 
 
 def _import_max_bytes() -> int:
+    """The setting's default (a caller holding the settings passes their value)."""
     from hitting_coach.config import Settings
 
-    return Settings.load().import_max_bytes
+    return next(f.default for f in dataclasses.fields(Settings) if f.name == "import_max_bytes")
 
 
 class _Budget:

@@ -150,12 +150,15 @@ class SessionSummary:
 
 
 # ------------------------------------------------------------------------------ listing
-def data_path(data_dir: str | Path | None = None) -> Path:
-    """``data_dir`` as a Path; None: the ``HITTING_COACH_DATA_DIR`` setting."""
+def data_path(data_dir: str | Path | None) -> Path:
+    """``data_dir`` as a Path. The store reads no settings: its caller passes the data
+    directory (``Settings.data_path``; ``hitting_coach.list_sessions()`` and the other notebook
+    functions fill in the setting). Raises TypeError for None."""
     if data_dir is None:
-        from hitting_coach.config import Settings
-
-        return Settings.load().data_path
+        raise TypeError(
+            "no data directory given: pass data_dir (the store does not read the settings; "
+            "hitting_coach.list_sessions() and the other notebook functions use the setting)"
+        )
     return Path(data_dir).expanduser()
 
 
@@ -243,8 +246,8 @@ def list_sessions(data_dir: str | Path | None = None) -> pd.DataFrame:
 
     Columns: ``device_id``, ``session_id``, ``name``, ``start`` and ``end`` (UTC timestamps of
     the first and last reading), ``duration_s``, ``readings``, ``sensors`` (list), ``counts``
-    and ``rates_hz`` (dicts by sensor), ``takes`` (how many). ``data_dir`` defaults to the
-    ``HITTING_COACH_DATA_DIR`` setting.
+    and ``rates_hz`` (dicts by sensor), ``takes`` (how many). ``data_dir``: the data directory
+    (``hitting_coach.list_sessions()`` uses the ``HITTING_COACH_DATA_DIR`` setting).
     """
     root = data_path(data_dir)
     takes = read_takes(root)

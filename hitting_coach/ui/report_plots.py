@@ -1,8 +1,8 @@
 """Plots of the session report (Bokeh figures, wrapped in Panel objects).
 
 The figures are built with Bokeh directly, not through HoloViews: importing HoloViews and
-rendering through it cost a report over 2 s of its 10 (issue 13), for plots Bokeh draws as
-they are. Every function returns a Panel object, never a bare Bokeh model: Panel renders its
+rendering through it was a large part of a report's time (docs/benchmarks.md), for plots Bokeh
+draws as they are. Every function returns a Panel object, never a bare Bokeh model: Panel renders its
 stylesheets inline when the notebook runs ``pn.extension(inline=True)``, which is what lets
 :mod:`hitting_coach.report` export one HTML file that needs no network. The numbers come from
 :class:`hitting_coach.analysis.report_data.ReportData`; nothing here computes a metric.
