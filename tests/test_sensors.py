@@ -63,7 +63,7 @@ def test_sensors_without_value_keys_take_any():
 
 
 def test_exports_use_the_registry_file_names():
-    assert SENSOR_FILES == {s.name: s.export_file for s in SENSORS.values()}
+    assert {s.name: s.export_file for s in SENSORS.values()} == SENSOR_FILES
     for name, s in SENSORS.items():
         assert export_file_name(name) == s.export_file
     assert export_file_name("heart rate") == "HeartRate"  # not in the registry
@@ -99,7 +99,7 @@ def test_the_simulator_produces_the_registry_sensors_and_columns():
 
 def test_the_live_plots_are_the_registry_live_sensors():
     views = live_sensors()
-    assert LIVE_SENSORS == {name: v.scale for name, v in views.items()}
+    assert {name: v.scale for name, v in views.items()} == LIVE_SENSORS
     dashboard = Dashboard(Hub(), window=200)
     assert [p.sensor for p in dashboard.plots] == list(views)
     for plot, view in zip(dashboard.plots, views.values(), strict=True):
@@ -110,7 +110,7 @@ def test_the_live_plots_are_the_registry_live_sensors():
 
 
 def test_the_report_plots_draw_the_registry_columns_in_its_units():
-    assert PLOT_COLUMNS == {
+    assert {
         s.name: (s.plot_columns, s.unit) for s in SENSORS.values() if s.plot_columns
-    }
+    } == PLOT_COLUMNS
     assert PLOT_COLUMNS["gyroscope"] == (("x", "y", "z"), "rad/s")
