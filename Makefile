@@ -20,7 +20,7 @@ test:
 	uv run ruff check .
 	uv run ruff format --check .
 	uv run lint-imports
-	uv run pytest $(ARGS)
+	uv run pytest -n auto --dist loadgroup $(ARGS)
 
 lint:
 	uv run ruff check .

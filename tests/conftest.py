@@ -87,6 +87,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
     return report
 
 
+# -- Timing-sensitive tests share one worker ----------------------------------------------------
+# ``make test`` runs the suite on pytest-xdist workers (``-n auto --dist loadgroup``). The modules
+# whose tests measure real time (timeouts, pacing, live windows, restarts) are one group, so they
+# run one after another on one worker and never compete with each other for the CPU.
+TIMING_MODULES = frozenset(
+    {
+        "test_connections",
+        "test_dashboard_browser",
+        "test_live_feed",
+        "test_mqtt_server",
+        "test_notebooks",
+        "test_recorder_server",
+        "test_replay",
+        "test_serve",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__ in TIMING_MODULES:
+            item.add_marker(pytest.mark.xdist_group("timing"))
+        if getattr(config.option, "loadgroup", False) and not hasattr(item, "_nodeid"):
+            _name_group(item)
+
+
+def _name_group(item: pytest.Item) -> None:
+    """Put a test's ``xdist_group`` in its node id (``...::test@timing``), which is how
+    ``--dist loadgroup`` tells the groups apart. pytest-xdist 3.8 does it by setting
+    ``item._nodeid``, which pytest 9 no longer reads (its node id is ``item._id``), so without
+    this every group would be spread over all workers."""
+    from _pytest.nodeid import coerce_node_id
+
+    groups = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    if groups and "@" not in item.nodeid:
+        item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(groups))}")
+
+
 @pytest.fixture(autouse=True)
 def _panel_state_reset() -> Iterator[None]:
     """Panel keeps state between tests (servers, periodic callbacks, the current document,

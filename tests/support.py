@@ -39,10 +39,24 @@ CHROMIUM_ARGS = [
 ]
 
 
+_ISSUED: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and not handed out before by this process. Under pytest-xdist each
+    worker takes its own share of the ports (by its number modulo the workers' count), so two
+    workers never pick the same port between choosing it and a server binding it."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    for _ in range(10_000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        # Linux hands out even ports to bind(): split by port // 2
+        if (port // 2) % count == index % count and port not in _ISSUED:
+            _ISSUED.add(port)
+            return port
+    raise RuntimeError("no free port left for this worker")
 
 
 def xyz_readings(

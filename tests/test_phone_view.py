@@ -21,9 +21,10 @@ JS_STYLE = """(n) => {
 }"""
 
 
-@pytest.fixture
-def demo(tmp_path):
-    server = ServerProcess(tmp_path, args=["--demo"]).start()
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One demo server for the module: its tests only read its pages."""
+    server = ServerProcess(tmp_path_factory.mktemp("demo"), args=["--demo"]).start()
     yield server
     assert server.stop() == 0, server.output()
 
