@@ -42,7 +42,7 @@ def test_a_plotting_import_in_ingest_and_an_upward_import_in_store_break_the_con
 
     kept, report = lint_imports(capsys)
     assert not kept
-    assert "Contracts: 0 kept, 2 broken." in report
+    assert "Contracts: 1 kept, 2 broken." in report  # web's contract is untouched by these
     assert "hitting_coach.ingest.hub -> panel" in report
     assert "hitting_coach.store.layout -> hitting_coach.cli" in report
 

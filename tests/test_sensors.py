@@ -18,8 +18,8 @@ from hitting_coach.sim.devices import SENSORS_BY_DEVICE
 from hitting_coach.sim.simulate import SENSORS_BY_PLACEMENT, simulate
 from hitting_coach.store.exports import SENSOR_FILES, export_file_name
 from hitting_coach.ui.dashboard import Dashboard
-from hitting_coach.ui.live_feed import LIVE_SENSORS
 from hitting_coach.ui.report_plots import PLOT_COLUMNS
+from hitting_coach.web.live import LIVE_SENSORS
 
 T0 = 1_700_000_000_000_000_000
 
