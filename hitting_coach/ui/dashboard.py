@@ -96,8 +96,8 @@ class LivePlot:
     """One sensor's x/y/z lines on its own time axis, fed by a hub reader.
 
     The window is ``window_s`` seconds of the newest readings, or, when ``window`` (points) is
-    given, the last ``window`` readings (the Flask/Dash server's 200): the points setting wins. Values are
-    multiplied by ``scale`` (the gyroscope is shown in °/s, like the swing numbers).
+    given, the last ``window`` readings (the Flask/Dash server's 200): the points setting wins.
+    Values are multiplied by ``scale`` (the gyroscope is shown in °/s, like the swing numbers).
     ``y_range`` is fixed; the time axis follows the data until the user zooms or pans, and
     then stays where the user put it. Detected swings are shaded (``mark_swings``).
     """
