@@ -111,7 +111,9 @@ def _read_truth(path: Path) -> pd.DataFrame:
     return truth
 
 
-def sensor_logger_exports(paths: Sequence[str | Path], truth_csv: str | Path) -> list[Recording]:
+def sensor_logger_exports(
+    paths: Sequence[str | Path], truth_csv: str | Path, max_bytes: int | None = None
+) -> list[Recording]:
     """Sensor Logger exports (each a zip, CSV folder or JSON; a folder holding several is
     opened) with their swings from ``truth_csv``. Raises SessionError for an unreadable export,
     a recording missing from the truth, or a bad truth value."""
@@ -124,7 +126,7 @@ def sensor_logger_exports(paths: Sequence[str | Path], truth_csv: str | Path) ->
         exports += inner if p.is_dir() and not list(p.glob("*.csv")) and inner else [p]
     out = []
     for path in exports:
-        session = read_export(path)
+        session = read_export(path, max_bytes=max_bytes)
         name = path.stem if path.is_file() else path.name
         rows = truth[truth["recording"].astype(str) == name]
         if rows.empty:
@@ -346,7 +348,7 @@ def evaluate_command(args: argparse.Namespace, settings: Any) -> int:
     if exports:
         if not args.truth:
             raise SessionError("Sensor Logger exports need --truth, a CSV of swing times")
-        recordings += sensor_logger_exports(exports, args.truth)
+        recordings += sensor_logger_exports(exports, args.truth, settings.import_max_bytes)
     if args.session:
         recordings += sessions_with_marks(args.session, settings.data_path)
     if args.simulate:

@@ -67,6 +67,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             password=settings.mqtt_password if same_broker else None,
             qos=args.qos,
             progress=progress,
+            max_bytes=settings.import_max_bytes,
         )
     finally:
         progress.close()

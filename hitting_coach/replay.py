@@ -361,17 +361,19 @@ def replay(
     qos: int = 1,
     progress: Progress | None = None,
     publisher: Publisher | None = None,
+    max_bytes: int | None = None,
 ) -> ReplayResult:
     """Publish a session (a reference :func:`load_session` understands), a Sensor Logger
     export (a path) or a :class:`Session` to ``to``.
 
-    ``speed`` is the time factor (1 real time, 0 as fast as possible). Raises
+    ``speed`` is the time factor (1 real time, 0 as fast as possible); ``max_bytes`` bounds
+    what an export's files hold (the import limit, see :func:`read_export`). Raises
     :class:`SessionError` if the source cannot be read, :class:`ReplayError` if the target
     fails; what was sent before a failure stays sent.
     """
     if speed < 0:
         raise ReplayError("speed must be 0 (as fast as possible) or more")
-    session = _source(source, data_dir, take)
+    session = _source(source, data_dir, take, max_bytes)
     if not keep_ids:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         session_id = session_id or f"{session.session_id}-replay-{stamp}"
@@ -408,7 +410,9 @@ def replay(
     )
 
 
-def _source(source: str | Path | Session, data_dir: Any, take: str | None) -> Session:
+def _source(
+    source: str | Path | Session, data_dir: Any, take: str | None, max_bytes: int | None
+) -> Session:
     if isinstance(source, Session):
         return source if take is None else load_session(source, data_dir, take=take)
     if Path(source).expanduser().exists():
@@ -416,7 +420,7 @@ def _source(source: str | Path | Session, data_dir: Any, take: str | None) -> Se
 
         if take is not None:
             raise SessionError("--take works with recorded sessions, not with export files")
-        return read_export(source)
+        return read_export(source, max_bytes=max_bytes)
     return load_session(str(source), data_dir, take=take)
 
 

@@ -148,6 +148,10 @@ def test_the_limit_counts_every_file_together_zip_folder_or_json(tmp_path, monke
     with pytest.raises(SessionError, match="^export.json: the export holds more"):
         import_export(json_export, data, max_bytes=limit)
 
+    # Replaying an export reads it under the same limit (it is read before anything is sent).
+    assert main(["replay", str(archive), "--to", "http://127.0.0.1:9/data"]) == 1
+    assert f"limit of {limit:,} bytes" in capsys.readouterr().err
+
     # Within the limit, the same export imports whole.
     monkeypatch.setenv("HITTING_COACH_IMPORT_MAX_BYTES", str(3 * len(one)))
     assert main(["import", str(archive), "--data-dir", str(data)]) == 0
