@@ -8,7 +8,7 @@ constructor: no lookup of a process-wide object, and an editor can follow ``self
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
@@ -17,10 +17,18 @@ import tornado.web
 from hitting_coach.config import Settings
 from hitting_coach.ingest.hub import Hub
 
-if TYPE_CHECKING:
-    from hitting_coach.web.live import LiveFeed
+__all__ = ["App", "AppHandler", "FeedSockets", "LoginRequired", "origin_allowed"]
 
-__all__ = ["App", "AppHandler", "LoginRequired", "origin_allowed"]
+
+class FeedSockets(Protocol):
+    """What ``live.ws`` needs of the live feed (:class:`hitting_coach.web.live.LiveFeed`):
+    a page's socket attached under the page's token, and detached when it closes."""
+
+    def attach(self, token: str, socket: Any) -> bool:
+        """Send the page's frames to ``socket``; False for an unknown or expired token."""
+        ...
+
+    def detach(self, token: str, socket: Any) -> None: ...
 
 
 class App(Protocol):
@@ -33,7 +41,7 @@ class App(Protocol):
     #: POST /data needs it (bearer header or ``?token=``); empty: no token needed
     ingest_token: str
     #: the live plots' frames, sent over ``live.ws``
-    feed: LiveFeed
+    feed: FeedSockets
 
     def status(self) -> dict[str, Any]:
         """The counters and every source's state (status.json, metrics)."""
