@@ -239,6 +239,31 @@ class Settings:
         "Largest export hitting-coach import reads: its files together, decompressed, in bytes.",
         minimum=1,
     )
+    max_exports: int = _setting(
+        PREFIX + "MAX_EXPORTS",
+        2,
+        "Session exports (zip downloads) made at once; one more is refused (503) until one ends.",
+        minimum=1,
+    )
+    max_open_sessions_per_device: int = _setting(
+        PREFIX + "MAX_OPEN_SESSIONS_PER_DEVICE",
+        4,
+        "Sessions of one device kept open for recording at once; a new one closes the oldest "
+        "(its readings are kept, never deleted).",
+        minimum=1,
+    )
+    report_queue_max: int = _setting(
+        PREFIX + "REPORT_QUEUE_MAX",
+        8,
+        "Reports waiting to be made at once (one per session); more are refused until one is done.",
+        minimum=1,
+    )
+    reports_kept: int = _setting(
+        PREFIX + "REPORTS_KEPT",
+        2,
+        "Reports kept per session (the newest); older ones are removed when a new one is made.",
+        minimum=1,
+    )
     gyro_range_dps: float = _setting(
         PREFIX + "GYRO_RANGE_DPS",
         2000.0,

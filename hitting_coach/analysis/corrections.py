@@ -34,6 +34,7 @@ from hitting_coach.analysis.swing_metrics import (
 )
 from hitting_coach.analysis.swings import SWEET_SPOT_M, guess_placement, swings
 from hitting_coach.errors import SessionError
+from hitting_coach.ingest.parse import SCHEMAS
 from hitting_coach.sensors import GYROSCOPE, WRIST_MOTION, detector_sensors
 from hitting_coach.store.marks import (
     Mark,
@@ -279,13 +280,39 @@ def session_swings(
     loaded = load_session(session, data_dir, take=take)
     if not loaded.readings:
         raise SessionError(f"session {loaded.session_id} has no readings")
+    check_columns(loaded.session_id, loaded.frames)
     try:
         placement = placement or guess_placement(loaded.frames)
         table = swings(loaded.frames, placement)
     except ValueError as e:
         raise SessionError(f"cannot analyse session {loaded.session_id}: {e}") from None
+    except (KeyError, TypeError, IndexError, ArithmeticError) as e:  # data the detector cannot take
+        log.warning("cannot analyse %s/%s", loaded.device_id, loaded.session_id, exc_info=True)
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        raise SessionError(f"cannot analyse session {loaded.session_id}: {reason}") from None
     found = read_marks(data_path(data_dir), loaded.device_id, loaded.session_id) if marks else []
     return apply_marks(table, found, loaded.frames, placement)
+
+
+def check_columns(session_id: str, frames: Mapping[str, pd.DataFrame]) -> None:
+    """Raise :class:`SessionError` naming the sensor if a known sensor's readings lack a value
+    column it must have, or hold text where it must hold numbers (an import made before
+    imports checked them): the swing detector would fail on it."""
+    for sensor, frame in frames.items():
+        need = SCHEMAS.get(sensor, ())
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            have = ", ".join(c for c in frame.columns if c != "time_ns")[:200] or "none"
+            raise SessionError(
+                f"cannot analyse session {session_id}: its {sensor} readings have no "
+                f"{', '.join(missing)} (columns: {have})"
+            )
+        text = [c for c in need if frame[c].dtype.kind not in "fiu"]
+        if text:
+            raise SessionError(
+                f"cannot analyse session {session_id}: its {sensor} column {text[0]} holds "
+                "text, not numbers"
+            )
 
 
 def swings_text(table: pd.DataFrame, format: str = "csv") -> str:

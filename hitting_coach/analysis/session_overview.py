@@ -72,7 +72,11 @@ def swing_summary(data_dir: Path, device: str, session: str, end_ns: int, readin
     try:
         table = session_swings((device, session), data_dir)
     except SessionError as e:
-        return {"swings": None, "medians": {}, "problem": str(e)}
+        return {"swings": None, "medians": {}, "problem": _problem(str(e), session)}
+    except Exception as e:  # one bad session is one bad row, never the whole page
+        log.exception("cannot analyse %s/%s", device, session)
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        return {"swings": None, "medians": {}, "problem": _problem(reason, session)}
     medians: dict[str, float] = {}
     for column in HEADLINES:
         if column in table.columns:
@@ -82,6 +86,13 @@ def swing_summary(data_dir: Path, device: str, session: str, end_ns: int, readin
     doc = {"swings": len(table), "medians": medians, "problem": ""}
     write_derived_json(path, doc)
     return doc
+
+
+def _problem(reason: str, session: str) -> str:
+    """``cannot analyse: reason`` (the session's own name is on its row already)."""
+    for prefix in (f"cannot analyse session {session}: ", "cannot analyse: "):
+        reason = reason.removeprefix(prefix)
+    return f"cannot analyse: {reason}"
 
 
 def session_rows(data_dir: Path, *, count_swings: bool = True) -> list[SessionRow]:

@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hitting_coach.errors import SessionError
+from hitting_coach.errors import ExportsBusy, SessionError
 from hitting_coach.ingest.parse import SCHEMAS
 from hitting_coach.sensors import SENSORS
 from hitting_coach.store.layout import sensor_dir, session_dir, write_json
@@ -60,7 +61,9 @@ from hitting_coach.store.sessions import (
 from hitting_coach.store.takes import Take
 
 __all__ = [
+    "ExportStream",
     "export_session",
+    "stream_export_zip",
     "safe_file_stem",
     "SENSOR_FILES",
     "ImportResult",
@@ -135,6 +138,7 @@ def read_export(
         raise SessionError(f"{path} does not exist")
     say = progress or (lambda text: None)
     budget = _Budget(_import_max_bytes() if max_bytes is None else max_bytes)
+    files_of: dict[str, str] = {}  # sensor: the file its readings came from
     if path.is_file() and path.suffix.lower() == ".json":
         size = path.stat().st_size
         budget.check(path.name, size)
@@ -155,15 +159,38 @@ def read_export(
                 say(f"reading {name} ({size / 1e6:.1f} MB)")
                 frame = _read_sensor_csv(stream, name)
             if frame is not None:
-                frames[_FILE_TO_SENSOR.get(stem.lower(), stem.lower())] = frame
+                sensor = _FILE_TO_SENSOR.get(stem.lower(), stem.lower())
+                frames[sensor] = frame
+                files_of[sensor] = name
     if not frames:
         raise SessionError(f"{path}: no sensor readings found (expected Sensor Logger CSVs)")
+    for sensor, frame in frames.items():
+        _check_schema(sensor, frame, files_of.get(sensor, sensor))
     frames = {s: _normalize(s, f) for s, f in sorted(frames.items())}
     start = min(int(f["time_ns"].iloc[0]) for f in frames.values() if len(f))
     device_id = meta.get("device id") or meta.get("device name") or "sensor-logger"
     session_id = meta.get("session id") or meta.get("recording time") or _stamp(meta, start)
     name = meta.get("name") or (path.stem if path.is_file() else path.name)
     return Session(device_id, session_id, name, frames)
+
+
+def _check_schema(sensor: str, frame: pd.DataFrame, source: str) -> None:
+    """Refuse a known sensor's readings without the value columns it must have (as numbers),
+    as live ingest refuses such a reading: the swing detector needs them."""
+    need = SCHEMAS.get(sensor, ())
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        have = ", ".join(c for c in frame.columns if c != "time_ns")[:200] or "none"
+        raise SessionError(
+            f"{source}: {sensor} readings need the columns {', '.join(need)}; it has {have} "
+            "(missing " + ", ".join(missing) + "); nothing imported"
+        )
+    for c in need:
+        if frame[c].dtype.kind != "f":
+            raise SessionError(
+                f"{source}: column {c} holds text; {sensor} readings need numbers there; "
+                "nothing imported"
+            )
 
 
 def _stamp(meta: dict[str, str], first_ns: int) -> str:
@@ -484,6 +511,35 @@ def _inside(out: Path, file_name: str) -> Path:
     return path
 
 
+def _csv_frame(frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    """A sensor's readings as its CSV holds them: ``time``, ``seconds_elapsed``, values."""
+    csv_frame = frame.rename(columns={"time_ns": "time"})
+    csv_frame.insert(1, "seconds_elapsed", (frame["time_ns"] - start) / 1e9)
+    return csv_frame
+
+
+def _metadata_csv(device_id: str, session_id: str, name: str, start: int, stems: list[str]) -> str:
+    meta = {
+        "version": "3",
+        "device name": device_id,
+        "recording epoch time": str(start // 1_000_000),
+        "recording time": datetime.fromtimestamp(start / 1e9, UTC).strftime("%Y-%m-%d_%H-%M-%S"),
+        "recording timezone": "UTC",
+        "platform": "",
+        "appVersion": "",
+        "device id": device_id,
+        "sensors": "|".join(stems),
+        "sampleRateMs": "",
+        "session id": session_id,
+        "name": name,
+    }
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_METADATA_COLUMNS)
+    writer.writerow([meta[c] for c in _METADATA_COLUMNS])
+    return out.getvalue()
+
+
 def write_export(session: Session, out_dir: str | Path) -> list[Path]:
     """Write ``session`` in Sensor Logger's CSV layout (what ``import`` reads back). File
     names come from sensor names made safe: every file lands inside ``out_dir``."""
@@ -493,32 +549,168 @@ def write_export(session: Session, out_dir: str | Path) -> list[Path]:
     stems = _file_stems(list(session.frames), export_file_name, reserved=("Metadata",))
     written = []
     for sensor, frame in session.frames.items():
-        csv_frame = frame.rename(columns={"time_ns": "time"})
-        csv_frame.insert(1, "seconds_elapsed", (frame["time_ns"] - start) / 1e9)
         path = _inside(out, f"{stems[sensor]}.csv")
-        csv_frame.to_csv(path, index=False)
+        _csv_frame(frame, start).to_csv(path, index=False)
         written.append(path)
-    meta = {
-        "version": "3",
-        "device name": session.device_id,
-        "recording epoch time": str(start // 1_000_000),
-        "recording time": datetime.fromtimestamp(start / 1e9, UTC).strftime("%Y-%m-%d_%H-%M-%S"),
-        "recording timezone": "UTC",
-        "platform": "",
-        "appVersion": "",
-        "device id": session.device_id,
-        "sensors": "|".join(stems.values()),
-        "sampleRateMs": "",
-        "session id": session.session_id,
-        "name": session.name,
-    }
     path = out / "Metadata.csv"
+    text = _metadata_csv(
+        session.device_id, session.session_id, session.name, start, list(stems.values())
+    )
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(_METADATA_COLUMNS)
-        writer.writerow([meta[c] for c in _METADATA_COLUMNS])
+        f.write(text)
     written.append(path)
     return written
+
+
+# ------------------------------------------------------------------------ streamed export
+#: Rows of a sensor's CSV turned into text at a time while streaming an export.
+_CSV_ROWS = 20_000
+_exports_lock = threading.Lock()
+_exports_running = 0
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only stream that keeps what was written until :meth:`take` hands it on."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._size += len(chunk)
+        return len(chunk)
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts, self._size = [], 0
+        return out
+
+    @property
+    def waiting(self) -> int:
+        return self._size
+
+
+class ExportStream:
+    """A session's CSV export zip, made while it is read: iterate for its bytes, chunk by
+    chunk (at most about ``chunk_bytes`` each, plus one sensor's rows of CSV at a time). One
+    sensor's readings are in memory at a time; nothing is written to disk.
+
+    Holds one of the ``HITTING_COACH_MAX_EXPORTS`` slots from creation until it is iterated to
+    the end or closed (use it as a context manager). ``name`` is the zip's file name."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        device_id: str,
+        session_id: str,
+        *,
+        chunk_bytes: int = 1 << 16,
+        limit: int | None = None,
+    ) -> None:
+        global _exports_running
+        self.data_dir = Path(data_dir)
+        self.device_id, self.session_id = device_id, session_id
+        self.chunk_bytes = chunk_bytes
+        self.name = f"{safe_file_stem(session_id, 'session')}.zip"
+        limit = _max_exports() if limit is None else limit
+        if not session_dir(self.data_dir, device_id, session_id).is_dir():
+            raise SessionError(f"no session {device_id}/{session_id}")
+        with _exports_lock:
+            if _exports_running >= limit:
+                raise ExportsBusy(
+                    f"{limit} export(s) are being made right now (HITTING_COACH_MAX_EXPORTS); "
+                    "try again in a minute"
+                )
+            _exports_running += 1
+        self._open = True
+
+    def close(self) -> None:
+        """Give back the export slot (safe to call twice)."""
+        global _exports_running
+        with _exports_lock:
+            if self._open:
+                self._open = False
+                _exports_running -= 1
+
+    def __enter__(self) -> ExportStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._chunks()
+        finally:
+            self.close()
+
+    def _chunks(self) -> Iterator[bytes]:
+        from hitting_coach.store.sessions import sensor_frames, session_summary
+
+        summary = session_summary(self.data_dir, self.device_id, self.session_id)
+        sensors = sorted(summary.sensors)
+        start = summary.start_ns or 0
+        stems = _file_stems(sensors, export_file_name, reserved=("Metadata",))
+        sink = _Chunks()
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+            for sensor, frame in sensor_frames(self.data_dir, self.device_id, self.session_id):
+                with archive.open(f"{stems[sensor]}.csv", "w", force_zip64=True) as entry:
+                    csv_frame = _csv_frame(frame, start)
+                    del frame
+                    for lo in range(0, max(1, len(csv_frame)), _CSV_ROWS):
+                        piece = csv_frame.iloc[lo : lo + _CSV_ROWS]
+                        entry.write(piece.to_csv(index=False, header=lo == 0).encode())
+                        if sink.waiting >= self.chunk_bytes:
+                            yield sink.take()
+                    del csv_frame
+                if sink.waiting:
+                    yield sink.take()
+            marks = _marks_in_span(self.data_dir, summary)
+            if marks:
+                archive.writestr(
+                    MARKS_FILE, b"".join(orjson.dumps(m.as_dict()) + b"\n" for m in marks)
+                )
+            archive.writestr(
+                "Metadata.csv",
+                _metadata_csv(
+                    self.device_id, self.session_id, summary.name, start, list(stems.values())
+                ),
+            )
+        yield sink.take()
+
+
+def _marks_in_span(data_dir: Path, summary) -> list:  # type: ignore[no-untyped-def]
+    start, end = summary.start_ns, summary.end_ns
+    if start is None or end is None:
+        return []
+    return [
+        m
+        for m in read_marks(data_dir, summary.device_id, summary.session_id)
+        if start - 5e9 <= m.time_ns <= end + 5e9
+    ]
+
+
+def stream_export_zip(
+    data_dir: Path, device_id: str, session_id: str, *, chunk_bytes: int = 1 << 16
+) -> ExportStream:
+    """A session's CSV export as a zip, streamed (:class:`ExportStream`). Raises
+    :class:`SessionError` for an unknown session and :class:`ExportsBusy` when
+    ``HITTING_COACH_MAX_EXPORTS`` exports are being made already."""
+    return ExportStream(data_dir, device_id, session_id, chunk_bytes=chunk_bytes)
+
+
+def _max_exports() -> int:
+    from hitting_coach.config import Settings
+
+    return Settings.load().max_exports
 
 
 # -------------------------------------------------------------------------------- export

@@ -16,7 +16,7 @@ Every sensor keeps its own time axis; nothing is aligned or resampled here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +52,9 @@ __all__ = [
     "load_session",
     "refresh_index",
     "resolve_session",
+    "sensor_frames",
     "session_summaries",
+    "session_summary",
     "sessions_report",
 ]
 
@@ -187,6 +189,67 @@ def session_summaries(data_dir: str | Path | None = None) -> list[SessionSummary
                 if len(b):
                     stats.add(len(b), int(b.time_ns.min()), int(b.time_ns.max()))
     return sorted(summaries.values(), key=lambda s: (s.start_ns or 0, s.device_id, s.session_id))
+
+
+def session_summary(data_dir: str | Path, device_id: str, session_id: str) -> SessionSummary:
+    """One session as :func:`session_summaries` lists it, reading only its own parts and
+    journal lines (an empty summary for a session that does not exist)."""
+    root = data_path(data_dir)
+    key = (device_id, session_id)
+    sdir = session_dir(root, device_id, session_id)
+    summary = SessionSummary(device_id, session_id, str(read_meta(sdir).get("name", "")))
+    for attempt in range(3):
+        try:
+            sensors: dict[str, SensorStats] = {}
+            received = 0
+            for sensor, files in list_parts(sdir).items():
+                stats = sensors.setdefault(sensor, SensorStats())
+                for p in files:
+                    received = max(received, p.stat().st_mtime_ns)
+                    got = part_stats(p)
+                    if got:
+                        stats.add(*got)
+            break
+        except FileNotFoundError:  # a part was compacted away while we looked
+            if attempt == 2:
+                raise
+    summary.sensors = {s: st for s, st in sensors.items() if st.count}
+    summary.received_ns = received
+    tail = read_tail(root, only=key)
+    if key in tail.received_ns:
+        summary.received_ns = max(summary.received_ns, tail.received_ns[key])
+    for sensor, batches in tail.batches.get(key, {}).items():
+        stats = summary.sensors.setdefault(sensor, SensorStats())
+        for b in batches:
+            if len(b):
+                stats.add(len(b), int(b.time_ns.min()), int(b.time_ns.max()))
+    return summary
+
+
+def sensor_frames(
+    data_dir: str | Path, device_id: str, session_id: str
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """A session's readings one sensor at a time, by sensor name: ``(sensor, frame)`` as
+    :func:`load_session` gives them, with only that sensor in memory."""
+    root = data_path(data_dir)
+    tail = read_tail(root, only=(device_id, session_id))
+    from_tail = tail.batches.get((device_id, session_id), {})
+    del tail
+    parts = list_parts(session_dir(root, device_id, session_id))
+    for sensor in sorted(set(parts) | set(from_tail)):
+        for attempt in range(3):
+            try:
+                tables = [pq.read_table(p) for p in parts.get(sensor, [])]
+                break
+            except FileNotFoundError:  # compacted while we read: read the new parts
+                if attempt == 2:
+                    raise
+                parts = list_parts(session_dir(root, device_id, session_id))
+        if sensor in from_tail:
+            tables.append(batches_to_table(from_tail.pop(sensor)))
+        frame = frame_from_tables(tables)
+        del tables
+        yield sensor, frame
 
 
 def refresh_index(data_dir: str | Path) -> None:

@@ -201,7 +201,9 @@ class SessionsPage(pn.viewable.Viewer):
     def _session_card(self, row: SessionRow) -> pn.Column:
         title = _e(row.name) if row.name else _e(row.session_id)
         swings = (
-            f"{row.swings} swings" if row.swings is not None else f"swings: – ({_e(row.problem)})"
+            f"{row.swings} swings"
+            if row.swings is not None
+            else f'<span class="hc-problem" style="color:#b00020">{_e(row.problem)}</span>'
         )
         takes = "".join(
             f"<li>take <b>{_e(t['name'] or '(no name)')}</b> at {_when(t['start'])}, "
