@@ -613,6 +613,7 @@ class ExportStream:
         limit: int | None = None,
     ) -> None:
         global _exports_running
+        self._open = False
         self.data_dir = Path(data_dir)
         self.device_id, self.session_id = device_id, session_id
         self.chunk_bytes = chunk_bytes
@@ -663,14 +664,13 @@ class ExportStream:
         with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
             for sensor, frame in sensor_frames(self.data_dir, self.device_id, self.session_id):
                 with archive.open(f"{stems[sensor]}.csv", "w", force_zip64=True) as entry:
-                    csv_frame = _csv_frame(frame, start)
-                    del frame
-                    for lo in range(0, max(1, len(csv_frame)), _CSV_ROWS):
-                        piece = csv_frame.iloc[lo : lo + _CSV_ROWS]
+                    for lo in range(0, max(1, len(frame)), _CSV_ROWS):
+                        piece = _csv_frame(frame.iloc[lo : lo + _CSV_ROWS], start)
                         entry.write(piece.to_csv(index=False, header=lo == 0).encode())
+                        del piece
                         if sink.waiting >= self.chunk_bytes:
                             yield sink.take()
-                    del csv_frame
+                    del frame
                 if sink.waiting:
                     yield sink.take()
             marks = _marks_in_span(self.data_dir, summary)
