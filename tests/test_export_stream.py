@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import io
 import tempfile
-import time
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -27,7 +27,7 @@ class RssPeak:
     """How much this process's resident memory grew at its peak within the block (sampled
     every 5 ms from /proc)."""
 
-    def __enter__(self) -> "RssPeak":
+    def __enter__(self) -> RssPeak:
         self.base = self.peak = self._rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -80,12 +80,12 @@ def test_a_big_export_streams_in_small_chunks_with_bounded_memory_and_no_temp_fi
     b"".join(stream_export_zip(data, "warm-up", "long"))  # libraries loaded, buffers made
     sizes = []
     total = tmp_path / "out.zip"  # what the client receives, on disk: not counted
-    with RssPeak() as rss, total.open("wb") as out:
-        with stream_export_zip(data, "phone-1", "long", chunk_bytes=1 << 16) as stream:
-            for chunk in stream:
-                sizes.append(len(chunk))
-                out.write(chunk)
-                del chunk
+    stream = stream_export_zip(data, "phone-1", "long", chunk_bytes=1 << 16)
+    with RssPeak() as rss, total.open("wb") as out, stream:
+        for chunk in stream:
+            sizes.append(len(chunk))
+            out.write(chunk)
+            del chunk
     peak = rss.growth
     with zipfile.ZipFile(total) as z:
         csv_bytes = sum(i.file_size for i in z.infolist())
