@@ -2,14 +2,20 @@
 the median of the headline numbers (for a player's trend across sessions).
 
 Counting swings means loading and analysing a session, so each session's swing summary is
-cached on disk beside its other derived files, under a name carrying the session's last
-reading time and reading count: a session that grows is analysed again.
+cached on disk beside its other derived files (and in memory), under a name carrying the
+session's last reading time, reading count and its marks' stamp: a session that grows, or
+whose marks change, is analysed again; one being recorded at most every
+:data:`LIVE_SUMMARY_S`. The page lists one page of sessions at a time from the index
+(:func:`sessions_page`), so its cost does not grow with the sessions on disk.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +24,24 @@ import pandas as pd
 from hitting_coach.analysis.corrections import session_swings
 from hitting_coach.analysis.report_data import headline_metrics
 from hitting_coach.errors import SessionError
+from hitting_coach.store.layout import read_meta, session_dir
+from hitting_coach.store.marks import marks_stamp
 from hitting_coach.store.players import display_name, read_players
 from hitting_coach.store.session_admin import derived_dir, read_derived_json, write_derived_json
-from hitting_coach.store.sessions import list_sessions, list_takes
+from hitting_coach.store.sessions import indexed_summaries, list_sessions, list_takes
+from hitting_coach.store.takes import read_takes
 
-__all__ = ["HEADLINES", "SessionRow", "player_trend", "session_rows", "swing_summary"]
+__all__ = [
+    "HEADLINES",
+    "SessionRow",
+    "SessionListing",
+    "device_trend_rows",
+    "forget_summary",
+    "player_trend",
+    "session_rows",
+    "sessions_page",
+    "swing_summary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +70,79 @@ class SessionRow:
     swings: int | None = None
     medians: dict[str, float] = field(default_factory=dict)
     problem: str = ""
+    #: The summary is of the session as it was a little while ago (it is being recorded).
+    so_far: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
         return self.device_id, self.session_id
 
 
-def _summary_path(data_dir: Path, device: str, session: str, end_ns: int, readings: int) -> Path:
-    return derived_dir(data_dir, device, session) / f"swings-{end_ns}-{readings}.json"
+#: A session still growing (recorded right now) keeps the summary last made for it this long
+#: before a page open makes a new one (counting a live hour took seconds of CPU per open).
+LIVE_SUMMARY_S = 120.0
+_memo_lock = threading.Lock()
+#: The last summary made per session: ``{(data_dir, device, session): (key, made, doc)}``.
+_memo: dict[tuple[str, str, str], tuple[tuple[int, int, int], float, dict]] = {}
 
 
-def swing_summary(data_dir: Path, device: str, session: str, end_ns: int, readings: int) -> dict:
+def _summary_path(data_dir: Path, device: str, session: str, key: tuple[int, int, int]) -> Path:
+    end_ns, readings, marks = key
+    return derived_dir(data_dir, device, session) / f"swings-{end_ns}-{readings}-m{marks}.json"
+
+
+def swing_summary(
+    data_dir: Path,
+    device: str,
+    session: str,
+    end_ns: int,
+    readings: int,
+    *,
+    growing: bool = False,
+) -> dict:
     """``{"swings": n, "medians": {column: value}, "problem": ""}`` of a
     session, from the cache or computed (and cached). A session that cannot be analysed
-    gives ``swings`` None and the reason in ``problem``."""
-    path = _summary_path(data_dir, device, session, end_ns, readings)
-    cached = read_derived_json(path)
-    if cached is not None:
-        return cached
+    gives ``swings`` None and ``problem`` "cannot analyse: reason".
+
+    The cache holds until the session's readings (``end_ns``, ``readings``) or its marks
+    change. A ``growing`` session (being recorded) reuses the summary last made for it, with
+    the same marks, for :data:`LIVE_SUMMARY_S` (it says ``"so_far": true``)."""
+    data_dir = Path(data_dir)
+    key = (int(end_ns), int(readings), marks_stamp(data_dir, device, session))
+    memo_key = (str(data_dir), device, session)
+    now = time.monotonic()
+    with _memo_lock:
+        memo = _memo.get(memo_key)
+    if memo is not None:
+        if memo[0] == key:
+            return memo[2]
+        if growing and memo[0][2] == key[2] and now - memo[1] < LIVE_SUMMARY_S:
+            return {**memo[2], "so_far": True}
+    path = _summary_path(data_dir, device, session, key)
+    doc = read_derived_json(path)
+    if doc is None:
+        doc = _summarise(data_dir, device, session)
+        if doc["swings"] is not None:
+            _prune_summaries(path)
+            write_derived_json(path, doc)
+    with _memo_lock:
+        _memo[memo_key] = (key, now, doc)
+    return doc
+
+
+def forget_summary(data_dir: Path, device: str, session: str) -> None:
+    """Drop the remembered summary of a session (deleted, or its marks changed)."""
+    with _memo_lock:
+        _memo.pop((str(Path(data_dir)), device, session), None)
+
+
+def _prune_summaries(keep: Path) -> None:
+    for old in keep.parent.glob("swings-*.json"):
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
+def _summarise(data_dir: Path, device: str, session: str) -> dict:
     try:
         table = session_swings((device, session), data_dir)
     except SessionError as e:
@@ -83,9 +157,7 @@ def swing_summary(data_dir: Path, device: str, session: str, end_ns: int, readin
             values = pd.to_numeric(table[column], errors="coerce").dropna()
             if len(values):
                 medians[column] = float(values.median())
-    doc = {"swings": len(table), "medians": medians, "problem": ""}
-    write_derived_json(path, doc)
-    return doc
+    return {"swings": len(table), "medians": medians, "problem": ""}
 
 
 def _problem(reason: str, session: str) -> str:
@@ -135,11 +207,106 @@ def session_rows(data_dir: Path, *, count_swings: bool = True) -> list[SessionRo
     return rows
 
 
-def player_trend(rows: list[SessionRow], player: str) -> pd.DataFrame:
-    """One row per session of ``player`` (a name or device id as :class:`SessionRow.player`
-    shows it), oldest first: ``start``, ``session``, ``swings`` and the per-session median of
-    each headline number measured in them (columns named as in the swing table)."""
-    mine = [r for r in rows if r.player == player and r.swings]
+@dataclass
+class SessionListing:
+    """One page of the sessions list: its rows (newest first), how many sessions there are
+    (of the chosen device, or all), and every device with a session (for the picker)."""
+
+    rows: list[SessionRow]
+    total: int
+    page: int
+    per_page: int
+    devices: list[str]
+
+
+def sessions_page(
+    data_dir: Path,
+    page: int = 0,
+    per_page: int = 20,
+    *,
+    device: str | None = None,
+    growing: Callable[[str, str], bool] = lambda device, session: False,
+    count_swings: bool = True,
+) -> SessionListing:
+    """Page ``page`` (0: the newest) of the sessions, ``per_page`` of them, optionally only
+    ``device``'s. Listed from the index (no walk of the session folders); only the rows of
+    the page are named, matched with takes and (``count_swings``) summarised, each summary
+    cached (:func:`swing_summary`; ``growing(device, session)``: being recorded)."""
+    data_dir = Path(data_dir)
+    summaries = indexed_summaries(data_dir)
+    devices = sorted({s.device_id for s in summaries})
+    if device is not None:
+        summaries = [s for s in summaries if s.device_id == device]
+    summaries.reverse()  # newest first
+    total = len(summaries)
+    pages = max(1, -(-total // per_page))
+    page = min(max(0, page), pages - 1)
+    chosen = summaries[page * per_page : (page + 1) * per_page]
+    players = read_players(data_dir)
+    takes = read_takes(data_dir) if chosen else []
+    rows = []
+    for s in chosen:
+        start, end = s.start_ns, s.end_ns
+        meta = read_meta(session_dir(data_dir, s.device_id, s.session_id))
+        row = SessionRow(
+            device_id=s.device_id,
+            session_id=s.session_id,
+            name=str(meta.get("name", "")),
+            player=display_name(s.device_id, players),
+            start=pd.Timestamp(start, unit="ns", tz="UTC") if start else pd.NaT,
+            duration_s=(end - start) / 1e9 if start and end else 0.0,
+            readings=sum(st.count for st in s.sensors.values()),
+            end_ns=end or 0,
+        )
+        for t in takes:
+            if t.device_id == s.device_id and (
+                t.session_id == s.session_id
+                if t.session_id
+                else (
+                    start is not None
+                    and end is not None
+                    and t.start_ns <= end
+                    and (t.end_ns is None or t.end_ns >= start)
+                )
+            ):
+                row.takes.append(
+                    {
+                        "name": t.name,
+                        "start": pd.Timestamp(t.start_ns, unit="ns", tz="UTC"),
+                        "duration_s": float("nan") if t.duration_s is None else t.duration_s,
+                    }
+                )
+        if count_swings:
+            summary = swing_summary(
+                data_dir,
+                s.device_id,
+                s.session_id,
+                row.end_ns,
+                row.readings,
+                growing=growing(s.device_id, s.session_id),
+            )
+            row.swings = summary["swings"]
+            row.medians = summary["medians"]
+            row.problem = summary["problem"]
+            row.so_far = bool(summary.get("so_far"))
+        rows.append(row)
+    return SessionListing(rows, total, page, per_page, devices)
+
+
+def device_trend_rows(
+    data_dir: Path, device: str, growing: Callable[[str, str], bool] = lambda d, s: False
+) -> list[SessionRow]:
+    """Every session of ``device`` with its summary (for its trend), newest first."""
+    everything = sessions_page(data_dir, 0, 1 << 30, device=device, growing=growing)
+    return everything.rows
+
+
+def player_trend(rows: list[SessionRow], device: str) -> pd.DataFrame:
+    """One row per session of the player of ``device`` (a device id: players are keyed by
+    their device, names are only shown), oldest first: ``start``, ``session``, ``swings`` and
+    the per-session median of each headline number measured in them (columns named as in the
+    swing table)."""
+    mine = [r for r in rows if r.device_id == device and r.swings]
     mine.sort(key=lambda r: r.end_ns)
     records = []
     for r in mine:

@@ -57,6 +57,7 @@ __all__ = [
     "mark_not_swing",
     "marks_from_export",
     "marks_path",
+    "marks_stamp",
     "merge_marks",
     "new_mark",
     "read_marks",
@@ -179,6 +180,15 @@ def swing_time_ns(swing: Any) -> int:
 # ------------------------------------------------------------------------------ the file
 def marks_path(data_dir: Path, device_id: str, session_id: str) -> Path:
     return session_dir(Path(data_dir), device_id, session_id) / MARKS_FILE
+
+
+def marks_stamp(data_dir: Path, device_id: str, session_id: str) -> int:
+    """A number that changes whenever the session's marks change (the modification time of
+    its marks file in ns; 0 without one): the key of what is computed from the marks."""
+    try:
+        return marks_path(data_dir, device_id, session_id).stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def read_marks_file(path: Path) -> list[Mark]:

@@ -127,7 +127,10 @@ class Recorder:
         self._stuck: set[Path] = set()
         self._unverified: set[Path] = set()  # journal segments retention keeps for good
         self._touched: dict[tuple[str, str], list[float]] = {}  # key: [last write, parts]
-        self._index_stale = False
+        self._index_stale = False  # the whole index (at start)
+        #: Sessions whose parts changed since the index was refreshed: only their entries are
+        #: read again (a walk of every session folder took seconds with 2,000 of them).
+        self._index_keys: set[tuple[str, str]] = set()
         self._last_flush = time.monotonic()
         self._last_prune = 0.0
 
@@ -332,7 +335,7 @@ class Recorder:
         self._done = (segment, end)
         self._last_flush = now = time.monotonic()
         self.counters["parts"] += len(written)
-        self._index_stale = self._index_stale or bool(written)
+        self._index_keys.update(k for k in pending if k not in failed)
         for key in pending:
             if key not in failed:
                 touched = self._touched.setdefault(key, [now, 0])
@@ -352,10 +355,13 @@ class Recorder:
         self._pending, self._pending_segment, self._pending_readings = {}, None, 0
 
     def _refresh_index(self) -> None:
-        if not self._index_stale:
-            return
-        self._index_stale = False
-        refresh_index(self.data_dir)
+        if self._index_stale:
+            self._index_stale = False
+            self._index_keys.clear()
+            refresh_index(self.data_dir)
+        elif self._index_keys:
+            keys, self._index_keys = self._index_keys, set()
+            refresh_index(self.data_dir, only=keys)
 
     def _prune(self) -> None:
         now = time.monotonic()
@@ -397,7 +403,8 @@ class Recorder:
             log.error("cannot compact %s/%s: %s", device_id, session_id, e)
             return
         self.counters["compactions"] += done
-        self._index_stale = self._index_stale or bool(done)
+        if done:
+            self._index_keys.add((device_id, session_id))
 
     # ------------------------------------------------------------------------------ takes
     def device_clock(self, device_id: str) -> tuple[int, str | None]:

@@ -20,13 +20,18 @@ import orjson
 from hitting_coach.errors import SessionError
 from hitting_coach.store.journal import read_tail
 from hitting_coach.store.layout import read_meta, session_dir, write_json
+from hitting_coach.store.marks import marks_stamp
 from hitting_coach.store.players import clean_name
+from hitting_coach.store.sessions import refresh_index
 
 __all__ = [
     "DERIVED",
     "delete_session",
     "derived_dir",
     "newest_report",
+    "prune_reports",
+    "report_is_stale",
+    "session_reports",
     "read_derived_json",
     "rename_session",
     "report_path",
@@ -122,18 +127,55 @@ def delete_session(
         raise SessionError(f"cannot delete {session_id}: {e.strerror}") from None
     shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(derived_dir(data_dir, device_id, session_id), ignore_errors=True)
+    refresh_index(data_dir, only=[(device_id, session_id)])
     log.info("session %s/%s deleted", device_id, session_id)
 
 
-def report_path(data_dir: Path, device_id: str, session_id: str, end_ns: int) -> Path:
-    """Where the cached report of a session up to its reading at ``end_ns`` is kept."""
-    return derived_dir(data_dir, device_id, session_id) / f"report-{int(end_ns)}.html"
+def report_path(
+    data_dir: Path, device_id: str, session_id: str, end_ns: int, marks: int | None = None
+) -> Path:
+    """Where the cached report of a session up to its reading at ``end_ns``, made with its
+    marks as they are now (``marks``: a :func:`~hitting_coach.store.marks.marks_stamp`), is
+    kept: a change of marks asks for a new report."""
+    if marks is None:
+        marks = marks_stamp(data_dir, device_id, session_id)
+    name = f"report-{int(end_ns)}-m{int(marks)}.html"
+    return derived_dir(data_dir, device_id, session_id) / name
+
+
+def _report_key(path: Path) -> tuple[int, int]:
+    """``(end_ns, marks stamp)`` of a report file (older names carry no stamp: 0)."""
+    end, _, marks = path.stem[len("report-") :].partition("-m")
+    try:
+        return int(end), int(marks or 0)
+    except ValueError:
+        return -1, -1
+
+
+def session_reports(data_dir: Path, device_id: str, session_id: str) -> list[Path]:
+    """The session's cached reports, oldest first (by the readings they cover, then marks)."""
+    found = derived_dir(data_dir, device_id, session_id).glob("report-*.html")
+    return sorted((p for p in found if _report_key(p)[0] >= 0), key=_report_key)
 
 
 def newest_report(data_dir: Path, device_id: str, session_id: str) -> Path | None:
     """The session's most recent cached report, or None."""
-    found = sorted(
-        derived_dir(data_dir, device_id, session_id).glob("report-*.html"),
-        key=lambda p: int(p.stem[7:]) if p.stem[7:].isdigit() else -1,
-    )
+    found = session_reports(data_dir, device_id, session_id)
     return found[-1] if found else None
+
+
+def report_is_stale(data_dir: Path, device_id: str, session_id: str) -> bool:
+    """Whether the session's newest report was made before its marks last changed."""
+    newest = newest_report(data_dir, device_id, session_id)
+    if newest is None:
+        return False
+    return _report_key(newest)[1] != marks_stamp(data_dir, device_id, session_id)
+
+
+def prune_reports(data_dir: Path, device_id: str, session_id: str, keep: int) -> int:
+    """Remove all but the newest ``keep`` reports of a session; returns how many went."""
+    found = session_reports(data_dir, device_id, session_id)
+    gone = found[: max(0, len(found) - keep)]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return len(gone)

@@ -15,8 +15,10 @@ Every sensor keeps its own time axis; nothing is aligned or resampled here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +49,7 @@ __all__ = [
     "Session",
     "SessionSummary",
     "data_path",
+    "indexed_summaries",
     "list_sessions",
     "list_takes",
     "load_session",
@@ -252,56 +255,145 @@ def sensor_frames(
         yield sensor, frame
 
 
-def refresh_index(data_dir: str | Path) -> None:
+def refresh_index(data_dir: str | Path, only: Iterable[tuple[str, str]] | None = None) -> None:
     """Bring ``index.json`` up to date with the Parquet parts on disk (the recorder does it
-    whenever it wrote parts, an import after storing one)."""
-    _index(Path(data_dir), write=True)
+    whenever it wrote parts, an import after storing one). ``only``: just these sessions'
+    entries (added, updated, or dropped if their folder is gone), without walking the
+    others: what the recorder and a delete do, so the cost does not grow with the sessions
+    on disk."""
+    root = Path(data_dir)
+    with _index_lock:
+        if only is None:
+            _index(root, write=True)
+            return
+        path = root / INDEX_FILE
+        old = _read_index(path)
+        if not old and not path.exists():
+            _index(root, write=True)
+            return
+        entries = dict(old)
+        for device, session in only:
+            sdir = session_dir(root, device, session)
+            rel = sdir.relative_to(root / SESSIONS).as_posix()
+            if sdir.is_dir():
+                entries[rel] = _entry(device, session, sdir, entries.get(rel))
+            else:
+                entries.pop(rel, None)
+        if entries != old:
+            _write_index(path, entries)
+
+
+_index_lock = threading.Lock()
+#: ``indexed_summaries``: index.json as last parsed, by data directory and its (mtime, size).
+_parsed: dict[Path, tuple[tuple[int, int], dict[tuple[str, str], SessionSummary]]] = {}
+
+
+def _read_index(path: Path) -> dict[str, Any]:
+    try:
+        cached = orjson.loads(path.read_bytes())
+        if not isinstance(cached, dict) or cached.get("version") != _INDEX_VERSION:
+            return {}
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    sessions = cached.get("sessions", {})
+    return sessions if isinstance(sessions, dict) else {}
+
+
+def _write_index(path: Path, entries: dict[str, Any]) -> None:
+    try:
+        write_json(path, {"version": _INDEX_VERSION, "sessions": entries})
+    except OSError as e:  # a read-only copy of a data directory still lists
+        log.debug("cannot write %s: %s", path, e)
+
+
+def _entry(device: str, session: str, sdir: Path, old: dict | None) -> dict[str, Any]:
+    """A session's index entry: its parts' fingerprint and per-sensor counts and times (read
+    again only if the fingerprint changed)."""
+    parts = list_parts(sdir)
+    fingerprint = [
+        [f"{sensor}/{p.name}", (st := p.stat()).st_size, st.st_mtime_ns]
+        for sensor, files in parts.items()
+        for p in files
+    ]
+    if old is not None and old.get("fingerprint") == fingerprint:
+        return old
+    sensors: dict[str, list[int]] = {}
+    for sensor, files in parts.items():
+        stats = SensorStats()
+        for p in files:
+            got = part_stats(p)
+            if got:
+                stats.add(*got)
+        if stats.count:
+            sensors[sensor] = [stats.count, stats.start_ns, stats.end_ns]
+    return {
+        "device_id": device,
+        "session_id": session,
+        "fingerprint": fingerprint,
+        "sensors": sensors,
+    }
+
+
+def _summary_from(entry: dict[str, Any], name: str = "") -> SessionSummary:
+    summary = SessionSummary(str(entry["device_id"]), str(entry["session_id"]), name)
+    summary.received_ns = max((mtime for _, _, mtime in entry["fingerprint"]), default=0)
+    for sensor, (count, start, end) in entry["sensors"].items():
+        summary.sensors[sensor] = SensorStats(count, start, end)
+    return summary
 
 
 def _index(root: Path, write: bool) -> dict[tuple[str, str], SessionSummary]:
     path = root / INDEX_FILE
-    try:
-        cached = orjson.loads(path.read_bytes())
-        if cached.get("version") != _INDEX_VERSION:
-            cached = {}
-    except (OSError, orjson.JSONDecodeError):
-        cached = {}
-    old = cached.get("sessions", {})
+    old = _read_index(path)
     entries: dict[str, Any] = {}
     out: dict[tuple[str, str], SessionSummary] = {}
     for device, session, sdir in session_dirs(root):
-        parts = list_parts(sdir)
         rel = sdir.relative_to(root / SESSIONS).as_posix()
-        fingerprint = [
-            [f"{sensor}/{p.name}", (st := p.stat()).st_size, st.st_mtime_ns]
-            for sensor, files in parts.items()
-            for p in files
-        ]
-        entry = old.get(rel)
-        if entry is None or entry.get("fingerprint") != fingerprint:
-            sensors: dict[str, list[int]] = {}
-            for sensor, files in parts.items():
-                stats = SensorStats()
-                for p in files:
-                    got = part_stats(p)
-                    if got:
-                        stats.add(*got)
-                if stats.count:
-                    sensors[sensor] = [stats.count, stats.start_ns, stats.end_ns]
-            entry = {"device_id": device, "session_id": session, "fingerprint": fingerprint}
-            entry["sensors"] = sensors
-        entries[rel] = entry
-        summary = SessionSummary(device, session, str(read_meta(sdir).get("name", "")))
-        summary.received_ns = max((mtime for _, _, mtime in fingerprint), default=0)
-        for sensor, (count, start, end) in entry["sensors"].items():
-            summary.sensors[sensor] = SensorStats(count, start, end)
-        out[(device, session)] = summary
+        entry = entries[rel] = _entry(device, session, sdir, old.get(rel))
+        out[(device, session)] = _summary_from(entry, str(read_meta(sdir).get("name", "")))
     if write and entries != old:
-        try:
-            write_json(path, {"version": _INDEX_VERSION, "sessions": entries})
-        except OSError as e:  # a read-only copy of a data directory still lists
-            log.debug("cannot write %s: %s", path, e)
+        _write_index(path, entries)
     return out
+
+
+def indexed_summaries(data_dir: str | Path) -> list[SessionSummary]:
+    """Every session as ``index.json`` and the journal know it, without walking the session
+    folders (what the sessions page lists: the recorder, imports and deletes keep the index
+    up to date; one that does not exist yet is made). Names are left empty (read the
+    ``meta.json`` of the sessions shown). The parsed index is reused while the file is
+    unchanged. Sorted by start time."""
+    root = data_path(data_dir)
+    path = root / INDEX_FILE
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        refresh_index(root)
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # read-only: list the slow way
+            return session_summaries(root)
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _parsed.get(root)
+    if cached is None or cached[0] != stamp:
+        parsed = {}
+        for entry in _read_index(path).values():
+            try:
+                summary = _summary_from(entry)
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged entry: the next full refresh writes it again
+            parsed[(summary.device_id, summary.session_id)] = summary
+        cached = _parsed[root] = (stamp, parsed)
+    summaries = {k: dataclasses.replace(v, sensors=dict(v.sensors)) for k, v in cached[1].items()}
+    tail = read_tail(root)
+    for key, sensors in tail.batches.items():
+        summary = summaries.setdefault(key, SessionSummary(*key))
+        summary.received_ns = max(summary.received_ns, tail.received_ns[key])
+        for sensor, batches in sensors.items():
+            stats = summary.sensors.setdefault(sensor, SensorStats())
+            for b in batches:
+                if len(b):
+                    stats.add(len(b), int(b.time_ns.min()), int(b.time_ns.max()))
+    return sorted(summaries.values(), key=lambda s: (s.start_ns or 0, s.device_id, s.session_id))
 
 
 def list_sessions(data_dir: str | Path | None = None) -> pd.DataFrame:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,19 +27,33 @@ from bokeh.plotting import figure
 
 from hitting_coach.analysis.session_overview import (
     HEADLINES,
+    SessionListing,
     SessionRow,
+    device_trend_rows,
+    forget_summary,
     player_trend,
-    session_rows,
+    sessions_page,
 )
 from hitting_coach.errors import HittingCoachError
-from hitting_coach.store.players import read_players, set_player
-from hitting_coach.store.session_admin import delete_session, rename_session, report_path
+from hitting_coach.store.players import display_name, read_players, set_player
+from hitting_coach.store.session_admin import (
+    delete_session,
+    newest_report,
+    rename_session,
+    report_is_stale,
+    report_path,
+)
 
-__all__ = ["ALL_PLAYERS", "SessionsPage", "file_url"]
+__all__ = ["ALL_PLAYERS", "PER_PAGE", "SessionsPage", "device_labels", "file_url"]
 
 log = logging.getLogger(__name__)
 
 ALL_PLAYERS = "All players"
+#: Sessions shown per page, newest first.
+PER_PAGE = 20
+#: Lists and summaries are made here, never on the event loop (the server's one thread that
+#: answers the phones): one worker, so pages opened at once wait their turn.
+_worker = ThreadPoolExecutor(1, thread_name_prefix="sessions-page")
 CSS = """
 .hc-session { font-size: 15px; line-height: 1.4; }
 .hc-session b { font-size: 17px; }
@@ -50,6 +66,17 @@ def file_url(kind: str, device_id: str, session_id: str) -> str:
     """The link (relative to the sessions page) of a session's report or export."""
     name = {"report": "session_report.html", "export": "session_export.zip"}[kind]
     return f"{name}?{urlencode({'device': device_id, 'session': session_id})}"
+
+
+def device_labels(devices: list[str], players: dict[str, str]) -> dict[str, str]:
+    """``{label: device id}`` for a picker: the player's name (or the id), the id added where
+    two devices would read alike, so no device's label hides another's."""
+    labels: dict[str, str] = {}
+    for d in devices:
+        name = display_name(d, players)
+        label = name if name == d else f"{name} ({d})"
+        labels[label if label not in labels else f"{label} [{len(labels)}]"] = d
+    return labels
 
 
 def _e(text: Any) -> str:
@@ -90,19 +117,25 @@ class SessionsPage(pn.viewable.Viewer):
         self.start_report = start_report
         self.report_status = report_status
         self.rows: list[SessionRow] = []
+        self.page_number = 0
+        self.total = 0
+        self._loads = 0  # the newest load asked for; an older one's result is dropped
+        self._lock = threading.Lock()
+        self._doc = pn.state.curdoc
+        self._background = self._doc is not None and self._doc.session_context is not None
         self._report_panes: dict[tuple[str, str], tuple[pn.pane.HTML, SessionRow]] = {}
         self.message = pn.pane.HTML("", css_classes=["hc-message"], sizing_mode="stretch_width")
         self.player_filter = pn.widgets.Select(
-            name="Player", options=[ALL_PLAYERS], width=260, css_classes=["hc-player-filter"]
+            label="Player", options=[ALL_PLAYERS], width=260, css_classes=["hc-player-filter"]
         )
         self.refresh_button = pn.widgets.Button(
             label="↻ Refresh", width=110, css_classes=["hc-refresh"]
         )
         self.device_select = pn.widgets.Select(
-            name="Device", options=[], width=300, css_classes=["hc-device-select"]
+            label="Device", options=[], width=300, css_classes=["hc-device-select"]
         )
         self.player_name = pn.widgets.TextInput(
-            name="Player name",
+            label="Player name",
             placeholder="e.g. Maya — belt phone",
             width=260,
             css_classes=["hc-player-name"],
@@ -111,8 +144,17 @@ class SessionsPage(pn.viewable.Viewer):
             label="Name this device", width=160, css_classes=["hc-name-device"]
         )
         self.trend = pn.Column(sizing_mode="stretch_width", css_classes=["hc-trend"])
-        self.listing = pn.Column(sizing_mode="stretch_width", css_classes=["hc-sessions"])
-        self.player_filter.param.watch(lambda event: self._show(), "value")
+        self.listing = pn.Column(
+            pn.pane.HTML('<p class="hc-loading">Reading the sessions…</p>'),
+            sizing_mode="stretch_width",
+            css_classes=["hc-sessions"],
+        )
+        self.newer = pn.widgets.Button(label="← Newer", width=110, css_classes=["hc-newer"])
+        self.older = pn.widgets.Button(label="Older →", width=110, css_classes=["hc-older"])
+        self.page_info = pn.pane.HTML("", css_classes=["hc-page-info"], width=260)
+        self.newer.on_click(lambda event: self._turn(-1))
+        self.older.on_click(lambda event: self._turn(+1))
+        self.player_filter.param.watch(lambda event: self._filter_changed(), "value")
         self.refresh_button.on_click(lambda event: self.refresh())
         self.name_button.on_click(lambda event: self._name_device())
         self.device_select.param.watch(lambda event: self._fill_player_name(), "value")
@@ -130,7 +172,9 @@ class SessionsPage(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
             ),
             self.trend,
+            pn.Row(self.newer, self.page_info, self.older),
             self.listing,
+            pn.Row(self.newer, self.page_info, self.older),
             sizing_mode="stretch_width",
             stylesheets=[CSS],
         )
@@ -143,25 +187,99 @@ class SessionsPage(pn.viewable.Viewer):
 
     # ----------------------------------------------------------------------------- state
     def refresh(self) -> None:
-        """Read the sessions again and show them."""
+        """Read the sessions of the current page again and show them: in the background when
+        served (the page shows what it has meanwhile), else right away."""
+        with self._lock:
+            self._loads += 1
+            ticket = self._loads
+        device = self._device()
+        page = self.page_number
+        if not self._background:
+            self._apply(ticket, *self._load(page, device))
+            return
+        doc = self._doc
+
+        def work() -> None:
+            try:
+                result = self._load(page, device)
+            except Exception:  # a page must show something: the error, not a spinner
+                log.exception("cannot list the sessions")
+                result = (None, [], {}, "cannot list the sessions (see the server's log)")
+            try:
+                doc.add_next_tick_callback(lambda: self._apply(ticket, *result))
+            except Exception:  # the page was closed meanwhile
+                log.debug("sessions page gone before its list was ready", exc_info=True)
+
+        _worker.submit(work)
+
+    def _device(self) -> str | None:
+        value = self.player_filter.value
+        return None if value in (None, ALL_PLAYERS) else value
+
+    def _load(
+        self, page: int, device: str | None
+    ) -> tuple[SessionListing | None, list[SessionRow], dict[str, str], str]:
+        """What a refresh shows (run off the event loop): the page of sessions, the chosen
+        device's trend rows, the player names, and an error to say."""
         try:
-            self.rows = session_rows(self.data_dir)
+            listing = sessions_page(
+                self.data_dir, page, PER_PAGE, device=device, growing=self.recording
+            )
+            trend = (
+                device_trend_rows(self.data_dir, device, self.recording)
+                if device is not None
+                else []
+            )
         except (HittingCoachError, OSError) as e:
-            self._say(f"cannot list the sessions: {e}", error=True)
-            self.rows = []
-        players = sorted({r.player for r in self.rows})
+            return None, [], {}, f"cannot list the sessions: {e}"
+        return listing, trend, read_players(self.data_dir), ""
+
+    def _apply(
+        self,
+        ticket: int,
+        listing: SessionListing | None,
+        trend: list[SessionRow],
+        names: dict[str, str],
+        error: str,
+    ) -> None:
+        with self._lock:
+            if ticket != self._loads:
+                return  # a newer load is on its way
+        if error:
+            self._say(error, error=True)
+        if listing is None:
+            self.rows, self.total, devices = [], 0, sorted(names)
+        else:
+            self.rows, self.total, devices = listing.rows, listing.total, listing.devices
+            self.page_number = listing.page
+        self._trend_rows = trend
+        labels = device_labels(devices, names)
         current = self.player_filter.value
-        self.player_filter.options = [ALL_PLAYERS, *players]
-        self.player_filter.value = current if current in players else ALL_PLAYERS
-        names = read_players(self.data_dir)
-        devices = sorted({r.device_id for r in self.rows} | set(names))
+        self._applying = True
+        try:
+            self.player_filter.options = {ALL_PLAYERS: ALL_PLAYERS, **labels}
+            if current not in labels.values():
+                self.player_filter.value = ALL_PLAYERS
+        finally:
+            self._applying = False
+        every = device_labels(sorted(set(devices) | set(names)), names)
         chosen = self.device_select.value
-        self.device_select.options = {
-            (f"{d} — {names[d]}" if d in names else d): d for d in devices
-        }
-        self.device_select.value = chosen if chosen in devices else next(iter(devices), None)
+        self.device_select.options = every
+        self.device_select.value = (
+            chosen if chosen in every.values() else next(iter(every.values()), None)
+        )
         self._fill_player_name()
         self._show()
+
+    def _filter_changed(self) -> None:
+        if getattr(self, "_applying", False):
+            return
+        self.page_number = 0
+        self.refresh()
+
+    def _turn(self, step: int) -> None:
+        self.page_number = max(0, self.page_number + step)
+        self.refresh()
 
     def _say(self, text: str, error: bool = False) -> None:
         color = "#b00020" if error else "#1b5e20"
@@ -189,19 +307,28 @@ class SessionsPage(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------------- showing
     def _show(self) -> None:
-        player = self.player_filter.value
-        rows = [r for r in self.rows if player in (ALL_PLAYERS, r.player)]
+        rows = self.rows
         self._report_panes = {}
         if not rows:
             self.listing.objects = [pn.pane.HTML("<p>No sessions recorded yet.</p>")]
         else:
             self.listing.objects = [self._session_card(r) for r in rows]
-        self.trend.objects = [] if player == ALL_PLAYERS else self._trend(player)
+        first = self.page_number * PER_PAGE
+        self.page_info.object = (
+            f'<span class="hc-muted">sessions {first + 1:,}–{first + len(rows):,} of '
+            f"{self.total:,}, newest first</span>"
+            if rows
+            else ""
+        )
+        self.newer.disabled = self.page_number == 0
+        self.older.disabled = first + len(rows) >= self.total
+        device = self._device()
+        self.trend.objects = [] if device is None else self._trend(device)
 
     def _session_card(self, row: SessionRow) -> pn.Column:
         title = _e(row.name) if row.name else _e(row.session_id)
         swings = (
-            f"{row.swings} swings"
+            f"{row.swings} swings" + (" so far" if row.so_far else "")
             if row.swings is not None
             else f'<span class="hc-problem" style="color:#b00020">{_e(row.problem)}</span>'
         )
@@ -240,7 +367,7 @@ class SessionsPage(pn.viewable.Viewer):
         rename = pn.widgets.Button(label="Rename", width=100, css_classes=["hc-rename"])
         rename.on_click(lambda event, r=row, w=rename_input: self._rename(r, w.value))
         delete = pn.widgets.Button(
-            label="Delete…", button_type="danger", width=100, css_classes=["hc-delete"]
+            label="Delete…", color="danger", width=100, css_classes=["hc-delete"]
         )
         confirm = pn.Row(visible=False, css_classes=["hc-confirm"])
         delete.on_click(lambda event, r=row, c=confirm: self._ask_delete(r, c))
@@ -260,13 +387,20 @@ class SessionsPage(pn.viewable.Viewer):
             f'<a class="hc-open-report" target="_blank" rel="noopener" '
             f'href="{_e(file_url("report", *row.key))}">Open report</a>'
         )
+        if job is not None and job.state in ("queued", "running"):
+            return f'<span class="hc-report-state">making the report: {_e(job.progress)}…</span>'
         if report_path(self.data_dir, *row.key, row.end_ns).is_file():
             return link
-        if job is None:
-            return '<span class="hc-muted">no report yet</span>'
-        if job.state == "failed":
+        if job is not None and job.state == "failed":
             return f'<span class="hc-report-state" style="color:#b00020">report failed: {_e(job.error)}</span>'
-        return f'<span class="hc-report-state">making the report: {_e(job.progress)}…</span>'
+        if newest_report(self.data_dir, *row.key) is not None and report_is_stale(
+            self.data_dir, *row.key
+        ):
+            return (
+                f'{link} <span class="hc-report-stale" style="color:#8a5a00">made before your '
+                "last mark; make again</span>"
+            )
+        return '<span class="hc-muted">no report yet</span>'
 
     def _make_report(self, row: SessionRow) -> None:
         if self.start_report is None:
@@ -297,7 +431,7 @@ class SessionsPage(pn.viewable.Viewer):
     def _ask_delete(self, row: SessionRow, confirm: pn.Row) -> None:
         title = row.name or row.session_id
         yes = pn.widgets.Button(
-            label="Yes, delete it", button_type="danger", width=140, css_classes=["hc-delete-yes"]
+            label="Yes, delete it", color="danger", width=140, css_classes=["hc-delete-yes"]
         )
         no = pn.widgets.Button(label="Keep it", width=100, css_classes=["hc-delete-no"])
         yes.on_click(lambda event: self._delete(row))
@@ -319,12 +453,15 @@ class SessionsPage(pn.viewable.Viewer):
         except HittingCoachError as e:
             self._say(str(e), error=True)
             return
+        forget_summary(self.data_dir, row.device_id, row.session_id)
         self._say(f"deleted session {row.name or row.session_id}")
         self.refresh()
 
     # ---------------------------------------------------------------------------- trend
-    def _trend(self, player: str) -> list[Any]:
-        trend = player_trend(self.rows, player)
+    def _trend(self, device: str) -> list[Any]:
+        rows = getattr(self, "_trend_rows", [])
+        player = display_name(device, read_players(self.data_dir))
+        trend = player_trend(rows, device)
         if trend.empty:
             return [pn.pane.HTML(f"<p>No swings measured for {_e(player)} yet.</p>")]
         plots = []

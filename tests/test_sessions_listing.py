@@ -1,0 +1,163 @@
+"""Issue 29, findings 3 and 7: the sessions page lists a page of sessions (newest first, 20 at
+a time) from the index, fast with 2,000 on disk; each session's summary is cached until its
+readings or marks change, and a session being recorded is not analysed again on every open;
+a change of marks refreshes the summary and marks the session's report stale."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import orjson
+import pytest
+
+import hitting_coach.analysis.session_overview as overview
+from hitting_coach.analysis.session_overview import session_rows, sessions_page, swing_summary
+from hitting_coach.ingest.hub import Hub
+from hitting_coach.store.marks import list_marks, mark_not_swing, unmark
+from hitting_coach.store.recorder import Recorder
+from hitting_coach.store.session_admin import (
+    delete_session,
+    newest_report,
+    report_is_stale,
+    report_path,
+)
+from hitting_coach.store.sessions import list_sessions
+
+
+@pytest.fixture
+def many_sessions(tmp_path, monkeypatch):
+    """2,000 one-reading sessions of 20 devices, recorded through the hub and the recorder
+    (fsync skipped: this is about listing them, not about the disk)."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    data = tmp_path / "data"
+    old = time.time_ns() - 3 * 86_400 * 10**9
+    with Recorder(data) as recorder:
+        hub = Hub(sink=recorder)
+        for n in range(2000):
+            reading = {
+                "name": "accelerometer",
+                "time": old + n * 10**9,
+                "values": {"x": 0, "y": 0, "z": 9.8},
+            }
+            message = {
+                "messageId": 1,
+                "sessionId": f"s{n:05d}",
+                "deviceId": f"phone-{n % 20:02d}",
+                "payload": [reading],
+            }
+            hub.ingest(orjson.dumps(message))
+    monkeypatch.undo()
+    return data
+
+
+def test_the_first_page_of_2000_sessions_is_ready_in_under_a_second(many_sessions):
+    start = time.perf_counter()
+    page = sessions_page(many_sessions, 0, 20)
+    took = time.perf_counter() - start
+    assert took < 1.0, f"{took:.2f} s"
+    assert page.total == 2000 and len(page.rows) == 20
+    assert [r.session_id for r in page.rows] == [f"s{n:05d}" for n in range(1999, 1979, -1)]
+    assert all(r.problem.startswith("cannot analyse: ") for r in page.rows)  # one reading
+    last = sessions_page(many_sessions, 99, 20)
+    assert [r.session_id for r in last.rows][-1] == "s00000"
+    assert sessions_page(many_sessions, 500, 20).page == 99  # past the end: the last page
+    mine = sessions_page(many_sessions, 0, 20, device="phone-07")
+    assert mine.total == 100 and {r.device_id for r in mine.rows} == {"phone-07"}
+    assert len(page.devices) == 20
+
+
+def test_a_deleted_session_leaves_the_list_at_once(many_sessions):
+    delete_session(many_sessions, "phone-19", "s01999")
+    page = sessions_page(many_sessions, 0, 20)
+    assert page.total == 1999 and page.rows[0].session_id == "s01998"
+    assert "s01999" not in set(list_sessions(many_sessions)["session_id"])
+
+
+def test_the_sessions_page_shows_20_sessions_and_pages_through_them(many_sessions):
+    from hitting_coach.ui.sessions_page import SessionsPage
+
+    start = time.perf_counter()
+    page = SessionsPage(many_sessions, period_ms=0)
+    took = time.perf_counter() - start
+    assert took < 2.0, f"{took:.2f} s"  # (widgets included)
+    assert len(page.listing.objects) == 20
+    assert "sessions 1–20 of 2,000" in page.page_info.object
+    assert page.newer.disabled and not page.older.disabled
+    page.older.clicks += 1
+    assert "sessions 21–40 of 2,000" in page.page_info.object
+    assert page.rows[0].session_id == "s01979"
+
+
+def test_a_session_being_recorded_is_not_analysed_on_every_open(
+    recorded_swings, tmp_path, monkeypatch
+):
+    source, sim = recorded_swings
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    calls = []
+    real = overview.session_swings
+    monkeypatch.setattr(
+        overview, "session_swings", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    monkeypatch.setattr(overview, "_memo", {})
+    row = session_rows(data, count_swings=False)[0]
+    first = swing_summary(data, "phone-1", "sim-swings", row.end_ns, row.readings, growing=True)
+    assert first["swings"] == len(sim.truth) and len(calls) == 1
+    for grown in range(1, 6):  # the phone keeps sending: the session grows between opens
+        again = swing_summary(
+            data,
+            "phone-1",
+            "sim-swings",
+            row.end_ns + grown * 10**9,
+            row.readings + grown * 40,
+            growing=True,
+        )
+        assert again["swings"] == len(sim.truth) and again["so_far"] is True
+    assert len(calls) == 1
+    # once it is not being recorded any more, its final readings are counted (once)
+    swing_summary(data, "phone-1", "sim-swings", row.end_ns + 9 * 10**9, row.readings + 400)
+    swing_summary(data, "phone-1", "sim-swings", row.end_ns + 9 * 10**9, row.readings + 400)
+    assert len(calls) == 2
+    # and after a while a growing one is counted again
+    monkeypatch.setattr(overview, "LIVE_SUMMARY_S", 0.0)
+    swing_summary(
+        data, "phone-1", "sim-swings", row.end_ns + 10**10, row.readings + 500, growing=True
+    )
+    assert len(calls) == 3
+
+
+def test_marks_refresh_the_swing_count_and_mark_the_report_stale(recorded_swings, tmp_path):
+    source, sim = recorded_swings
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    n = len(sim.truth)
+    assert session_rows(data)[0].swings == n
+    row = session_rows(data)[0]
+    made = report_path(data, "phone-1", "sim-swings", row.end_ns)
+    made.parent.mkdir(parents=True, exist_ok=True)
+    made.write_text("<html>report with every swing</html>")
+    assert not report_is_stale(data, "phone-1", "sim-swings")
+
+    from hitting_coach.analysis.corrections import session_swings
+
+    table = session_swings(("phone-1", "sim-swings"), data)
+    for peak in table["pelvis_peak_ns"].iloc[:2]:
+        mark_not_swing(("phone-1", "sim-swings"), int(peak), data_dir=data)
+    assert session_rows(data)[0].swings == n - 2
+    assert sessions_page(data, 0, 20).rows[0].swings == n - 2
+    assert report_is_stale(data, "phone-1", "sim-swings")
+    assert newest_report(data, "phone-1", "sim-swings") == made  # still there to open
+    fresh = report_path(data, "phone-1", "sim-swings", row.end_ns)
+    assert fresh != made and not fresh.exists()  # Make report makes a new one
+
+    from hitting_coach.ui.sessions_page import SessionsPage
+
+    page = SessionsPage(data, period_ms=0)
+    assert "made before your last mark; make again" in page._report_html(page.rows[0])
+
+    for mark in list_marks(("phone-1", "sim-swings"), data_dir=data).itertuples():
+        unmark(("phone-1", "sim-swings"), mark.mark_id, data_dir=data)
+    assert session_rows(data)[0].swings == n
+    assert report_path(data, "phone-1", "sim-swings", row.end_ns) != made  # not the old file
