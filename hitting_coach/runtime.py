@@ -99,6 +99,7 @@ class Runtime:
             fsync_interval_s=settings.fsync_interval_s,
             parquet_interval_s=settings.parquet_interval_s,
             journal_retention_s=settings.journal_retention_s,
+            max_open_sessions_per_device=settings.max_open_sessions_per_device,
         )
         self.hub = Hub(
             capacity=settings.buffer_readings,

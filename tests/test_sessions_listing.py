@@ -161,3 +161,30 @@ def test_marks_refresh_the_swing_count_and_mark_the_report_stale(recorded_swings
         unmark(("phone-1", "sim-swings"), mark.mark_id, data_dir=data)
     assert session_rows(data)[0].swings == n
     assert report_path(data, "phone-1", "sim-swings", row.end_ns) != made  # not the old file
+
+
+def test_a_device_keeps_a_bounded_number_of_sessions_open_and_closing_deletes_nothing(tmp_path):
+    from hitting_coach.store.layout import list_parts, session_dir
+    from hitting_coach.store.sessions import load_session
+    from support import motion_messages
+
+    data = tmp_path / "data"
+    start = time.time_ns() - 600 * 10**9
+    with Recorder(data, max_open_sessions_per_device=2, compact_after_s=3600) as recorder:
+        hub = Hub(sink=recorder)
+        for n in range(6):
+            for part in range(2):  # two flushes: two parts per sensor, worth compacting
+                messages = motion_messages(
+                    3, start + (n * 10 + part * 3) * 10**9, session=f"s{n}", first_id=part * 10
+                )
+                for m in messages:
+                    hub.ingest(orjson.dumps(m))
+                recorder.flush()
+            assert len(recorder.open_sessions("phone-1")) <= 2
+        assert sorted(recorder.open_sessions("phone-1")) == ["s4", "s5"]
+        assert recorder.status()["sessions_closed"] == 4
+        for n in range(4):  # closed: compacted into one part per sensor
+            parts = list_parts(session_dir(data, "phone-1", f"s{n}"))
+            assert {len(p) for p in parts.values()} == {1}, parts
+    for n in range(6):  # nothing deleted
+        assert load_session(("phone-1", f"s{n}"), data).readings == 6 * 40

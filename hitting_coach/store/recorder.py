@@ -90,6 +90,7 @@ class Recorder:
         segment_age_s: float = 600.0,
         journal_retention_s: float = 3600.0,
         min_free_bytes: int = 16 << 20,
+        max_open_sessions_per_device: int = 4,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.fsync_interval_s = fsync_interval_s
@@ -97,6 +98,7 @@ class Recorder:
         self.compact_after_s = compact_after_s
         self.journal_retention_s = journal_retention_s
         self.min_free_bytes = min_free_bytes
+        self.max_open_sessions_per_device = max(1, max_open_sessions_per_device)
         self.journal = Journal(
             self.data_dir / JOURNAL,
             fsync_interval_s=fsync_interval_s,
@@ -340,6 +342,7 @@ class Recorder:
             if key not in failed:
                 touched = self._touched.setdefault(key, [now, 0])
                 touched[0], touched[1] = now, touched[1] + 1
+        self._close_extra_sessions({device for device, _ in pending})
         self.writer_error = None
         for (device, session), error in failed.items():
             self.counters["conversion_failures"] += 1
@@ -372,6 +375,24 @@ class Recorder:
         prune_journal(self.data_dir, self.journal.segment, keep_s, self.counters, self._unverified)
 
     # --------------------------------------------------------------------------- compaction
+    def _close_extra_sessions(self, devices: set[str]) -> None:
+        """A device keeps at most ``max_open_sessions_per_device`` sessions open (written to,
+        waiting to be compacted): beyond that its least recently written one is closed now:
+        compacted and forgotten. Its readings stay; a message for it later opens it again."""
+        for device in devices:
+            mine = sorted(
+                (last, key) for key, (last, _) in self._touched.items() if key[0] == device
+            )
+            for _, key in mine[: max(0, len(mine) - self.max_open_sessions_per_device)]:
+                self.compact(*key)
+                del self._touched[key]
+                self.counters["sessions_closed"] += 1
+                log.info("closed session %r/%r: %r has newer ones open", *key, device)
+
+    def open_sessions(self, device_id: str) -> list[str]:
+        """The device's sessions open in the recorder (written to, not closed yet)."""
+        return [s for d, s in list(self._touched) if d == device_id]
+
     def _compact_quiet(self) -> None:
         now = time.monotonic()
         for key, (last, parts) in list(self._touched.items()):
@@ -466,4 +487,5 @@ class Recorder:
             "pending_readings": self._pending_readings,
             "last_parquet_age_s": round(now - self._last_flush, 3),
             "journal_segments_removed": self.counters["journal_segments_removed"],
+            "sessions_closed": self.counters["sessions_closed"],
         }
