@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hitting_coach.errors import HittingCoachError
 from hitting_coach.report import REPORT_NOTEBOOK, WarmKernel, close_event_loop, write_report
-from hitting_coach.store.session_admin import report_path
+from hitting_coach.store.session_admin import prune_reports, report_path
 
 __all__ = ["ReportJob", "ReportJobs"]
 
@@ -60,9 +60,20 @@ class ReportJobs:
     ``keep_warm=False`` starts each report's kernel when the report starts, keeping none
     between reports (no process and memory held while nobody asks for reports)."""
 
-    def __init__(self, keep_warm: bool = True, notebook: Path = REPORT_NOTEBOOK) -> None:
+    def __init__(
+        self,
+        keep_warm: bool = True,
+        notebook: Path = REPORT_NOTEBOOK,
+        *,
+        max_waiting: int | None = None,
+        keep_reports: int | None = None,
+    ) -> None:
         self.keep_warm = keep_warm
         self.notebook = Path(notebook)
+        #: Reports waiting at once (one per session), and reports kept per session: the
+        #: HITTING_COACH_REPORT_QUEUE_MAX and HITTING_COACH_REPORTS_KEPT settings by default.
+        self.max_waiting = max_waiting
+        self.keep_reports = keep_reports
         self._lock = threading.Lock()
         self._jobs: dict[tuple[str, str, str], ReportJob] = {}
         self._queue: queue.Queue = queue.Queue()
@@ -72,20 +83,49 @@ class ReportJobs:
         self.spare: WarmKernel | None = None
 
     def start(self, data_dir: Path, device_id: str, session_id: str, end_ns: int) -> ReportJob:
-        """The job making this report (queued now unless it is queued, running or done)."""
+        """The job making this report (queued now unless it is queued, running or done).
+
+        One report per session waits: a request for a session whose report is still waiting
+        replaces that one (it will cover the newest readings and marks). Raises
+        :class:`HittingCoachError` when ``max_waiting`` reports of other sessions wait."""
         path = report_path(data_dir, device_id, session_id, end_ns)
         key = (str(data_dir), device_id, session_id)
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.path == path and job.state in ("queued", "running"):
                 return job
-            job = ReportJob(device_id, session_id, path)
-            if path.is_file():
-                job.state, job.progress = "done", "ready"
+            if job is not None and job.state == "queued":
+                job.path = path  # the waiting one makes this report instead
                 return job
+            if path.is_file():
+                done = ReportJob(device_id, session_id, path)
+                done.state, done.progress = "done", "ready"
+                return done
+            waiting = sum(j.state == "queued" for j in self._jobs.values())
+            limit = self._max_waiting()
+            if waiting >= limit:
+                raise HittingCoachError(
+                    f"{waiting} reports are waiting to be made (at most {limit}, "
+                    "HITTING_COACH_REPORT_QUEUE_MAX); try again when one is done"
+                )
+            job = ReportJob(device_id, session_id, path)
             self._jobs[key] = job
             self._put((job, Path(data_dir)))
         return job
+
+    def _max_waiting(self) -> int:
+        if self.max_waiting is None:
+            from hitting_coach.config import Settings
+
+            self.max_waiting = Settings.load().report_queue_max
+        return self.max_waiting
+
+    def _keep_reports(self) -> int:
+        if self.keep_reports is None:
+            from hitting_coach.config import Settings
+
+            self.keep_reports = Settings.load().reports_kept
+        return self.keep_reports
 
     def prepare(self) -> None:
         """Have a kernel ready for the next report (started in the worker; returns now)."""
@@ -156,7 +196,8 @@ class ReportJobs:
         kept = self.spare
         kernel = self._ready_kernel() if self.keep_warm else None
         self.spare = None  # this report's now; write_report shuts it down
-        job.state = "running"
+        with self._lock:
+            job.state = "running"  # from here a new request queues a new job
         job.warm = kernel is not None and kernel is kept
         job.kernel_pid = kernel.pid if kernel is not None else None
         tmp = job.path.with_name(f".{job.path.name}.{os.getpid()}.tmp.html")
@@ -178,5 +219,9 @@ class ReportJobs:
             log.exception("report of %s/%s failed", job.device_id, job.session_id)
         else:
             job.state, job.progress = "done", "ready"
+            try:
+                prune_reports(data_dir, job.device_id, job.session_id, self._keep_reports())
+            except OSError as e:
+                log.warning("cannot remove old reports of %s: %s", job.session_id, e.strerror)
         finally:
             tmp.unlink(missing_ok=True)
