@@ -188,3 +188,15 @@ def test_a_device_keeps_a_bounded_number_of_sessions_open_and_closing_deletes_no
             assert {len(p) for p in parts.values()} == {1}, parts
     for n in range(6):  # nothing deleted
         assert load_session(("phone-1", f"s{n}"), data).readings == 6 * 40
+
+
+def test_players_are_keyed_by_device_and_no_label_hides_another_device():
+    from hitting_coach.ui.sessions_page import device_labels
+
+    players = {"phoneB": "phoneA", "phoneC": "Maya", "phoneD": "Maya"}
+    labels = device_labels(["phoneA", "phoneB", "phoneC", "phoneD", "phoneE"], players)
+    assert sorted(labels.values()) == ["phoneA", "phoneB", "phoneC", "phoneD", "phoneE"]
+    assert labels["phoneA"] == "phoneA" and labels["phoneE"] == "phoneE"
+    assert labels["phoneA (phoneB)"] == "phoneB"  # a name equal to another device's id
+    assert labels["Maya (phoneC)"] == "phoneC" and labels["Maya (phoneD)"] == "phoneD"
+    assert device_labels(["p1"], {"p1": "Maya — belt phone"}) == {"Maya — belt phone": "p1"}

@@ -69,13 +69,21 @@ def file_url(kind: str, device_id: str, session_id: str) -> str:
 
 
 def device_labels(devices: list[str], players: dict[str, str]) -> dict[str, str]:
-    """``{label: device id}`` for a picker: the player's name (or the id), the id added where
-    two devices would read alike, so no device's label hides another's."""
+    """``{label: device id}`` for a picker: the player's name (or the id), with the id added
+    where a name reads like another device's name or id, so no device's label hides
+    another's (a device named "phoneA — Maya" does not push out the device phoneA)."""
+    names = {d: display_name(d, players) for d in devices}
+    seen: dict[str, int] = {}
+    for name in names.values():
+        seen[name] = seen.get(name, 0) + 1
+    ids = set(devices)
     labels: dict[str, str] = {}
-    for d in devices:
-        name = display_name(d, players)
-        label = name if name == d else f"{name} ({d})"
-        labels[label if label not in labels else f"{label} [{len(labels)}]"] = d
+    for d, name in names.items():
+        clash = seen[name] > 1 or (name != d and name in ids)
+        label = f"{name} ({d})" if clash and name != d else name
+        while label in labels:  # still taken (e.g. a name that is "x (y)")
+            label += " ·"
+        labels[label] = d
     return labels
 
 
@@ -178,7 +186,10 @@ class SessionsPage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[CSS],
         )
-        self.refresh()
+        if self._background:  # once the page is connected: its list arrives after it
+            pn.state.onload(self.refresh)
+        else:
+            self.refresh()
         if pn.state.curdoc is not None and period_ms:
             self._callback = pn.state.add_periodic_callback(self._poll_reports, period=period_ms)
 
