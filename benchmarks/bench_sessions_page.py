@@ -68,6 +68,32 @@ def _one_reading(n: int, t: int) -> bytes:
     )
 
 
+def _browser_renders(url: str, times: int, timeout_s: float) -> list[float | None]:
+    """Seconds from navigation until the page shows 20 session cards, ``times`` times."""
+    from playwright.sync_api import sync_playwright
+
+    from support import CHROMIUM, CHROMIUM_ARGS
+
+    out: list[float | None] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for _ in range(times):
+            page = browser.new_page()
+            start = time.perf_counter()
+            page.goto(url, timeout=timeout_s * 1000)
+            cards = page.locator(".hc-session-card")
+            took: float | None = None
+            while time.perf_counter() - start < timeout_s:
+                if cards.count() >= 20:
+                    took = time.perf_counter() - start
+                    break
+                time.sleep(0.05)
+            out.append(took)
+            page.close()
+        browser.close()
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=2000)
@@ -75,6 +101,12 @@ def main() -> int:
     p.add_argument("--opens", type=int, default=3)
     p.add_argument("--rate", type=float, default=20.0, help="live POSTs/s while measuring")
     p.add_argument("--timeout", type=float, default=300.0, help="per page open, s")
+    p.add_argument(
+        "--browser",
+        type=int,
+        default=2,
+        help="also open the page this many times in Chromium and time until 20 sessions show",
+    )
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp:
@@ -155,6 +187,9 @@ def main() -> int:
                     took, status = time.perf_counter() - start, "timeout"
                 opens.append(took)
                 print(f"open /sensor/sessions: {took:.2f} s ({status})")
+        renders = []
+        if args.browser:
+            renders = _browser_renders(server.base + "/sensor/sessions", args.browser, args.timeout)
         time.sleep(1)
         stop.set()
         thread.join()
@@ -164,6 +199,11 @@ def main() -> int:
             code = "killed (it ignored SIGTERM for 120 s)"
             server.kill()
         lat = sorted(latencies)
+        for took in renders:
+            print(
+                "Chromium: 20 sessions shown "
+                + (f"{took:.2f} s after navigation" if took is not None else "never (timeout)")
+            )
         print(
             f"first render {opens[0]:.2f} s; later opens "
             + ", ".join(f"{t:.2f}" for t in opens[1:])
