@@ -36,7 +36,13 @@ import orjson
 
 from hitting_coach.errors import MessageError
 from hitting_coach.ingest.parse import RECORDED, Batch, Message, parse_message
-from hitting_coach.store.layout import JOURNAL, SessionKey, segment_part_ends
+from hitting_coach.store.layout import (
+    JOURNAL,
+    SessionKey,
+    read_deleted,
+    segment_part_ends,
+    was_deleted,
+)
 
 __all__ = [
     "Failure",
@@ -238,11 +244,13 @@ class Tail:
             sensors.setdefault(batch.sensor, []).append(batch)
 
 
-def read_tail(data_dir: Path, only: SessionKey | None = None) -> Tail:
+def read_tail(data_dir: Path, only: SessionKey | None = None, *, failed: bool = True) -> Tail:
     """What no Parquet part holds yet, optionally only one session's: each segment after its
-    checkpoint (less the lines a part already covers) and its failed ranges. Damaged lines
-    are skipped and counted."""
+    checkpoint (less the lines a part already covers) and (``failed``) its failed ranges.
+    Damaged lines are skipped and counted; lines of a session deleted after they were
+    received are no session's readings any more (skipped)."""
     tail = Tail()
+    deleted = read_deleted(data_dir)
     needle = None if only is None else orjson.dumps(only[1])  # cheap pre-filter
     for segment in segments(data_dir):
         start = read_checkpoint(segment)
@@ -251,7 +259,7 @@ def read_tail(data_dir: Path, only: SessionKey | None = None) -> Tail:
         except FileNotFoundError:
             continue
         ranges: list[tuple[int, int | None, SessionKey | None]] = [
-            (f.start, f.end, f.key) for f in read_failures(segment)
+            (f.start, f.end, f.key) for f in (read_failures(segment) if failed else [])
         ]
         covered: dict[SessionKey, int] = {}
         if size > start:
@@ -274,6 +282,8 @@ def read_tail(data_dir: Path, only: SessionKey | None = None) -> Tail:
                     continue
                 if key is None and offset <= covered.get(got, -1):
                     continue  # a part past the checkpoint has it (written, not yet checkpointed)
+                if was_deleted(deleted, got, decoded.received_ns):
+                    continue
                 tail.add(message, decoded.received_ns)
     if tail.damaged_lines:
         log.warning("skipped %d damaged journal lines in %s", tail.damaged_lines, data_dir)

@@ -31,6 +31,10 @@ from urllib.parse import quote, unquote
 import orjson
 
 __all__ = [
+    "DELETED_FILE",
+    "add_deleted",
+    "read_deleted",
+    "was_deleted",
     "JOURNAL",
     "SESSIONS",
     "SessionKey",
@@ -139,3 +143,48 @@ def write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------ deleted sessions
+DELETED_FILE = "deleted.jsonl"
+
+
+def add_deleted(data_dir: Path, device_id: str, session_id: str, deleted_ns: int) -> None:
+    """Note that a session was deleted at ``deleted_ns`` (server clock): its journal lines
+    received until then are no longer its readings (not pending, not missing from Parquet),
+    so the segments holding them can be pruned. One line appended, fsynced."""
+    line = orjson.dumps(
+        {"device_id": device_id, "session_id": session_id, "deleted_ns": int(deleted_ns)}
+    )
+    path = Path(data_dir) / DELETED_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def was_deleted(deleted: dict[SessionKey, int], key: SessionKey, received_ns: int) -> bool:
+    """Whether a journal line of session ``key`` received at ``received_ns`` belongs to a
+    deletion of it (a message after the deletion starts the session anew)."""
+    when = deleted.get(key)
+    return when is not None and received_ns <= when
+
+
+def read_deleted(data_dir: Path) -> dict[SessionKey, int]:
+    """``{(device, session): deleted_ns}`` of every deleted session (the latest deletion)."""
+    try:
+        data = (Path(data_dir) / DELETED_FILE).read_bytes()
+    except OSError:
+        return {}
+    out: dict[SessionKey, int] = {}
+    for line in data.splitlines():
+        try:
+            doc = orjson.loads(line)
+            key = (str(doc["device_id"]), str(doc["session_id"]))
+            out[key] = max(out.get(key, 0), int(doc["deleted_ns"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a line cut short by a crash: that deletion's lines just stay pending
+    return out

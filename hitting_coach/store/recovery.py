@@ -34,7 +34,13 @@ from hitting_coach.store.journal import (
     write_checkpoint,
     write_failures,
 )
-from hitting_coach.store.layout import SessionKey, part_origin, segment_parts
+from hitting_coach.store.layout import (
+    SessionKey,
+    part_origin,
+    read_deleted,
+    segment_parts,
+    was_deleted,
+)
 from hitting_coach.store.parts import DiskError, Pending, write_session_parts
 
 __all__ = ["dead_segments", "recent_keys", "recover"]
@@ -119,15 +125,19 @@ def convert(data_dir: Path, segment: Path, start: int) -> dict[SessionKey, str]:
         write_checkpoint(segment, end)
         pending, readings, chunk_start = {}, 0, end
 
+    deleted = read_deleted(data_dir)
     for offset, line in iter_lines(segment, start):
         end = offset
         if not line.strip():
             continue
         try:
-            message = decode_line(line).message
+            decoded = decode_line(line)
         except MessageError:
             damaged += 1
             continue
+        message = decoded.message
+        if was_deleted(deleted, (message.device_id, message.session_id), decoded.received_ns):
+            continue  # a deleted session: converting it would bring it back
         sensors = pending.setdefault((message.device_id, message.session_id), {})
         for batch in message.batches.values():
             sensors.setdefault(batch.sensor, []).append(batch)
@@ -153,12 +163,16 @@ def retry_failures(data_dir: Path, segment: Path) -> list[Failure]:
     if not failures:
         return []
     kept: list[Failure] = []
+    deleted = read_deleted(data_dir)
     for failure in failures:
         pending: Pending = {}
         for _, line in iter_lines(segment, failure.start, failure.end):
             try:
-                message = decode_line(line).message
+                decoded = decode_line(line)
             except MessageError:
+                continue
+            message = decoded.message
+            if was_deleted(deleted, failure.key, decoded.received_ns):
                 continue
             if (message.device_id, message.session_id) == failure.key:
                 sensors = pending.setdefault(failure.key, {})

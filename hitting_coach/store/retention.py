@@ -19,7 +19,13 @@ import pyarrow.parquet as pq
 
 from hitting_coach.errors import MessageError
 from hitting_coach.store.journal import decode_line, iter_lines, read_checkpoint, read_failures
-from hitting_coach.store.layout import SessionKey, list_parts, session_dir
+from hitting_coach.store.layout import (
+    SessionKey,
+    list_parts,
+    read_deleted,
+    session_dir,
+    was_deleted,
+)
 from hitting_coach.store.recovery import dead_segments
 
 __all__ = ["prune_journal", "verify_segment"]
@@ -46,8 +52,10 @@ def prune_journal(
             stat = segment.stat()
             if stat.st_mtime > cutoff or read_checkpoint(segment) < stat.st_size:
                 continue
-            if read_failures(segment):
-                continue
+            deleted = read_deleted(data_dir)
+            mtime_ns = stat.st_mtime_ns
+            if any(not was_deleted(deleted, f.key, mtime_ns) for f in read_failures(segment)):
+                continue  # a failed range of a session still there
             missing = verify_segment(data_dir, segment)
             if missing:
                 unverified.add(segment)
@@ -71,14 +79,20 @@ def prune_journal(
 
 def verify_segment(data_dir: Path, segment: Path) -> int:
     """How many distinct readings (session, sensor, time) of ``segment`` are not in Parquet
-    (0: all are). Damaged lines hold nothing readable and are not counted."""
+    (0: all are). Damaged lines hold nothing readable and are not counted, nor do the lines of
+    a session deleted after they were received (:func:`~hitting_coach.store.layout.add_deleted`).
+    """
     times: dict[tuple[SessionKey, str], list[np.ndarray]] = {}
+    deleted = read_deleted(data_dir)
     for _, line in iter_lines(segment):
         if not line.strip():
             continue
         try:
-            message = decode_line(line).message
+            decoded = decode_line(line)
         except MessageError:
+            continue
+        message = decoded.message
+        if was_deleted(deleted, (message.device_id, message.session_id), decoded.received_ns):
             continue
         for batch in message.batches.values():
             key = ((message.device_id, message.session_id), batch.sensor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +20,7 @@ import orjson
 
 from hitting_coach.errors import SessionError
 from hitting_coach.store.journal import read_tail
-from hitting_coach.store.layout import read_meta, session_dir, write_json
+from hitting_coach.store.layout import add_deleted, read_meta, session_dir, write_json
 from hitting_coach.store.marks import marks_stamp
 from hitting_coach.store.players import clean_name
 from hitting_coach.store.sessions import refresh_index
@@ -115,10 +116,14 @@ def delete_session(
             f"session {session_id} is being recorded right now; stop the phone first"
         )
     sdir = _existing(data_dir, device_id, session_id)
-    if read_tail(data_dir, only=(device_id, session_id)).batches:
+    if read_tail(data_dir, only=(device_id, session_id), failed=False).batches:
         raise SessionError(
             f"session {session_id} is still being written to disk; try again in a minute"
         )
+    try:  # its journal lines are no longer pending: the segments holding them can go
+        add_deleted(data_dir, device_id, session_id, time.time_ns())
+    except OSError as e:
+        raise SessionError(f"cannot delete {session_id}: {e.strerror}") from None
     trash = data_dir / DERIVED / f".deleting-{os.getpid()}-{abs(hash(sdir))}"
     trash.parent.mkdir(parents=True, exist_ok=True)
     try:
