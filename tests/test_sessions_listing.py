@@ -102,30 +102,24 @@ def test_a_session_being_recorded_is_not_analysed_on_every_open(
         overview, "session_swings", lambda *a, **k: calls.append(a) or real(*a, **k)
     )
     monkeypatch.setattr(overview, "_memo", {})
+    monkeypatch.setattr(overview, "LIVE_ANALYSE_MAX_READINGS", 1000)  # "an hour long"
     row = session_rows(data, count_swings=False)[0]
-    first = swing_summary(data, "phone-1", "sim-swings", row.end_ns, row.readings, growing=True)
-    assert first["swings"] == len(sim.truth) and len(calls) == 1
-    for grown in range(1, 6):  # the phone keeps sending: the session grows between opens
+    key = ("phone-1", "sim-swings")
+    live = swing_summary(data, *key, row.end_ns, row.readings, growing=True)
+    assert live["swings"] is None and live["recording"] and not live["problem"] and not calls
+    done = swing_summary(data, *key, row.end_ns, row.readings)  # it stopped: counted once
+    assert done["swings"] == len(sim.truth) and len(calls) == 1
+    monkeypatch.setattr(overview, "_memo", {})  # (a new server: only the disk remembers)
+    for grown in range(1, 6):  # recording again, growing between opens: not analysed again
         again = swing_summary(
-            data,
-            "phone-1",
-            "sim-swings",
-            row.end_ns + grown * 10**9,
-            row.readings + grown * 40,
-            growing=True,
+            data, *key, row.end_ns + grown * 10**9, row.readings + grown * 40, growing=True
         )
         assert again["swings"] == len(sim.truth) and again["so_far"] is True
     assert len(calls) == 1
     # once it is not being recorded any more, its final readings are counted (once)
-    swing_summary(data, "phone-1", "sim-swings", row.end_ns + 9 * 10**9, row.readings + 400)
-    swing_summary(data, "phone-1", "sim-swings", row.end_ns + 9 * 10**9, row.readings + 400)
+    swing_summary(data, *key, row.end_ns + 9 * 10**9, row.readings + 400)
+    swing_summary(data, *key, row.end_ns + 9 * 10**9, row.readings + 400)
     assert len(calls) == 2
-    # and after a while a growing one is counted again
-    monkeypatch.setattr(overview, "LIVE_SUMMARY_S", 0.0)
-    swing_summary(
-        data, "phone-1", "sim-swings", row.end_ns + 10**10, row.readings + 500, growing=True
-    )
-    assert len(calls) == 3
 
 
 def test_marks_refresh_the_swing_count_and_mark_the_report_stale(recorded_swings, tmp_path):
@@ -200,3 +194,31 @@ def test_players_are_keyed_by_device_and_no_label_hides_another_device():
     assert labels["phoneA (phoneB)"] == "phoneB"  # a name equal to another device's id
     assert labels["Maya (phoneC)"] == "phoneC" and labels["Maya (phoneD)"] == "phoneD"
     assert device_labels(["p1"], {"p1": "Maya — belt phone"}) == {"Maya — belt phone": "p1"}
+
+
+def test_a_short_session_being_recorded_is_counted_once_in_a_while(
+    recorded_swings, tmp_path, monkeypatch
+):
+    source, sim = recorded_swings
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    calls = []
+    real = overview.session_swings
+    monkeypatch.setattr(
+        overview, "session_swings", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    monkeypatch.setattr(overview, "_memo", {})
+    row = session_rows(data, count_swings=False)[0]
+    key = ("phone-1", "sim-swings")
+    assert row.readings < overview.LIVE_ANALYSE_MAX_READINGS
+    first = swing_summary(data, *key, row.end_ns, row.readings, growing=True)
+    assert first["swings"] == len(sim.truth) and len(calls) == 1
+    for grown in range(1, 4):
+        again = swing_summary(
+            data, *key, row.end_ns + grown * 10**9, row.readings + grown, growing=True
+        )
+        assert again["so_far"] is True
+    assert len(calls) == 1
+    monkeypatch.setattr(overview, "LIVE_SUMMARY_S", 0.0)  # a while later: counted again
+    swing_summary(data, *key, row.end_ns + 10**10, row.readings + 9, growing=True)
+    assert len(calls) == 2

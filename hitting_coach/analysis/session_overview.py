@@ -78,9 +78,12 @@ class SessionRow:
         return self.device_id, self.session_id
 
 
-#: A session still growing (recorded right now) keeps the summary last made for it this long
-#: before a page open makes a new one (counting a live hour took seconds of CPU per open).
+#: A session still growing (recorded right now) keeps the summary last made for it, in memory,
+#: this long (after that, the one on disk).
 LIVE_SUMMARY_S = 120.0
+#: A session being recorded with more readings than this is not analysed on a page open (an
+#: hour at 50 Hz: 360,000 readings, seconds of CPU that would stall the phone's POSTs).
+LIVE_ANALYSE_MAX_READINGS = 100_000
 _memo_lock = threading.Lock()
 #: The last summary made per session: ``{(data_dir, device, session): (key, made, doc)}``.
 _memo: dict[tuple[str, str, str], tuple[tuple[int, int, int], float, dict]] = {}
@@ -105,8 +108,11 @@ def swing_summary(
     gives ``swings`` None and ``problem`` "cannot analyse: reason".
 
     The cache holds until the session's readings (``end_ns``, ``readings``) or its marks
-    change. A ``growing`` session (being recorded) reuses the summary last made for it, with
-    the same marks, for :data:`LIVE_SUMMARY_S` (it says ``"so_far": true``)."""
+    change. A ``growing`` session (being recorded) reuses the summary last made for it with
+    the same marks for :data:`LIVE_SUMMARY_S` (``"so_far": true``); one of more than
+    :data:`LIVE_ANALYSE_MAX_READINGS` is not analysed at all while it grows (counting a live
+    hour took seconds of CPU, stalling the phone's POSTs): it shows the summary last made for
+    it, or none yet (``swings`` None, ``"recording": true``), and is counted once it stops."""
     data_dir = Path(data_dir)
     key = (int(end_ns), int(readings), marks_stamp(data_dir, device, session))
     memo_key = (str(data_dir), device, session)
@@ -120,6 +126,14 @@ def swing_summary(
             return {**memo[2], "so_far": True}
     path = _summary_path(data_dir, device, session, key)
     doc = read_derived_json(path)
+    if doc is None and growing and readings > LIVE_ANALYSE_MAX_READINGS:
+        # Being recorded: counting it (seconds of CPU for an hour) would stall the phone's
+        # POSTs. The last summary on disk, if any, says how it was; else it is counted later.
+        older = sorted(path.parent.glob(f"swings-*-m{key[2]}.json"), key=_mtime)
+        found = read_derived_json(older[-1]) if older else None
+        if found is not None:
+            return {**found, "so_far": True}
+        return {"swings": None, "medians": {}, "problem": "", "recording": True}
     if doc is None:
         doc = _summarise(data_dir, device, session)
         if doc["swings"] is not None:
@@ -128,6 +142,13 @@ def swing_summary(
     with _memo_lock:
         _memo[memo_key] = (key, now, doc)
     return doc
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def forget_summary(data_dir: Path, device: str, session: str) -> None:

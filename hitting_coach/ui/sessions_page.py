@@ -54,6 +54,9 @@ PER_PAGE = 20
 #: Lists and summaries are made here, never on the event loop (the server's one thread that
 #: answers the phones): one worker, so pages opened at once wait their turn.
 _worker = ThreadPoolExecutor(1, thread_name_prefix="sessions-page")
+#: Session cards added to a served page per tick of its event loop (each costs the loop tens
+#: of milliseconds of Bokeh models).
+_CARDS_PER_TICK = 2
 CSS = """
 .hc-session { font-size: 15px; line-height: 1.4; }
 .hc-session b { font-size: 17px; }
@@ -322,8 +325,11 @@ class SessionsPage(pn.viewable.Viewer):
         self._report_panes = {}
         if not rows:
             self.listing.objects = [pn.pane.HTML("<p>No sessions recorded yet.</p>")]
-        else:
+        elif not self._background:
             self.listing.objects = [self._session_card(r) for r in rows]
+        else:  # a few cards a tick: the phones' POSTs are answered in between
+            self.listing.objects = [self._session_card(r) for r in rows[:_CARDS_PER_TICK]]
+            self._add_cards(self._loads, rows[_CARDS_PER_TICK:])
         first = self.page_number * PER_PAGE
         self.page_info.object = (
             f'<span class="hc-muted">sessions {first + 1:,}–{first + len(rows):,} of '
@@ -336,13 +342,26 @@ class SessionsPage(pn.viewable.Viewer):
         device = self._device()
         self.trend.objects = [] if device is None else self._trend(device)
 
+    def _add_cards(self, ticket: int, rest: list[SessionRow]) -> None:
+        if not rest:
+            return
+
+        def more() -> None:
+            if ticket != self._loads:
+                return  # a newer list replaced this one
+            self.listing.extend([self._session_card(r) for r in rest[:_CARDS_PER_TICK]])
+            self._add_cards(ticket, rest[_CARDS_PER_TICK:])
+
+        self._doc.add_next_tick_callback(more)
+
     def _session_card(self, row: SessionRow) -> pn.Column:
         title = _e(row.name) if row.name else _e(row.session_id)
-        swings = (
-            f"{row.swings} swings" + (" so far" if row.so_far else "")
-            if row.swings is not None
-            else f'<span class="hc-problem" style="color:#b00020">{_e(row.problem)}</span>'
-        )
+        if row.swings is not None:
+            swings = f"{row.swings} swings" + (" so far" if row.so_far else "")
+        elif row.problem:
+            swings = f'<span class="hc-problem" style="color:#b00020">{_e(row.problem)}</span>'
+        else:
+            swings = "recording now: swings are counted when it stops"
         takes = "".join(
             f"<li>take <b>{_e(t['name'] or '(no name)')}</b> at {_when(t['start'])}, "
             + ("running" if pd.isna(t["duration_s"]) else _length(t["duration_s"]))
@@ -352,13 +371,17 @@ class SessionsPage(pn.viewable.Viewer):
         session_line = (
             f'<span class="hc-muted">session {_e(row.session_id)}</span>' if row.name else ""
         )
+        export = (
+            f'<a class="hc-export" href="{_e(file_url("export", *row.key))}" download>'
+            "⬇ Download export (CSV, zip)</a>"
+        )
         info = pn.pane.HTML(
-            f'<div class="hc-session"><b class="hc-player">{_e(row.player)}</b> · '
+            f'<hr><div class="hc-session"><b class="hc-player">{_e(row.player)}</b> · '
             f'<span class="hc-title">{title}</span> {session_line}<br>'
             f"{_when(row.start)} · {_length(row.duration_s)} · "
             f'<span class="hc-swing-count">{swings}</span> · {row.readings:,} readings'
             + (f"<ul>{takes}</ul>" if takes else "")
-            + "</div>",
+            + f"<br>{export}</div>",
             sizing_mode="stretch_width",
         )
         report_pane = pn.pane.HTML(
@@ -367,11 +390,6 @@ class SessionsPage(pn.viewable.Viewer):
         self._report_panes[row.key] = (report_pane, row)
         make = pn.widgets.Button(label="Make report", width=130, css_classes=["hc-make-report"])
         make.on_click(lambda event, r=row: self._make_report(r))
-        export = pn.pane.HTML(
-            f'<a class="hc-export" href="{_e(file_url("export", *row.key))}" download>'
-            "⬇ Download export (CSV, zip)</a>",
-            width=240,
-        )
         rename_input = pn.widgets.TextInput(
             value=row.name, placeholder="session name", width=220, css_classes=["hc-rename-input"]
         )
@@ -384,10 +402,9 @@ class SessionsPage(pn.viewable.Viewer):
         delete.on_click(lambda event, r=row, c=confirm: self._ask_delete(r, c))
         return pn.Column(
             info,
-            pn.Row(make, report_pane, export),
+            pn.Row(make, report_pane),
             pn.Row(rename_input, rename, delete),
             confirm,
-            pn.pane.HTML("<hr>", sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             css_classes=["hc-session-card"],
         )
