@@ -342,10 +342,13 @@ def _time_error(
 
 
 def _span(seconds: float) -> str:
+    """A time span for a refusal: exact seconds, and a coarser unit beside it only where
+    that unit shows it exactly (3,610 s is "3,610 s", never "1.0 h" beside a limit of 1.0 h)."""
+    text = f"{seconds:,.0f} s" if abs(seconds) >= 10 else f"{seconds:.1f} s"
     for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.1f} s"
+        if abs(seconds) >= size and float(seconds / size).is_integer():
+            return f"{text} ({seconds / size:.0f} {unit})"
+    return text
 
 
 #: Exact JSON number types as orjson returns them (``bool`` is a subclass of int: excluded).

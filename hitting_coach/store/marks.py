@@ -37,7 +37,7 @@ import orjson
 import pandas as pd
 
 from hitting_coach.errors import RecordingError, SessionError
-from hitting_coach.store.layout import session_dir
+from hitting_coach.store.layout import read_deleted, session_dir
 from hitting_coach.store.sessions import (
     Session,
     SessionRef,
@@ -209,12 +209,18 @@ def read_marks_file(path: Path) -> list[Mark]:
 
 def _parse(data: bytes, where: str) -> list[Mark]:
     marks: dict[str, Mark] = {}
-    for n, line in enumerate(data.splitlines(), 1):
+    lines = data.splitlines()
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError:
+            if n == len(lines) and not data.endswith(b"\n"):
+                # a last line cut short (a copy or a disk that stopped mid-write): the marks
+                # before it stand; the next change writes the file whole again
+                log.warning("%s line %d: cut short, skipped", where, n)
+                continue
             raise SessionError(f"{where} line {n}: not JSON") from None
         mark = _mark_from(doc, f"{where} line {n}")
         marks[mark.mark_id] = mark
@@ -262,6 +268,9 @@ def read_marks(data_dir: Path, device_id: str, session_id: str) -> list[Mark]:
 
 def _update(data_dir: Path, device_id: str, session_id: str, change) -> Any:
     path = marks_path(data_dir, device_id, session_id)
+    if not path.parent.is_dir() and (device_id, session_id) in read_deleted(Path(data_dir)):
+        # a deleted session (its readings gone): a mark must not make its folder again
+        raise SessionError(f"no session {device_id}/{session_id}: it was deleted")
     try:
         with _locked(path.parent):
             marks = {m.mark_id: m for m in read_marks_file(path)}

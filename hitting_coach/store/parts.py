@@ -29,7 +29,14 @@ import pyarrow.parquet as pq
 
 from hitting_coach.errors import RecordingError
 from hitting_coach.ingest.parse import Batch
-from hitting_coach.store.layout import SessionKey, list_parts, part_origin, sensor_dir, session_dir
+from hitting_coach.store.layout import (
+    SESSIONS,
+    SessionKey,
+    list_parts,
+    part_origin,
+    sensor_dir,
+    session_dir,
+)
 
 __all__ = [
     "DiskError",
@@ -37,6 +44,7 @@ __all__ = [
     "SensorStats",
     "batches_to_table",
     "compact_session",
+    "remove_dead_temporaries",
     "frame_from_tables",
     "part_stats",
     "settled_parts",
@@ -258,6 +266,34 @@ def compact_session(
         written += 1
         log.debug("compacted %d parts of %s/%s/%s", len(merge), device_id, session_id, sensor)
     return written
+
+
+def remove_dead_temporaries(data_dir: Path) -> int:
+    """Remove the temporary files (``.<part>.<pid>.<thread>.tmp``) of session parts whose
+    writing process is gone (killed mid-write, e.g. in a compaction); returns how many."""
+    removed = 0
+    for tmp in (data_dir / SESSIONS).glob("device=*/session=*/sensor=*/.part-*.tmp"):
+        bits = tmp.name.rsplit(".", 3)  # [.part-....parquet, pid, thread, "tmp"]
+        if len(bits) == 4 and bits[1].isdigit() and _alive(int(bits[1])):
+            continue
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError as e:
+            log.warning("cannot remove %s: %s", tmp.name, e.strerror)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def settled_parts(

@@ -46,6 +46,7 @@ from hitting_coach.store.layout import JOURNAL, SESSIONS, list_parts, session_di
 from hitting_coach.store.parts import (
     Pending,
     compact_session,
+    remove_dead_temporaries,
     settled_parts,
     write_session_parts,
 )
@@ -292,6 +293,9 @@ class Recorder:
             log.exception("cannot %s", doing)
 
     def _start_up(self) -> None:
+        removed = remove_dead_temporaries(self.data_dir)
+        if removed:
+            log.info("removed %d temporary files a killed writer left", removed)
         self.unconverted.update(recover(self.data_dir, self.journal.segment, self.counters))
         for device, session, path in session_dirs(self.data_dir):
             if any(len(p) > 1 for p in list_parts(path).values()):
@@ -384,7 +388,8 @@ class Recorder:
                 (last, key) for key, (last, _) in self._touched.items() if key[0] == device
             )
             for _, key in mine[: max(0, len(mine) - self.max_open_sessions_per_device)]:
-                self.compact(*key)
+                if not self.compact(*key):
+                    continue  # the disk refused: it stays open and is tried again
                 del self._touched[key]
                 self.counters["sessions_closed"] += 1
                 log.info("closed session %r/%r: %r has newer ones open", *key, device)
@@ -397,12 +402,12 @@ class Recorder:
         now = time.monotonic()
         for key, (last, parts) in list(self._touched.items()):
             if parts >= 30 or (parts >= 2 and now - last >= self.compact_after_s):
-                self.compact(*key)
-                del self._touched[key]
+                if self.compact(*key):
+                    del self._touched[key]  # else (a full disk): tried again next time
             elif now - last >= self.compact_after_s:
                 del self._touched[key]
 
-    def compact(self, device_id: str, session_id: str) -> None:
+    def compact(self, device_id: str, session_id: str) -> bool:
         """Merge a session's converted parts into one file per sensor (sorted, de-duplicated).
 
         Only parts whose journal range is checkpointed are merged, so a crash during
@@ -421,11 +426,13 @@ class Recorder:
             settled = settled_parts(self.data_dir, device_id, session_id, checkpoint)
             done = compact_session(self.data_dir, device_id, session_id, settled)
         except (OSError, pa.ArrowException) as e:
-            log.error("cannot compact %s/%s: %s", device_id, session_id, e)
-            return
+            log.error("cannot compact %s/%s (tried again later): %s", device_id, session_id, e)
+            self.counters["compaction_errors"] += 1
+            return False
         self.counters["compactions"] += done
         if done:
             self._index_keys.add((device_id, session_id))
+        return True
 
     # ------------------------------------------------------------------------------ takes
     def device_clock(self, device_id: str) -> tuple[int, str | None]:

@@ -72,7 +72,7 @@ def write_derived_json(path: Path, doc: dict) -> None:
 def _existing(data_dir: Path, device_id: str, session_id: str) -> Path:
     sdir = session_dir(Path(data_dir), device_id, session_id)
     if not sdir.is_dir():
-        raise SessionError(f"no session {device_id}/{session_id} on disk in {data_dir}")
+        raise SessionError(f"no session {device_id}/{session_id} on disk")
     return sdir
 
 
@@ -84,7 +84,7 @@ def rename_session(data_dir: Path, device_id: str, session_id: str, name: str) -
     sdir = session_dir(Path(data_dir), device_id, session_id)
     if not sdir.is_dir():
         if not read_tail(Path(data_dir), only=(device_id, session_id)).batches:
-            raise SessionError(f"no session {device_id}/{session_id} in {data_dir}")
+            raise SessionError(f"no session {device_id}/{session_id}")
         sdir.mkdir(parents=True, exist_ok=True)
     meta = read_meta(sdir)
     if name:
