@@ -364,8 +364,9 @@ def write_report(
                 names = ", ".join(repr(n) for n in takes["name"]) or "none"
                 raise SessionError(f"no take {take!r} in session {session_id} (takes: {names})")
         say(f"report of {device}/{session_id}" + (f", take {take}" if take else ""))
-        parameters = {
-            "SESSION": f"{device}/{session_id}",
+        parameters = {  # apart: a "device/session" text could name another session
+            "DEVICE": device,
+            "SESSION": session_id,
             "DATA_DIR": str(root),
             "TAKE": take,
             "PLACEMENT": placement,

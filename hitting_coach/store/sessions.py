@@ -501,6 +501,8 @@ def resolve_session(ref: SessionRef, data_dir: str | Path | None = None) -> tupl
         last = max(summaries, key=lambda s: (s.received_ns, s.end_ns or 0))
         return last.device_id, last.session_id
     tests: list[Callable[[SessionSummary], bool]] = [
+        # a device/session pair first: a session id holding a "/" cannot hide it
+        lambda s: f"{s.device_id}/{s.session_id}" == ref,
         lambda s: s.session_id == ref or f"{s.device_id}/{s.session_id}" == ref,
         lambda s: s.name == ref,
         lambda s: len(ref) >= 3 and s.session_id.startswith(ref),
