@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import ExportsBusy, SessionError
-from hitting_coach.ingest.parse import SCHEMAS
+from hitting_coach.ingest.parse import SCHEMAS, Limits
 from hitting_coach.sensors import SENSORS
 from hitting_coach.store.layout import sensor_dir, session_dir, write_json
 from hitting_coach.store.marks import (
@@ -51,6 +51,7 @@ from hitting_coach.store.marks import (
     write_marks_file,
 )
 from hitting_coach.store.parts import frame_from_tables, write_table
+from hitting_coach.store.players import clean_name
 from hitting_coach.store.sessions import (
     Session,
     SessionRef,
@@ -136,6 +137,13 @@ def read_export(
     path = Path(path).expanduser()
     if not path.exists():
         raise SessionError(f"{path} does not exist")
+    with contextlib.ExitStack() as stack:  # the zip is closed however reading ends
+        return _read_export(path, progress, max_bytes, stack)
+
+
+def _read_export(
+    path: Path, progress: Progress | None, max_bytes: int | None, stack: contextlib.ExitStack
+) -> Session:
     say = progress or (lambda text: None)
     budget = _Budget(_import_max_bytes() if max_bytes is None else max_bytes)
     files_of: dict[str, str] = {}  # sensor: the file its readings came from
@@ -146,9 +154,17 @@ def read_export(
         frames, meta = _read_json_export(path)
     else:
         frames, meta = {}, {}
-        files = _csv_files(path)
+        files = _csv_files(path, stack)
         for name, (size, _) in files.items():  # what they say they hold, before reading any
             budget.check(name, size)
+        limits = _live_limits()
+        sensors = [n for n in files if n[: -len(".csv")].lower() != "metadata"]
+        if len(sensors) > limits.max_sensors:
+            raise SessionError(
+                f"{path.name}: {len(sensors):,} sensor files; a recording has at most "
+                f"{limits.max_sensors} sensors, as live (HITTING_COACH_MAX_SENSORS); "
+                "nothing imported"
+            )
         for name, (size, open_file) in files.items():
             stem = name[: -len(".csv")]
             with _reading(name), open_file() as raw:
@@ -157,6 +173,7 @@ def read_export(
                     meta = _read_metadata(_read_small(stream, name), name)
                     continue
                 say(f"reading {name} ({size / 1e6:.1f} MB)")
+                _check_header(stream, name, limits)
                 frame = _read_sensor_csv(stream, name)
             if frame is not None:
                 sensor = _FILE_TO_SENSOR.get(stem.lower(), stem.lower())
@@ -171,7 +188,62 @@ def read_export(
     device_id = meta.get("device id") or meta.get("device name") or "sensor-logger"
     session_id = meta.get("session id") or meta.get("recording time") or _stamp(meta, start)
     name = meta.get("name") or (path.stem if path.is_file() else path.name)
+    limits = _live_limits()
+    for what, value in (("device id", device_id), ("session id", session_id)):
+        _check_name(f"{path.name}: its {what}", value, limits.max_name_bytes)
+    for sensor in frames:
+        _check_name(f"{path.name}: the sensor name", sensor, limits.max_name_bytes)
+    name = clean_name(name, f"{path.name}: its session name")  # the rename rules
     return Session(device_id, session_id, name, frames)
+
+
+def _live_limits() -> Limits:
+    """What a live message may carry (the settings): an import obeys the same."""
+    from hitting_coach.config import Settings
+
+    s = Settings.load()
+    return Limits(
+        max_name_bytes=s.max_name_bytes, max_keys=s.max_value_keys, max_sensors=s.max_sensors
+    )
+
+
+def _check_name(what: str, value: str, max_bytes: int) -> None:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise SessionError(
+            f"{what} is {size:,} bytes long; names are at most {max_bytes} "
+            "(HITTING_COACH_MAX_NAME_BYTES); nothing imported"
+        )
+    if not value.isprintable():
+        raise SessionError(f"{what} holds control characters; nothing imported")
+
+
+#: A sensor CSV's header line may be this long (64 value keys of 80 bytes fit many times).
+_MAX_HEADER_BYTES = 64 << 10
+
+
+def _check_header(stream: io.BufferedReader, name: str, limits: Limits) -> None:
+    """Refuse a CSV whose header names more value columns than a live reading may carry, or
+    longer names, before anything of it is parsed (one row of 10^6 columns took 3.9 GB)."""
+    head = stream.peek(_MAX_HEADER_BYTES + 1)[: _MAX_HEADER_BYTES + 1]
+    end = head.find(b"\n")
+    if end < 0 and len(head) > _MAX_HEADER_BYTES:
+        raise SessionError(
+            f"{name}: its header line is over {_MAX_HEADER_BYTES:,} bytes; nothing imported"
+        )
+    line = head if end < 0 else head[:end]
+    try:
+        columns = next(csv.reader([line.decode("utf-8-sig", errors="replace")]), [])
+    except csv.Error as e:
+        raise SessionError(f"{name}: not a readable CSV header ({e}); nothing imported") from None
+    values = [c.strip() for c in columns if c.strip() not in _NOT_VALUES]
+    if len(values) > limits.max_keys:
+        raise SessionError(
+            f"{name}: {len(values):,} value columns; a reading has at most {limits.max_keys}, "
+            "as live (HITTING_COACH_MAX_VALUE_KEYS); nothing imported"
+        )
+    for column in values:
+        _check_name(f"{name}: column {column[:40]!r}", column, limits.max_name_bytes)
 
 
 def _check_schema(sensor: str, frame: pd.DataFrame, source: str) -> None:
@@ -272,7 +344,9 @@ def _read_small(stream: IO[bytes], name: str) -> bytes:
     return data
 
 
-def _csv_files(path: Path) -> dict[str, tuple[int, Callable[[], IO[bytes]]]]:
+def _csv_files(
+    path: Path, stack: contextlib.ExitStack | None = None
+) -> dict[str, tuple[int, Callable[[], IO[bytes]]]]:
     """CSV files of an export by file name (wherever they sit inside it): the size each says
     it holds, and how to open it for reading."""
     found: dict[str, tuple[int, Callable[[], IO[bytes]]]] = {}
@@ -299,6 +373,8 @@ def _csv_files(path: Path) -> dict[str, tuple[int, Callable[[], IO[bytes]]]]:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise SessionError(f"{path}: not a zip file, folder or JSON export ({e})") from None
+    if stack is not None:
+        stack.enter_context(archive)
     for info in archive.infolist():
         parts = PurePosixPath(info.filename).parts
         if not info.is_dir() and parts and wanted(parts):
@@ -309,7 +385,10 @@ def _csv_files(path: Path) -> dict[str, tuple[int, Callable[[], IO[bytes]]]]:
 def _read_metadata(data: bytes, name: str) -> dict[str, str]:
     """Metadata.csv: a header row and one value row, older or newer layout."""
     text = data.decode("utf-8-sig", errors="replace")
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    except csv.Error as e:  # e.g. a field over the csv module's 131,072 characters
+        raise SessionError(f"{name}: not a readable Metadata.csv ({e}); nothing imported") from None
     if len(rows) < 2:
         log.warning("%s has no values; using defaults", name)
         return {}
@@ -433,7 +512,7 @@ def import_export(
     session = read_export(path, progress, max_bytes=max_bytes)
     marks = marks_from_export(path)  # checked before anything is stored
     if name:
-        session.name = name
+        session.name = clean_name(name, "the session's name")
     say = progress or (lambda text: None)
     try:
         for sensor, frame in session.frames.items():
