@@ -52,6 +52,8 @@ def test_the_report_gives_its_notebook_the_device_and_the_session_apart(
         )
     assert seen["DEVICE"] == "x" and seen["SESSION"] == "phoneA/evening"
     # what the notebook does with them: the pair, loaded without a lookup by text
-    cells = report._nbformat().read(report.REPORT_NOTEBOOK, as_version=4).cells
+    from hitting_coach.compat import import_nbformat
+
+    cells = import_nbformat().read(report.REPORT_NOTEBOOK, as_version=4).cells
     code = "\n".join(c.source for c in cells[:4] if c.cell_type == "code")
     assert "(DEVICE, SESSION)" in code
