@@ -130,6 +130,7 @@ class SessionsPage(pn.viewable.Viewer):
         self.rows: list[SessionRow] = []
         self.page_number = 0
         self.total = 0
+        self._jobs_seen: dict[tuple[str, str], Any] = {}
         self._loads = 0  # the newest load asked for; an older one's result is dropped
         self._lock = threading.Lock()
         self._doc = pn.state.curdoc
@@ -388,6 +389,7 @@ class SessionsPage(pn.viewable.Viewer):
             self._report_html(row), css_classes=["hc-report"], sizing_mode="stretch_width"
         )
         self._report_panes[row.key] = (report_pane, row)
+        self._jobs_seen.pop(row.key, None)  # a new card: its first poll looks again
         make = pn.widgets.Button(label="Make report", width=130, css_classes=["hc-make-report"])
         make.on_click(lambda event, r=row: self._make_report(r))
         rename_input = pn.widgets.TextInput(
@@ -442,7 +444,15 @@ class SessionsPage(pn.viewable.Viewer):
         self._poll_reports()
 
     def _poll_reports(self) -> None:
-        for pane, row in self._report_panes.values():
+        """Show each card's report state again where its job changed (the job table is in
+        memory; the files are looked at only then: this runs every second on the loop)."""
+        seen = self._jobs_seen
+        for key, (pane, row) in self._report_panes.items():
+            job = self.report_status(self.data_dir, *key) if self.report_status else None
+            state = None if job is None else (id(job), job.state, job.progress, job.path)
+            if key in seen and seen[key] == state:
+                continue
+            seen[key] = state
             text = self._report_html(row)
             if pane.object != text:
                 pane.object = text
