@@ -19,6 +19,7 @@ def _sessions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from hitting_coach.ingest.parse import Limits
     from hitting_coach.replay import ProgressLine
     from hitting_coach.store.exports import import_export
 
@@ -30,6 +31,11 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
             name=args.name,
             progress=progress,
             max_bytes=settings.import_max_bytes,
+            limits=Limits(  # the live limits: an import carries no more than a phone may
+                max_name_bytes=settings.max_name_bytes,
+                max_keys=settings.max_value_keys,
+                max_sensors=settings.max_sensors,
+            ),
         )
     finally:
         progress.close()

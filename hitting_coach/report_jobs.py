@@ -54,6 +54,15 @@ class ReportJob:
     kernel_pid: int | None = None
 
 
+def _default(name: str) -> int:
+    """A setting's default (Runtime passes the settings' values)."""
+    import dataclasses
+
+    from hitting_coach.config import Settings
+
+    return next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+
+
 class ReportJobs:
     """The reports being made in this process, by session and its last reading time.
 
@@ -114,18 +123,10 @@ class ReportJobs:
         return job
 
     def _max_waiting(self) -> int:
-        if self.max_waiting is None:
-            from hitting_coach.config import Settings
-
-            self.max_waiting = Settings.load().report_queue_max
-        return self.max_waiting
+        return self.max_waiting if self.max_waiting is not None else _default("report_queue_max")
 
     def _keep_reports(self) -> int:
-        if self.keep_reports is None:
-            from hitting_coach.config import Settings
-
-            self.keep_reports = Settings.load().reports_kept
-        return self.keep_reports
+        return self.keep_reports if self.keep_reports is not None else _default("reports_kept")
 
     def prepare(self) -> None:
         """Have a kernel ready for the next report (started in the worker; returns now)."""

@@ -138,7 +138,9 @@ class Runtime:
         )
         self.swings.add_listener(self.feed.swings_changed)
         #: the sessions page's reports, made in the background (every browser shares them)
-        self.reports = ReportJobs()
+        self.reports = ReportJobs(
+            max_waiting=settings.report_queue_max, keep_reports=settings.reports_kept
+        )
         self._workers: list[Any] = []
         self._started = False
         self._lock = threading.Lock()

@@ -124,7 +124,11 @@ class ImportResult:
 
 # ------------------------------------------------------------------------------- reading
 def read_export(
-    path: str | Path, progress: Progress | None = None, *, max_bytes: int | None = None
+    path: str | Path,
+    progress: Progress | None = None,
+    *,
+    max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> Session:
     """Read a Sensor Logger export (zip, folder of CSVs, or JSON file) into a
     :class:`Session` without storing it. Raises :class:`SessionError` naming the file and
@@ -133,16 +137,22 @@ def read_export(
     Files are read in pieces, never whole; ``max_bytes`` (default: the
     ``HITTING_COACH_IMPORT_MAX_BYTES`` setting's default; callers pass the setting) bounds what the export's files hold together,
     decompressed: a zip whose entries say they hold more is refused before any is read, naming
-    the entry, and one that holds more than it says is cut off there."""
+    the entry, and one that holds more than it says is cut off there. ``limits``: what a
+    live message may carry (sensors, value keys, name bytes; default :data:`IMPORT_LIMITS`),
+    which an import obeys too."""
     path = Path(path).expanduser()
     if not path.exists():
         raise SessionError(f"{path} does not exist")
     with contextlib.ExitStack() as stack:  # the zip is closed however reading ends
-        return _read_export(path, progress, max_bytes, stack)
+        return _read_export(path, progress, max_bytes, limits or IMPORT_LIMITS, stack)
 
 
 def _read_export(
-    path: Path, progress: Progress | None, max_bytes: int | None, stack: contextlib.ExitStack
+    path: Path,
+    progress: Progress | None,
+    max_bytes: int | None,
+    limits: Limits,
+    stack: contextlib.ExitStack,
 ) -> Session:
     say = progress or (lambda text: None)
     budget = _Budget(_import_max_bytes() if max_bytes is None else max_bytes)
@@ -157,7 +167,6 @@ def _read_export(
         files = _csv_files(path, stack)
         for name, (size, _) in files.items():  # what they say they hold, before reading any
             budget.check(name, size)
-        limits = _live_limits()
         sensors = [n for n in files if n[: -len(".csv")].lower() != "metadata"]
         if len(sensors) > limits.max_sensors:
             raise SessionError(
@@ -188,7 +197,6 @@ def _read_export(
     device_id = meta.get("device id") or meta.get("device name") or "sensor-logger"
     session_id = meta.get("session id") or meta.get("recording time") or _stamp(meta, start)
     name = meta.get("name") or (path.stem if path.is_file() else path.name)
-    limits = _live_limits()
     for what, value in (("device id", device_id), ("session id", session_id)):
         _check_name(f"{path.name}: its {what}", value, limits.max_name_bytes)
     for sensor in frames:
@@ -197,14 +205,9 @@ def _read_export(
     return Session(device_id, session_id, name, frames)
 
 
-def _live_limits() -> Limits:
-    """What a live message may carry (the settings): an import obeys the same."""
-    from hitting_coach.config import Settings
-
-    s = Settings.load()
-    return Limits(
-        max_name_bytes=s.max_name_bytes, max_keys=s.max_value_keys, max_sensors=s.max_sensors
-    )
+#: What an import may carry unless its caller passes the live limits of its settings
+#: (``runtime.limits(settings)``): the settings' defaults, as a live message.
+IMPORT_LIMITS = Limits()
 
 
 def _check_name(what: str, value: str, max_bytes: int) -> None:
@@ -502,6 +505,7 @@ def import_export(
     name: str | None = None,
     progress: Progress | None = None,
     max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> ImportResult:
     """Import a Sensor Logger export into ``data_dir`` (default: the data-dir setting);
     ``max_bytes`` as for :func:`read_export`.
@@ -509,7 +513,7 @@ def import_export(
     Raises :class:`SessionError` if the export cannot be read or stored.
     """
     root = data_path(data_dir)
-    session = read_export(path, progress, max_bytes=max_bytes)
+    session = read_export(path, progress, max_bytes=max_bytes, limits=limits)
     marks = marks_from_export(path)  # checked before anything is stored
     if name:
         session.name = clean_name(name, "the session's name")
@@ -787,9 +791,10 @@ def stream_export_zip(
 
 
 def _max_exports() -> int:
+    """``HITTING_COACH_MAX_EXPORTS``'s default (a caller holding the settings passes theirs)."""
     from hitting_coach.config import Settings
 
-    return Settings.load().max_exports
+    return next(f.default for f in dataclasses.fields(Settings) if f.name == "max_exports")
 
 
 # -------------------------------------------------------------------------------- export
