@@ -49,7 +49,14 @@ class RssPeak:
             return int(f.read().split()[1]) * 4096
 
 
-SENSORS = ("accelerometer", "gyroscope", "gravity", "magnetometer")
+SENSORS = (
+    "accelerometer",
+    "gyroscope",
+    "gravity",
+    "magnetometer",
+    "totalacceleration",
+    "accelerometeruncalibrated",
+)
 
 
 def _big_session(data, rows: int, device: str = "phone-1"):
@@ -70,7 +77,7 @@ def test_a_big_export_streams_in_small_chunks_with_bounded_memory_and_no_temp_fi
     tmp_path, monkeypatch
 ):
     data = tmp_path / "data"
-    rows = 150_000
+    rows = 120_000
     _big_session(data, rows)
     spill = tmp_path / "tmp"
     spill.mkdir()
@@ -91,10 +98,10 @@ def test_a_big_export_streams_in_small_chunks_with_bounded_memory_and_no_temp_fi
         csv_bytes = sum(i.file_size for i in z.infolist())
         assert {"Accelerometer.csv", "Gyroscope.csv", "Metadata.csv"} <= set(z.namelist())
         assert z.testzip() is None
-    assert csv_bytes > 40_000_000  # four sensors of a long session
+    assert csv_bytes > 50_000_000  # six sensors of a long session
     assert len(sizes) > 20
     assert max(sizes) < 4_000_000  # a chunk is about one CSV piece, never a sensor
-    # The process grew by about one sensor's readings (4 x 8 B x 150,000 = 4.8 MB) and a
+    # The process grew by about one sensor's readings (4 x 8 B x 120,000 = 3.8 MB) and a
     # piece of CSV, never by the session's CSV or zip (the old export held both).
     assert peak < csv_bytes / 3, f"peak {peak:,} B for {csv_bytes:,} B of CSV"
     assert list(spill.iterdir()) == []
@@ -124,15 +131,14 @@ def test_the_streamed_zip_holds_what_write_export_writes_and_imports_back(tmp_pa
 def test_exports_beyond_the_limit_are_refused_until_one_ends(tmp_path, record, monkeypatch):
     data = tmp_path / "data"
     record(data, motion_messages(5, time.time_ns() - 10**10, device="d", session="s"))
-    monkeypatch.setenv("HITTING_COACH_MAX_EXPORTS", "2")
-    first = stream_export_zip(data, "d", "s")
-    second = stream_export_zip(data, "d", "s")
+    first = stream_export_zip(data, "d", "s", limit=2)  # (HITTING_COACH_MAX_EXPORTS=2)
+    second = stream_export_zip(data, "d", "s", limit=2)
     with pytest.raises(ExportsBusy, match=r"2 export\(s\) are being made right now"):
-        stream_export_zip(data, "d", "s")
+        stream_export_zip(data, "d", "s", limit=2)
     b"".join(first)  # read to the end: its slot is free again
-    third = stream_export_zip(data, "d", "s")
+    third = stream_export_zip(data, "d", "s", limit=2)
     with pytest.raises(ExportsBusy):
-        stream_export_zip(data, "d", "s")
+        stream_export_zip(data, "d", "s", limit=2)
     second.close()  # a download the client gave up on
     third.close()
     with ExportStream(data, "d", "s") as again:

@@ -647,7 +647,7 @@ def write_export(session: Session, out_dir: str | Path) -> list[Path]:
 
 # ------------------------------------------------------------------------ streamed export
 #: Rows of a sensor's CSV turned into text at a time while streaming an export.
-_CSV_ROWS = 20_000
+_CSV_ROWS = 10_000
 _exports_lock = threading.Lock()
 _exports_running = 0
 
@@ -782,12 +782,18 @@ def _marks_in_span(data_dir: Path, summary) -> list:  # type: ignore[no-untyped-
 
 
 def stream_export_zip(
-    data_dir: Path, device_id: str, session_id: str, *, chunk_bytes: int = 1 << 16
+    data_dir: Path,
+    device_id: str,
+    session_id: str,
+    *,
+    chunk_bytes: int = 1 << 16,
+    limit: int | None = None,
 ) -> ExportStream:
     """A session's CSV export as a zip, streamed (:class:`ExportStream`). Raises
     :class:`SessionError` for an unknown session and :class:`ExportsBusy` when
-    ``HITTING_COACH_MAX_EXPORTS`` exports are being made already."""
-    return ExportStream(data_dir, device_id, session_id, chunk_bytes=chunk_bytes)
+    ``limit`` (the ``HITTING_COACH_MAX_EXPORTS`` setting; its default if None) exports are
+    being made already."""
+    return ExportStream(data_dir, device_id, session_id, chunk_bytes=chunk_bytes, limit=limit)
 
 
 def _max_exports() -> int:
