@@ -247,7 +247,9 @@ class RepeatFilter(logging.Filter):
     """Log a repeated event once per ``every_s``, then say how many more there were.
 
     Events are alike when they share logger, level and message template (a flood of refused
-    connections or rejected posts differs only in its arguments)."""
+    connections or rejected posts differs only in its arguments). A record logged with
+    ``extra={"audit": True}`` (a coach's rename, delete or mark: who changed stored data) is
+    never folded: each one is a line of its own."""
 
     def __init__(self, every_s: float = 60.0) -> None:
         super().__init__()
@@ -256,6 +258,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], list[float | int]] = {}  # key: [since, more]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "audit", False):
+            return True
         key = (record.name, record.levelno, str(record.msg))
         now = time.monotonic()
         with self._lock:

@@ -131,3 +131,24 @@ def test_a_compaction_the_disk_refused_is_tried_again(tmp_path, monkeypatch):
         recorder._compact_quiet()  # space again
         assert recorder.open_sessions("d") == []
     assert {len(p) for p in list_parts(session_dir(data, "d", "s")).values()} == {1}
+
+
+def test_every_rename_and_delete_is_logged_even_a_minute_of_them(tmp_path, record, caplog):
+    """The server folds a flood of one log line into "N more like it"; a coach's renames and
+    deletes are each a line of their own (who changed what stays in the log)."""
+    from hitting_coach.serve import RepeatFilter
+
+    data = tmp_path / "data"
+    for k in range(3):
+        _session(data, record, session=f"s{k}")
+    caplog.handler.addFilter(RepeatFilter(every_s=3600))
+    with caplog.at_level("INFO", logger="hitting_coach.store.session_admin"):
+        for k in range(3):
+            rename_session(data, "d", f"s{k}", f"take {k}")
+        for k in range(3):
+            delete_session(data, "d", f"s{k}")
+    lines = [r.getMessage() for r in caplog.records if "session d/s" in r.getMessage()]
+    assert lines == [f"session d/s{k} renamed to 'take {k}'" for k in range(3)] + [
+        f"session d/s{k} deleted" for k in range(3)
+    ]
+    assert not any("more like it" in line for line in lines)

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote
 import orjson
 
 __all__ = [
+    "AUDIT",
     "DELETED_FILE",
     "add_deleted",
     "read_deleted",
@@ -48,6 +49,10 @@ __all__ = [
     "session_dirs",
     "write_json",
 ]
+
+#: ``extra=`` of a log line that records a change of stored data (a rename, a delete, a
+#: mark): the server's repeat filter never folds such a line into "N more like it".
+AUDIT = {"audit": True}
 
 JOURNAL = "journal"
 SESSIONS = "sessions"

@@ -37,7 +37,7 @@ import orjson
 import pandas as pd
 
 from hitting_coach.errors import RecordingError, SessionError
-from hitting_coach.store.layout import read_deleted, session_dir
+from hitting_coach.store.layout import AUDIT, read_deleted, session_dir
 from hitting_coach.store.sessions import (
     Session,
     SessionRef,
@@ -297,7 +297,9 @@ def save_mark(data_dir: Path, device_id: str, session_id: str, mark: Mark) -> Ma
         return mark
 
     saved = _update(Path(data_dir), device_id, session_id, change)
-    log.info("%s marked at %d in %s/%s", saved.kind, saved.time_ns, device_id, session_id)
+    log.info(
+        "%s marked at %d in %s/%s", saved.kind, saved.time_ns, device_id, session_id, extra=AUDIT
+    )
     return saved
 
 

@@ -20,7 +20,7 @@ import orjson
 
 from hitting_coach.errors import SessionError
 from hitting_coach.store.journal import read_tail
-from hitting_coach.store.layout import add_deleted, read_meta, session_dir, write_json
+from hitting_coach.store.layout import AUDIT, add_deleted, read_meta, session_dir, write_json
 from hitting_coach.store.marks import marks_stamp
 from hitting_coach.store.players import clean_name
 from hitting_coach.store.sessions import refresh_index
@@ -95,7 +95,7 @@ def rename_session(data_dir: Path, device_id: str, session_id: str, name: str) -
         write_json(sdir / "meta.json", meta)
     except OSError as e:
         raise SessionError(f"cannot rename {session_id}: {e.strerror}") from None
-    log.info("session %s/%s renamed to %r", device_id, session_id, name)
+    log.info("session %s/%s renamed to %r", device_id, session_id, name, extra=AUDIT)
     return name
 
 
@@ -133,7 +133,7 @@ def delete_session(
     shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(derived_dir(data_dir, device_id, session_id), ignore_errors=True)
     refresh_index(data_dir, only=[(device_id, session_id)])
-    log.info("session %s/%s deleted", device_id, session_id)
+    log.info("session %s/%s deleted", device_id, session_id, extra=AUDIT)
 
 
 def report_path(
