@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hitting_coach.compat import bokeh_http_server
+from hitting_coach.compat import bokeh_http_server, wrap_requests
 from hitting_coach.config import Settings, is_loopback, kept_secret
 from hitting_coach.errors import StartupError
 from hitting_coach.resources import app_path
 from hitting_coach.runtime import Runtime, hold_data_dir, serve_runtime
 from hitting_coach.web.connections import ConnectionGuard, guard
+from hitting_coach.web.hosts import HostGuard, host_name, server_names
 from hitting_coach.web.routes import routes
 
 if TYPE_CHECKING:
@@ -83,7 +84,9 @@ def panel_serve_args(
     """The ``panel serve`` arguments for these settings (without the leading ``serve``).
 
     ``hosts`` are the addresses phones use (default: :func:`phone_hosts`); the dashboard's
-    websocket is allowed from them, from localhost and from ``HITTING_COACH_ALLOWED_ORIGINS``.
+    websocket is allowed from pages of this server's own names (:func:`server_names`: them,
+    localhost, the host name) and of ``HITTING_COACH_ALLOWED_HOSTS``, the same list the Host
+    check of every request uses.
     Secrets (the login, the cookie secret) are never arguments: :func:`run` hands them to
     Panel inside this process, so ``ps`` cannot show them.
     """
@@ -92,8 +95,10 @@ def panel_serve_args(
         raise StartupError(f"dashboard app not found at {app}; run from a source checkout")
     if hosts is None:
         hosts = phone_hosts(settings)
-    allowed = {"localhost", "127.0.0.1", socket.gethostname(), *hosts}
-    origins = sorted(f"{host}:{settings.port}" for host in allowed) + settings.extra_origins
+    own = server_names(settings.replace(allowed_hosts=""), hosts)
+    # Bokeh's list takes no IPv6 address; a name without a port matches any port
+    origins = sorted(f"{name}:{settings.port}" for name in own if ":" not in name)
+    origins += [h for h in settings.extra_hosts if ":" not in host_name(h)]
     args = [
         str(app),
         str(app_path("sessions.py")),  # the sessions page, /sensor/sessions
@@ -171,7 +176,9 @@ def run(
             return kwargs
 
         def customize_server(self, server: Any) -> Any:
-            server.io_loop.add_callback(guard_connections, bokeh_http_server(server), settings)
+            http_server = bokeh_http_server(server)
+            wrap_requests(http_server, lambda app: HostGuard(app, server_names(settings, hosts)))
+            server.io_loop.add_callback(guard_connections, http_server, settings)
             server.io_loop.add_callback(_settle_heap)
             return super().customize_server(server)
 

@@ -117,10 +117,10 @@ def test_http_defends_itself_before_reading_a_body(tmp_path):
     ).start()
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-            s.sendall(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 90000000\r\n\r\n")
+            s.sendall(b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 90000000\r\n\r\n")
             assert s.recv(100).startswith(b"HTTP/1.1 413")  # no body was sent
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-            s.sendall(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            s.sendall(b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
             assert s.recv(100) in (b"", b"HTTP/1.1 400 Bad Request\r\n\r\n")  # server hung up
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
             assert s.recv(100) == b""  # idle: closed by the server
@@ -203,3 +203,41 @@ def test_at_the_open_file_limit_the_log_stays_small_and_the_server_recovers(tmp_
         assert server.post(motion_messages(1)[0])[0] == 200
     finally:
         assert server.stop() == 0, server.output()[-2000:]
+
+
+# ------------------------------------------------------------- issue 29, finding 2 (Bokeh)
+def test_bokeh_pages_and_their_websocket_refuse_other_hosts_and_origins(server):
+    """The Panel pages and Bokeh's own websocket (where the sessions page's Delete, Rename,
+    players and reports, and the dashboard's marks, travel) check Host like our routes, and
+    Bokeh checks the websocket's Origin (``--allow-websocket-origin``, from the same list)."""
+    port = server.port
+    evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    for path in ("/sensor/", "/sensor/sessions"):
+        assert httpx.get(server.base + path, headers=evil, timeout=30).status_code == 403
+        assert httpx.get(server.base + path, timeout=60).status_code == 200
+    ws = server.base.replace("http://", "ws://") + "/sensor/sessions/ws"
+    assert _ws_status(ws, evil) == 403  # DNS rebinding: the Host check
+    assert _ws_status(ws, {"Origin": f"http://evil.example:{port}"}) == 403  # Bokeh's own check
+    assert _ws_status(ws, {"Origin": f"http://localhost:{port}"}) != 403  # only the token missing
+
+
+def _ws_status(url: str, headers: dict[str, str]) -> int | str:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tornado.httpclient
+    import tornado.websocket
+
+    async def connect() -> int | str:
+        request = tornado.httpclient.HTTPRequest(url, headers=headers)
+        try:
+            ws = await tornado.websocket.websocket_connect(request)
+        except tornado.httpclient.HTTPClientError as e:
+            return e.code
+        except tornado.websocket.WebSocketClosedError:
+            return "closed"
+        ws.close()
+        return "open"
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result()

@@ -16,6 +16,7 @@ import tornado.web
 
 from hitting_coach.config import Settings
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.web.hosts import host_name
 
 __all__ = ["App", "AppHandler", "FeedSockets", "LoginRequired", "origin_allowed"]
 
@@ -54,12 +55,19 @@ class App(Protocol):
 
 def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
     """A browser names the page's site in ``Origin``: this server itself (``host``, the Host
-    the request went to) or an allowed origin may post or connect; any other site may not."""
+    the request went to, already checked by :class:`~hitting_coach.web.hosts.HostGuard`) or
+    an allowed host (``HITTING_COACH_ALLOWED_HOSTS``: ``host``, any port, or ``host:port``)
+    may post or connect; any other site may not."""
     try:
         netloc = urlsplit(origin).netloc.lower()
     except ValueError:
         return False
-    return bool(netloc) and (netloc == host.lower() or netloc in {a.lower() for a in allowed})
+    if not netloc:
+        return False
+    if netloc == host.lower():
+        return True
+    name = host_name(netloc)
+    return any(netloc == a or (host_name(a) == a and name == a) for a in allowed)
 
 
 class AppHandler(tornado.web.RequestHandler):
