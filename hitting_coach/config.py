@@ -182,8 +182,12 @@ class Settings:
     )
     basic_auth: str = _setting(
         PREFIX + "BASIC_AUTH",
-        "",
-        "Dashboard login password (or the path of a JSON file of users). Empty: no login.",
+        "auto",
+        "Dashboard login (pages, sessions, files, readings): auto (or empty): none on a "
+        "loopback address without --use-xheaders, else a password made at first start, printed "
+        "once and kept in the data folder (secrets/dashboard-password); off: no login (warned "
+        "on a network address); or a password (any user name), or the path of a JSON file of "
+        "users.",
         secret=True,
     )
     cookie_secret: str = _setting(
@@ -239,6 +243,12 @@ class Settings:
         PREFIX + "IMPORT_MAX_BYTES",
         1_000_000_000,
         "Largest export hitting-coach import reads: its files together, decompressed, in bytes.",
+        minimum=1,
+    )
+    max_exports: int = _setting(
+        PREFIX + "MAX_EXPORTS",
+        2,
+        "Session exports (zip downloads) made at once; one more is refused (503) until one ends.",
         minimum=1,
     )
     gyro_range_dps: float = _setting(

@@ -8,6 +8,7 @@
      ├── Busy               a well-formed message the server has no room for now (retry later)
      ├── RecordingError     the journal or a session file could not be written
      ├── SessionError       a session, take or export cannot be found or read
+     │    └── ExportsBusy   as many exports as allowed are being made now (retry later: 503)
      ├── ReplayError        a replay target cannot be reached, refuses us, or rejects a message
      └── ReportError        a report could not be produced (a cell failed, output unwritable)
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "Busy",
     "ConfigError",
+    "ExportsBusy",
     "HittingCoachError",
     "MessageError",
     "RecordingError",
@@ -85,6 +87,11 @@ class RecordingError(HittingCoachError):
 
 class SessionError(HittingCoachError):
     """A recorded session or take cannot be found or read."""
+
+
+class ExportsBusy(SessionError):
+    """As many exports as ``HITTING_COACH_MAX_EXPORTS`` allows are being made right now; the
+    web handler answers 503 (try again when one is done)."""
 
 
 class ReplayError(HittingCoachError):

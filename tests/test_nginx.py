@@ -32,6 +32,9 @@ def proxied(tmp_path):
         started.append((server.start(), nginx.start()))
         # Behind a proxy the server makes an ingest token even on 127.0.0.1 (README, Security).
         nginx.push_token = (server.workdir / "data" / "secrets" / "ingest-token").read_text()
+        # ... and the dashboard login is on, its password kept there too (unless given)
+        kept = server.workdir / "data" / "secrets" / "dashboard-password"
+        nginx.password = kept.read_text().strip() if kept.is_file() else None
         return started[-1]
 
     yield start
@@ -77,6 +80,11 @@ def test_dashboard_and_push_over_https(proxied, browser):
     context, page, errors = _https_page(browser)
     try:
         page.goto(nginx.base + "/sensor/")
+        assert "/sensor/login" in page.url and nginx.password  # on by default behind a proxy
+        assert nginx.password in server.output()  # printed at its first start
+        page.fill("input[name=username]", "coach")
+        page.fill("input[name=password]", nginx.password)
+        page.click("button[type=submit]")
         wait_for(lambda: page.evaluate(JS_LENGTHS) == [100, 100], 30, what="plots over https")
         status = page.get_by_text("msg/s")
         wait_for(lambda: "1 rejected" in status.inner_text(), what="the status line")

@@ -5,7 +5,10 @@ export's streaming and bound."""
 from __future__ import annotations
 
 import asyncio
+import io
+import threading
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -70,7 +73,7 @@ def test_dns_rebinding_is_refused_on_every_route_and_the_live_socket(app):
     with httpx.Client(timeout=10) as client:
         refused = {
             "POST /data": client.post(url + "/data", json=doc, headers=evil),
-            "export": client.get(url + "/session_export.zip", params=session, headers=evil),
+            "export": client.post(url + "/session_export.zip", data=session, headers=evil),
             "readings.json": client.get(url + "/readings.json", headers=evil),
             "swings.json": client.get(url + "/swings.json", headers=evil),
             "status.json": client.get(url + "/status.json", headers=evil),
@@ -84,7 +87,7 @@ def test_dns_rebinding_is_refused_on_every_route_and_the_live_socket(app):
         assert client.get(url + "/readings.json").status_code == 200
         assert client.get(url + "/swings.json").status_code == 200
         assert client.get(url + "/status.json").status_code == 200
-        assert client.get(url + "/session_export.zip", params=session).status_code == 200
+        assert client.post(url + "/session_export.zip", data=session).status_code == 200
         port = url.rsplit(":", 1)[1]
         by_name = client.get(url + "/status.json", headers={"Host": f"localhost:{port}"})
         assert by_name.status_code == 200
@@ -125,3 +128,142 @@ def test_allowed_hosts_are_answered_and_other_names_are_not(app):
 def test_the_old_allowed_origins_setting_stops_start_up_with_its_new_name():
     with pytest.raises(ConfigError, match="HITTING_COACH_ALLOWED_ORIGINS is now called .*HOSTS"):
         Settings.load(environ={"HITTING_COACH_ALLOWED_ORIGINS": "a.example"}, env_file=None)
+
+
+# --------------------------------------------------- finding 1: from this server's pages only
+def test_files_and_readings_are_refused_to_other_sites_and_exports_are_posts(app):
+    runtime, url = _recorded(app)
+    session = {"device": "phone-1", "session": "session-1"}
+    port = url.rsplit(":", 1)[1]
+    evil_page = {"Origin": "http://evil.example"}  # the Host is ours: no rebinding here
+    with httpx.Client(timeout=10) as client:
+        # a link or an <img> of another site (a GET) starts no export, reads no report
+        for path in ("/session_export.zip", "/session_report.html"):
+            answer = client.get(url + path, params=session)
+            assert answer.status_code == 405 and answer.headers["Allow"] == "POST", path
+            assert "sessions page" in answer.json()["error"]
+        # a form of another site: refused, whatever the login
+        for path in ("/session_export.zip", "/session_report.html"):
+            answer = client.post(url + path, data=session, headers=evil_page)
+            assert answer.status_code == 403 and answer.json()["reason"] == "cross_site", path
+        cross = {"Sec-Fetch-Site": "cross-site"}  # a browser that sends no Origin on a GET
+        for path in ("/readings.json", "/swings.json"):
+            assert client.get(url + path, headers=evil_page).status_code == 403, path
+            assert client.get(url + path, headers=cross).status_code == 403, path
+        # this server's own page, a typed URL, a notebook (no browser headers): as before
+        own = {"Origin": f"http://localhost:{port}", "Host": f"localhost:{port}"}
+        answer = client.post(url + "/session_export.zip", data=session, headers=own)
+        assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/zip"
+        assert client.get(url + "/readings.json", headers={"Sec-Fetch-Site": "none"}).is_success
+        assert client.get(url + "/swings.json").is_success
+        answer = client.post(url + "/session_report.html", data=session)
+        assert answer.status_code == 404 and "no report yet" in answer.json()["error"]
+
+
+def test_login_is_on_by_default_off_the_loopback_with_a_kept_password(tmp_path):
+    from hitting_coach.serve import basic_auth
+
+    base = Settings.load(environ={}, env_file=None).replace(data_dir=str(tmp_path / "d"))
+    assert base.address == "0.0.0.0" and base.basic_auth == "auto"
+    password, line = basic_auth(base)
+    kept = tmp_path / "d" / "secrets" / "dashboard-password"
+    assert len(password) >= 32 and kept.read_text().strip() == password
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert line.startswith("  Dashboard login: on (0.0.0.0)") and password in line  # once
+    again, line = basic_auth(base)  # a restart: the same password, not printed again
+    assert again == password and password not in line and str(kept) in line
+    loopback = base.replace(address="127.0.0.1")
+    assert basic_auth(loopback) == (
+        None,
+        "  Dashboard login: off (loopback address 127.0.0.1: only this computer can open it; "
+        "HITTING_COACH_BASIC_AUTH sets one)",
+    )
+    assert basic_auth(loopback, behind_proxy=True)[0] == password  # nginx: the network
+    assert basic_auth(base.replace(basic_auth=""))[0] == password  # empty is auto, not off
+    off, line = basic_auth(base.replace(basic_auth="off"))
+    assert off is None and line.startswith("  WARNING: dashboard login off")
+    assert basic_auth(loopback.replace(basic_auth="off"))[0] is None
+    assert basic_auth(base.replace(basic_auth="mine")) == (
+        "mine",
+        "  Dashboard login: on (HITTING_COACH_BASIC_AUTH)",
+    )
+
+
+# ------------------------------------------------------- finding 6: the export, streamed
+class _Paced:
+    """An export whose pieces are made only when the test lets them: ``made`` counts them."""
+
+    def __init__(self, pieces: list[bytes], go: threading.Event) -> None:
+        self.name, self.pieces, self.go, self.made, self.closed = "x.zip", pieces, go, 0, False
+
+    def __iter__(self):
+        for piece in self.pieces:
+            if self.made and not self.go.wait(10):
+                raise AssertionError("the next piece was never asked for in time")
+            self.go.clear()
+            self.made += 1
+            yield piece
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_export_is_written_as_it_is_made(app, monkeypatch):
+    from hitting_coach.web import files
+
+    runtime, url = _recorded(app)
+    go = threading.Event()
+    export = _Paced([b"a" * 5000, b"b" * 5000, b"c" * 5000], go)
+    monkeypatch.setattr(files, "open_export", lambda *key, limit: export)
+    session = {"device": "phone-1", "session": "session-1"}
+    received = b""
+    with (
+        httpx.Client(timeout=20) as client,
+        client.stream("POST", url + "/session_export.zip", data=session) as answer,
+    ):
+        assert answer.status_code == 200
+        assert answer.headers["Transfer-Encoding"] == "chunked"  # no length: not built first
+        assert answer.headers["Content-Disposition"] == 'attachment; filename="x.zip"'
+        for chunk in answer.iter_raw():
+            received += chunk
+            if len(received) % 5000 == 0:
+                # a whole piece reached the browser, and the next is not made yet
+                assert export.made == len(received) // 5000
+                go.set()
+    assert received == b"a" * 5000 + b"b" * 5000 + b"c" * 5000 and export.closed
+
+
+def test_exports_at_once_are_bounded_and_refused_with_retry_after(app, monkeypatch):
+    from hitting_coach.web import files
+
+    runtime, url = _recorded(app, max_exports=1)
+    real, go = files.open_export, threading.Event()
+
+    class Held:  # the real export, held before its first piece until the test lets it go
+        def __init__(self, *key, limit):
+            self.export = real(*key, limit=limit)  # takes the slot, or ExportsBusy
+            self.name = self.export.name
+
+        def __iter__(self):
+            go.wait(20)
+            yield from self.export
+
+        def close(self):
+            self.export.close()
+
+    monkeypatch.setattr(files, "open_export", Held)
+    session = {"device": "phone-1", "session": "session-1"}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(httpx.post, url + "/session_export.zip", data=session, timeout=30)
+        wait_for(lambda: files._exports_running == 1, 10, what="the first export under way")
+        busy = httpx.post(url + "/session_export.zip", data=session, timeout=10)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
+        assert "HITTING_COACH_MAX_EXPORTS" in busy.json()["error"]
+        go.set()
+        done = first.result()
+    assert done.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(done.content)) as z:
+        assert {"Metadata.csv", "Accelerometer.csv", "Gyroscope.csv"} <= set(z.namelist())
+        assert z.read("Gyroscope.csv").count(b"\n") == 61  # the header and 3 x 20 readings
+    assert files._exports_running == 0  # the slot is free again
+    assert httpx.post(url + "/session_export.zip", data=session, timeout=10).status_code == 200

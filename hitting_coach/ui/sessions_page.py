@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pandas as pd
 import panel as pn
@@ -33,7 +32,7 @@ from hitting_coach.errors import HittingCoachError
 from hitting_coach.store.players import read_players, set_player
 from hitting_coach.store.session_admin import delete_session, rename_session, report_path
 
-__all__ = ["ALL_PLAYERS", "SessionsPage", "file_url"]
+__all__ = ["ALL_PLAYERS", "SessionsPage", "file_form"]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +45,24 @@ CSS = """
 """
 
 
-def file_url(kind: str, device_id: str, session_id: str) -> str:
-    """The link (relative to the sessions page) of a session's report or export."""
-    name = {"report": "session_report.html", "export": "session_export.zip"}[kind]
-    return f"{name}?{urlencode({'device': device_id, 'session': session_id})}"
+def file_form(kind: str, device_id: str, session_id: str) -> str:
+    """The button (a small form, relative to the sessions page) that opens a session's report
+    in a new tab or downloads its export: a POST, so that no link or image of another site can
+    start one (the server takes them from this page only; README, Security)."""
+    name, label, target = {
+        "report": ("session_report.html", "Open report", ' target="_blank" rel="noopener"'),
+        "export": ("session_export.zip", "⬇ Download export (CSV, zip)", ""),
+    }[kind]
+    fields = "".join(
+        f'<input type="hidden" name="{k}" value="{_e(v)}">'
+        for k, v in (("device", device_id), ("session", session_id))
+    )
+    return (
+        f'<form class="hc-{"open-report" if kind == "report" else "export"}" method="post" '
+        f'action="{name}"{target} style="display:inline;margin:0">{fields}'
+        '<button type="submit" style="background:none;border:none;padding:0;color:#0645ad;'
+        f'text-decoration:underline;cursor:pointer;font:inherit">{label}</button></form>'
+    )
 
 
 def _e(text: Any) -> str:
@@ -227,11 +240,7 @@ class SessionsPage(pn.viewable.Viewer):
         self._report_panes[row.key] = (report_pane, row)
         make = pn.widgets.Button(label="Make report", width=130, css_classes=["hc-make-report"])
         make.on_click(lambda event, r=row: self._make_report(r))
-        export = pn.pane.HTML(
-            f'<a class="hc-export" href="{_e(file_url("export", *row.key))}" download>'
-            "⬇ Download export (CSV, zip)</a>",
-            width=240,
-        )
+        export = pn.pane.HTML(file_form("export", *row.key), width=240)
         rename_input = pn.widgets.TextInput(
             value=row.name, placeholder="session name", width=220, css_classes=["hc-rename-input"]
         )
@@ -254,10 +263,7 @@ class SessionsPage(pn.viewable.Viewer):
 
     def _report_html(self, row: SessionRow) -> str:
         job = self.report_status(self.data_dir, *row.key) if self.report_status else None
-        link = (
-            f'<a class="hc-open-report" target="_blank" rel="noopener" '
-            f'href="{_e(file_url("report", *row.key))}">Open report</a>'
-        )
+        link = file_form("report", *row.key)
         if report_path(self.data_dir, *row.key, row.end_ns).is_file():
             return link
         if job is None:
