@@ -121,8 +121,9 @@ def test_allowed_hosts_are_answered_and_other_names_are_not(app):
         "fe80::1",
     }
     guard = HostGuard(object(), ["x.example"])  # type: ignore[arg-type]
-    assert guard.allows("192.0.2.9:8000", "::ffff:192.0.2.9")  # IPv4 on a dual-stack socket
-    assert not guard.allows(None, "127.0.0.1")
+    assert guard.allows("192.0.2.9:8000", lambda: "::ffff:192.0.2.9")  # on a dual-stack socket
+    assert not guard.allows("192.0.2.9:8000", lambda: "192.0.2.8")
+    assert not guard.allows(None, lambda: "127.0.0.1")
 
 
 def test_the_old_allowed_origins_setting_stops_start_up_with_its_new_name():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 import tornado.httputil
@@ -75,15 +75,17 @@ class HostGuard(tornado.httputil.HTTPServerConnectionDelegate):
     def on_close(self, server_conn: object) -> None:
         self.inner.on_close(server_conn)
 
-    def allows(self, host: str | None, local_address: str | None) -> bool:
+    def allows(self, host: str | None, local_address: Callable[[], str | None]) -> bool:
         """Whether a request with this ``Host`` (None: none given), which arrived on
-        ``local_address``, is for this server."""
+        ``local_address()`` (asked only for an address not among the names), is for this
+        server."""
         if not host:
             return False
         name = host_name(host)
         if name in self.names:
             return True
-        return local_address is not None and _same_ip(name, local_address)
+        address = local_address()
+        return address is not None and _same_ip(name, address)
 
 
 def _same_ip(name: str, address: str) -> bool:
@@ -122,7 +124,7 @@ class _HostCheck(tornado.httputil.HTTPMessageDelegate):
         headers: tornado.httputil.HTTPHeaders,
     ):  # type: ignore[no-untyped-def]
         host = headers.get("Host")
-        if self.guard.allows(host, _local_address(self.conn)):
+        if self.guard.allows(host, lambda: _local_address(self.conn)):
             return self.inner.headers_received(start_line, headers)
         self.refused = (host or "")[:100]
         log.warning("refused a request for the host %r (not this server's name)", self.refused)
