@@ -252,9 +252,9 @@ def wait_for(predicate, timeout: float = 15, interval: float = 0.1, what: str = 
 class InProcessServer:
     """The web layer's routes for ``app`` on a real tornado ``HTTPServer`` in this process, with
     the production limits (``serve.http_limits``: body and buffer sizes; the connection sweep
-    in place of tornado's timeouts) and Host check (``web.hosts.HostGuard``), on an event loop of its own thread. ``url`` has no
-    trailing slash; :meth:`stop` closes every connection (a client must not reuse a kept-alive
-    one into a dead loop) and the loop."""
+    in place of tornado's timeouts) and Host check (``web.hosts.HostGuard``), on an event loop
+    of its own thread. ``url`` has no trailing slash; :meth:`stop` closes every connection (a
+    client must not reuse a kept-alive one into a dead loop) and the loop."""
 
     def __init__(self, app: Any) -> None:
         import asyncio
