@@ -238,7 +238,7 @@ def test_exports_at_once_are_bounded_and_refused_with_retry_after(app, monkeypat
     from hitting_coach.web import files
 
     runtime, url = _recorded(app, max_exports=1)
-    real, go = files.open_export, threading.Event()
+    real, go, started = files.open_export, threading.Event(), threading.Event()
 
     class Held:  # the real export, held before its first piece until the test lets it go
         def __init__(self, *key, limit):
@@ -246,6 +246,7 @@ def test_exports_at_once_are_bounded_and_refused_with_retry_after(app, monkeypat
             self.name = self.export.name
 
         def __iter__(self):
+            started.set()
             go.wait(20)
             yield from self.export
 
@@ -256,7 +257,7 @@ def test_exports_at_once_are_bounded_and_refused_with_retry_after(app, monkeypat
     session = {"device": "phone-1", "session": "session-1"}
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(httpx.post, url + "/session_export.zip", data=session, timeout=30)
-        wait_for(lambda: files._exports_running == 1, 10, what="the first export under way")
+        assert started.wait(10), "the first export never started"
         busy = httpx.post(url + "/session_export.zip", data=session, timeout=10)
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
         assert "HITTING_COACH_MAX_EXPORTS" in busy.json()["error"]
@@ -266,5 +267,24 @@ def test_exports_at_once_are_bounded_and_refused_with_retry_after(app, monkeypat
     with zipfile.ZipFile(io.BytesIO(done.content)) as z:
         assert {"Metadata.csv", "Accelerometer.csv", "Gyroscope.csv"} <= set(z.namelist())
         assert z.read("Gyroscope.csv").count(b"\n") == 61  # the header and 3 x 20 readings
-    assert files._exports_running == 0  # the slot is free again
+    # the slot is free again (the limit is 1)
     assert httpx.post(url + "/session_export.zip", data=session, timeout=10).status_code == 200
+
+
+def test_a_download_abandoned_midway_stops_the_export_and_frees_its_slot(app, monkeypatch):
+    from hitting_coach.web import files
+
+    runtime, url = _recorded(app)
+    go = threading.Event()
+    export = _Paced([b"a" * 5000, b"b" * 5000, b"c" * 5000], go)
+    monkeypatch.setattr(files, "open_export", lambda *key, limit: export)
+    session = {"device": "phone-1", "session": "session-1"}
+    with (
+        httpx.Client(timeout=20) as client,
+        client.stream("POST", url + "/session_export.zip", data=session) as answer,
+    ):
+        assert next(answer.iter_raw()) == b"a" * 5000
+    # the browser went away after the first piece; the next one finds the connection closed
+    go.set()
+    wait_for(lambda: export.closed, 20, what="the export closed")
+    assert export.made == 2  # the third piece was never made
