@@ -37,7 +37,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "--basic-auth",
         metavar="FILE",
         help="dashboard login: a file holding the password, or a JSON file of users "
-        "(or set HITTING_COACH_BASIC_AUTH)",
+        "(default: HITTING_COACH_BASIC_AUTH; auto: a kept password off the loopback)",
     )
     p.add_argument("--use-xheaders", action="store_true", help="behind a proxy (nginx)")
     p.set_defaults(func=_serve, overrides=("port", "address"))

@@ -42,6 +42,7 @@ __all__ = [
     "server_connections",
     "stream_wait",
     "versions_outside",
+    "wrap_requests",
 ]
 
 #: Library: (lowest, highest) ``major.minor`` this module was written and tested against (both
@@ -116,6 +117,13 @@ def bokeh_http_server(server: Any) -> tornado.httpserver.HTTPServer:
     """The tornado ``HTTPServer`` of a ``bokeh.server.server.Server`` (which does not publish
     it): the connection sweep runs on it."""
     return server._http
+
+
+def wrap_requests(server: tornado.httpserver.HTTPServer, wrap: Any) -> None:
+    """Every request ``server`` takes from now on goes to ``wrap(its delegate)`` instead (the
+    Host check around Bokeh's application). Tornado's ``HTTPServer`` keeps the application it
+    was built with as ``request_callback`` (not published) and reads it for each request."""
+    server.request_callback = wrap(server.request_callback)
 
 
 # -------------------------------------------------------------------------------------- panel

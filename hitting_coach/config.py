@@ -32,6 +32,8 @@ PREFIX = "HITTING_COACH_"
 
 #: ``Settings.load(env_file=FIND)``: the ``.env`` of the project the working directory is in.
 FIND = "find"
+#: Settings renamed: start-up stops with a line naming the new name rather than ignore them.
+RENAMED = {PREFIX + "ALLOWED_ORIGINS": PREFIX + "ALLOWED_HOSTS"}
 #: Where the devices sit, as the swing detector knows them (and the settings and commands take).
 PLACEMENTS = ("pelvis", "wrist", "pelvis+wrist", "bat")
 
@@ -180,8 +182,12 @@ class Settings:
     )
     basic_auth: str = _setting(
         PREFIX + "BASIC_AUTH",
-        "",
-        "Dashboard login password (or the path of a JSON file of users). Empty: no login.",
+        "auto",
+        "Dashboard login (pages, sessions, files, readings): auto (or empty): none on a "
+        "loopback address without --use-xheaders, else a password made at first start, printed "
+        "once and kept in the data folder (secrets/dashboard-password); off: no login (warned "
+        "on a network address); or a password (any user name), or the path of a JSON file of "
+        "users.",
         secret=True,
     )
     cookie_secret: str = _setting(
@@ -286,11 +292,13 @@ class Settings:
     address: str = _setting(
         PREFIX + "ADDRESS", "0.0.0.0", "Address to bind; 0.0.0.0 lets a phone on the LAN in."
     )
-    allowed_origins: str = _setting(
-        PREFIX + "ALLOWED_ORIGINS",
+    allowed_hosts: str = _setting(
+        PREFIX + "ALLOWED_HOSTS",
         "",
-        "Extra host[:port] (comma separated) allowed to open the dashboard and to send a "
-        "browser POST /data (Origin), e.g. behind nginx.",
+        "Extra names (host or host:port, comma separated) this server answers to, besides "
+        "localhost, its host name and addresses: e.g. its public name behind nginx. A request "
+        "or websocket for any other Host gets 403; web pages of these hosts may open the "
+        "dashboard's websocket and post to /data (Origin).",
     )
     log_level: str = _setting(
         PREFIX + "LOG_LEVEL",
@@ -320,6 +328,9 @@ class Settings:
             root = project_root()
             env_file = root / ".env"
         from_file = read_env_file(Path(env_file)) if env_file else {}
+        for old, new in RENAMED.items():
+            if old in environ or old in from_file:
+                raise ConfigError(f"{old} is now called {new}: rename it (same values)")
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             env = f.metadata["env"]
@@ -380,8 +391,9 @@ class Settings:
         return kept_secret(self.data_path, "ingest-token")
 
     @property
-    def extra_origins(self) -> list[str]:
-        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+    def extra_hosts(self) -> list[str]:
+        """``HITTING_COACH_ALLOWED_HOSTS`` as a list (``host`` or ``host:port`` each)."""
+        return [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
 
 
 def is_loopback(address: str) -> bool:

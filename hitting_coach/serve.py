@@ -25,18 +25,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hitting_coach.compat import bokeh_http_server
+from hitting_coach.compat import bokeh_http_server, wrap_requests
 from hitting_coach.config import Settings, is_loopback, kept_secret
 from hitting_coach.errors import StartupError
 from hitting_coach.resources import app_path
 from hitting_coach.runtime import Runtime, hold_data_dir, serve_runtime
 from hitting_coach.web.connections import ConnectionGuard, guard
+from hitting_coach.web.hosts import HostGuard, host_name, server_names
 from hitting_coach.web.routes import routes
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
 
 __all__ = [
+    "PASSWORD_FILE",
     "RepeatFilter",
     "basic_auth",
     "check_port",
@@ -83,7 +85,9 @@ def panel_serve_args(
     """The ``panel serve`` arguments for these settings (without the leading ``serve``).
 
     ``hosts`` are the addresses phones use (default: :func:`phone_hosts`); the dashboard's
-    websocket is allowed from them, from localhost and from ``HITTING_COACH_ALLOWED_ORIGINS``.
+    websocket is allowed from pages of this server's own names (:func:`server_names`: them,
+    localhost, the host name) and of ``HITTING_COACH_ALLOWED_HOSTS``, the same list the Host
+    check of every request uses.
     Secrets (the login, the cookie secret) are never arguments: :func:`run` hands them to
     Panel inside this process, so ``ps`` cannot show them.
     """
@@ -92,8 +96,10 @@ def panel_serve_args(
         raise StartupError(f"dashboard app not found at {app}; run from a source checkout")
     if hosts is None:
         hosts = phone_hosts(settings)
-    allowed = {"localhost", "127.0.0.1", socket.gethostname(), *hosts}
-    origins = sorted(f"{host}:{settings.port}" for host in allowed) + settings.extra_origins
+    own = server_names(settings.replace(allowed_hosts=""), hosts)
+    # Bokeh's list takes no IPv6 address; a name without a port matches any port
+    origins = sorted(f"{name}:{settings.port}" for name in own if ":" not in name)
+    origins += [h for h in settings.extra_hosts if ":" not in host_name(h)]
     args = [
         str(app),
         str(app_path("sessions.py")),  # the sessions page, /sensor/sessions
@@ -129,21 +135,22 @@ def run(
 ) -> None:
     """Serve until stopped (Ctrl-C or SIGTERM).
 
-    The dashboard login is ``HITTING_COACH_BASIC_AUTH`` or ``basic_auth_file`` (a password
-    on its first line, or a JSON object of users); raises :class:`StartupError` for a login
-    that cannot be read."""
+    The dashboard login is :func:`basic_auth`'s (``HITTING_COACH_BASIC_AUTH``, on by default
+    off the loopback, or ``basic_auth_file``: a password on its first line, or a JSON object of
+    users); raises :class:`StartupError` for a login that cannot be read or kept."""
     from panel.command.serve import Serve
 
     # Before anything touches the data directory or imports the app: the data directory is
     # ours alone, and the port is free; otherwise one line says why (exit 1).
     hold_data_dir(settings.data_path)
     check_port(settings.address, settings.port)
-    login = basic_auth(settings, basic_auth_file)
+    login, login_line = basic_auth(settings, basic_auth_file, behind_proxy=use_xheaders)
     token = settings.resolved_ingest_token(behind_proxy=use_xheaders)
     settings = settings.replace(ingest_token=token)  # the runtime serves this one
     hosts = phone_hosts(settings)
     args = panel_serve_args(settings, hosts=hosts, use_xheaders=use_xheaders)
     print_urls(settings, hosts or ["localhost"], demo, token)
+    print(login_line, flush=True)
     if settings.log_level != "debug":  # one access line per POST would drown the log
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
@@ -171,7 +178,9 @@ def run(
             return kwargs
 
         def customize_server(self, server: Any) -> Any:
-            server.io_loop.add_callback(guard_connections, bokeh_http_server(server), settings)
+            http_server = bokeh_http_server(server)
+            wrap_requests(http_server, lambda app: HostGuard(app, server_names(settings, hosts)))
+            server.io_loop.add_callback(guard_connections, http_server, settings)
             server.io_loop.add_callback(_settle_heap)
             return super().customize_server(server)
 
@@ -207,12 +216,54 @@ def guard_connections(server: HTTPServer, settings: Settings) -> ConnectionGuard
     return guard(server, settings.idle_timeout_s, settings.body_timeout_s)
 
 
-def basic_auth(settings: Settings, path: str | None = None) -> str | None:
-    """The dashboard login for Panel: a password, or the path of a JSON file of users.
+#: Where the dashboard password made at first start (``HITTING_COACH_BASIC_AUTH=auto``) is kept.
+PASSWORD_FILE = "dashboard-password"
 
-    From ``path`` (``--basic-auth FILE``) or the ``HITTING_COACH_BASIC_AUTH`` setting (a
-    password, or such a file). A password on the command line would be visible in ``ps``, so
-    ``path`` must be a file."""
+
+def basic_auth(
+    settings: Settings, path: str | None = None, behind_proxy: bool = False
+) -> tuple[str | None, str]:
+    """The dashboard login for Panel (a password, or the path of a JSON file of users; None:
+    no login) and the one start-up line that says which.
+
+    From ``path`` (``--basic-auth FILE``) or the ``HITTING_COACH_BASIC_AUTH`` setting: ``auto``
+    (the default; also when empty) is no login on a loopback address unless a proxy forwards
+    the network to it, else a password made at first start (printed in that line once) and
+    kept in ``<data>/secrets/``; ``off`` is no login; anything else a password or such a file.
+    A password on the command line would be visible in ``ps``, so ``path`` must be a file."""
+    setting = settings.basic_auth
+    network = not is_loopback(settings.address) or behind_proxy
+    where = f"{settings.address}{' behind a proxy' if behind_proxy else ''}"
+    if path is None and setting.lower() == "off":
+        if network:
+            return None, (
+                "  WARNING: dashboard login off (HITTING_COACH_BASIC_AUTH=off): anyone who can "
+                "reach this server can view, download, rename and delete sessions"
+            )
+        return None, "  Dashboard login: off (HITTING_COACH_BASIC_AUTH=off)"
+    if path is None and setting.lower() in ("", "auto"):
+        if not network:
+            return None, (
+                f"  Dashboard login: off (loopback address {where}: only this computer can open "
+                "it; HITTING_COACH_BASIC_AUTH sets one)"
+            )
+        kept = settings.data_path / "secrets" / PASSWORD_FILE
+        made = not kept.is_file()
+        password = kept_secret(settings.data_path, PASSWORD_FILE)
+        if made:
+            return password, (
+                f"  Dashboard login: on ({where}): any user name, password {password} (made now "
+                f"and shown this once; kept in {kept})"
+            )
+        return password, (
+            f"  Dashboard login: on ({where}): any user name, the password kept in {kept}"
+        )
+    login = _login_from(settings, path)
+    source = "--basic-auth" if path is not None else "HITTING_COACH_BASIC_AUTH"
+    return login, f"  Dashboard login: on ({source})"
+
+
+def _login_from(settings: Settings, path: str | None) -> str:
     if path is not None:
         source = Path(path).expanduser()
         if not source.is_file():
@@ -221,10 +272,10 @@ def basic_auth(settings: Settings, path: str | None = None) -> str | None:
                 f"users), and {path[:3]}... is not one; to give the password itself, set "
                 "HITTING_COACH_BASIC_AUTH (a command line shows in `ps`)"
             )
-    elif settings.basic_auth and Path(settings.basic_auth).expanduser().is_file():
+    elif Path(settings.basic_auth).expanduser().is_file():
         source = Path(settings.basic_auth).expanduser()
     else:
-        return settings.basic_auth or None
+        return settings.basic_auth
     try:
         text = source.read_text()
     except OSError as e:

@@ -252,9 +252,9 @@ def wait_for(predicate, timeout: float = 15, interval: float = 0.1, what: str = 
 class InProcessServer:
     """The web layer's routes for ``app`` on a real tornado ``HTTPServer`` in this process, with
     the production limits (``serve.http_limits``: body and buffer sizes; the connection sweep
-    in place of tornado's timeouts), on an event loop of its own thread. ``url`` has no
-    trailing slash; :meth:`stop` closes every connection (a client must not reuse a kept-alive
-    one into a dead loop) and the loop."""
+    in place of tornado's timeouts) and Host check (``web.hosts.HostGuard``), on an event loop
+    of its own thread. ``url`` has no trailing slash; :meth:`stop` closes every connection (a
+    client must not reuse a kept-alive one into a dead loop) and the loop."""
 
     def __init__(self, app: Any) -> None:
         import asyncio
@@ -265,6 +265,7 @@ class InProcessServer:
         import tornado.web
 
         from hitting_coach.serve import guard_connections, http_limits
+        from hitting_coach.web.hosts import HostGuard, server_names
         from hitting_coach.web.routes import routes
 
         self.app = app
@@ -276,7 +277,7 @@ class InProcessServer:
             self.loop = loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self.server = tornado.httpserver.HTTPServer(
-                tornado.web.Application(routes(app)),
+                HostGuard(tornado.web.Application(routes(app)), server_names(app.settings)),
                 **http_limits(app.settings),
             )
             guard_connections(self.server, app.settings)

@@ -4,6 +4,7 @@ written against, and what it reaches for is still there."""
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -38,6 +39,14 @@ def test_tornado_keeps_the_connection_state_the_sweep_reads():
     server = tornado.httpserver.HTTPServer(tornado.web.Application([]))
     assert compat.can_sweep_connections(server)
     assert compat.server_connections(server) == []
+
+
+def test_tornado_reads_the_wrapped_application_for_each_request():
+    app = tornado.web.Application([])
+    server = tornado.httpserver.HTTPServer(app)
+    compat.wrap_requests(server, lambda inner: ("wrapped", inner))
+    assert server.request_callback == ("wrapped", app)
+    assert "self.request_callback" in inspect.getsource(tornado.httpserver.HTTPServer.start_request)
 
 
 def test_bokeh_keeps_its_http_server_where_serve_finds_it():

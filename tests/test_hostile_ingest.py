@@ -295,7 +295,7 @@ def raw_request(url: str, head: bytes, body: bytes = b"", wait_s: float = 10) ->
 def test_a_declared_90_mb_body_is_refused_from_its_headers(app):
     runtime, url = app()
     head = (
-        b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 90000000\r\n\r\n"
     )
     answer = raw_request(url, head)  # no body sent: the answer comes from the headers
@@ -306,7 +306,7 @@ def test_a_declared_90_mb_body_is_refused_from_its_headers(app):
 
 def test_a_body_streamed_without_a_length_is_cut_off_at_the_limit(app):
     runtime, url = app(max_message_bytes=10_000)
-    head = b"POST /data HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunk = b"%x\r\n%s\r\n" % (4096, b" " * 4096)
     answer = raw_request(url, head, chunk * 5)
     assert answer.startswith(b"HTTP/1.1 400")  # tornado stops reading and closes
@@ -317,7 +317,7 @@ def test_a_body_streamed_without_a_length_is_cut_off_at_the_limit(app):
 def test_slow_and_idle_connections_are_closed(app):
     runtime, url = app(body_timeout_s=0.5, idle_timeout_s=0.5)
     host, port = url.removeprefix("http://").split(":")
-    head = b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+    head = b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
     with socket.create_connection((host, int(port)), timeout=20) as slow:
         slow.sendall(head)  # headers and one byte, then nothing
         with socket.create_connection((host, int(port)), timeout=20) as idle:
@@ -355,7 +355,7 @@ def test_a_flood_of_one_log_line_is_written_once_with_a_count():
 
 # ---------------------------------------------------------- item 14: posts from web pages
 def test_a_web_page_on_another_site_cannot_post(app):
-    runtime, url = app(allowed_origins="coach.example.com")
+    runtime, url = app(allowed_hosts="coach.example.com")
     doc = orjson.dumps(motion_messages(1, start_ns=NOW)[0])
     evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
     reply = refused(url, doc, 403, headers=evil)

@@ -194,7 +194,7 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
     async def main() -> None:
         settings = Settings.load(environ={}, env_file=None)
         served = SimpleNamespace(
-            feed=feed, settings=settings.replace(allowed_origins="coach.example.com")
+            feed=feed, settings=settings.replace(allowed_hosts="coach.example.com")
         )
         app = tornado.web.Application([(r"/live\.ws", LiveSocket, {"app": served})])
         port = free_port()
@@ -232,7 +232,7 @@ def test_the_websocket_sends_frames_and_refuses_what_it_should(hub, feed):
                 raise_error=False,
             )
             assert response.code == 403
-            # the public host behind nginx (HITTING_COACH_ALLOWED_ORIGINS) may connect
+            # the public host behind nginx (HITTING_COACH_ALLOWED_HOSTS) may connect
             proxied = await tornado.websocket.websocket_connect(
                 tornado.httpclient.HTTPRequest(
                     f"{url}?token={sub.token}", headers={"Origin": "https://coach.example.com"}

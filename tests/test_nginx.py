@@ -27,10 +27,14 @@ def proxied(tmp_path):
     def start(*args: str) -> tuple[ServerProcess, Nginx]:
         server = ServerProcess(tmp_path / "server", args=["--use-xheaders", *args])
         nginx = Nginx(tmp_path / "nginx", upstream_port=server.port)
-        server.env["HITTING_COACH_ALLOWED_ORIGINS"] = f"127.0.0.1:{nginx.port}"
+        # the public name (nginx passes the browser's Host on); its pages' port for Bokeh
+        server.env["HITTING_COACH_ALLOWED_HOSTS"] = f"coach.example.com,127.0.0.1:{nginx.port}"
         started.append((server.start(), nginx.start()))
         # Behind a proxy the server makes an ingest token even on 127.0.0.1 (README, Security).
         nginx.push_token = (server.workdir / "data" / "secrets" / "ingest-token").read_text()
+        # ... and the dashboard login is on, its password kept there too (unless given)
+        kept = server.workdir / "data" / "secrets" / "dashboard-password"
+        nginx.password = kept.read_text().strip() if kept.is_file() else None
         return started[-1]
 
     yield start
@@ -39,10 +43,10 @@ def proxied(tmp_path):
         assert server.stop() == 0, server.output()
 
 
-def _post(nginx: Nginx, path: str, body: bytes | dict) -> tuple[int, dict]:
+def _post(nginx: Nginx, path: str, body: bytes | dict, host: str | None = None) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     verified = ssl.create_default_context(cafile=nginx.ca_file)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **({"Host": host} if host else {})}
     headers["Authorization"] = f"Bearer {nginx.push_token.strip()}"
     response = httpx.post(
         nginx.base + path, content=data, headers=headers, verify=verified, timeout=10
@@ -65,6 +69,10 @@ def test_dashboard_and_push_over_https(proxied, browser):
     for m in messages[:4]:
         assert _post(nginx, "/data", m) == (200, {"ok": True, "readings": 40, "duplicate": False})
     assert _post(nginx, "/sensor/data", messages[4])[0] == 200
+    # the public name nginx passes on is the server's (HITTING_COACH_ALLOWED_HOSTS); no other
+    assert _post(nginx, "/data", messages[3], host="coach.example.com")[0] == 200  # a duplicate
+    code, body = _post(nginx, "/data", messages[3], host="evil.example")
+    assert (code, body["field"]) == (403, "Host")
     # Oversized: the server answers (nginx lets it through), with a reason the app can show.
     code, body = _post(nginx, "/data", b"[" + b"0," * 600_000 + b"0]")
     assert (code, body["reason"]) == (413, "too_large")
@@ -72,6 +80,11 @@ def test_dashboard_and_push_over_https(proxied, browser):
     context, page, errors = _https_page(browser)
     try:
         page.goto(nginx.base + "/sensor/")
+        assert "/sensor/login" in page.url and nginx.password  # on by default behind a proxy
+        assert nginx.password in server.output()  # printed at its first start
+        page.fill("input[name=username]", "coach")
+        page.fill("input[name=password]", nginx.password)
+        page.click("button[type=submit]")
         wait_for(lambda: page.evaluate(JS_LENGTHS) == [100, 100], 30, what="plots over https")
         status = page.get_by_text("msg/s")
         wait_for(lambda: "1 rejected" in status.inner_text(), what="the status line")

@@ -35,6 +35,7 @@ def test_phone_urls_status_and_root_redirect(server):
 
 def test_serve_prints_the_urls_to_type_into_sensor_logger(server):
     out = server.output()
+    assert "Dashboard login: off (loopback address 127.0.0.1: only this computer" in out
     assert f"http://localhost:{server.port}/sensor/" in out
     assert f"Sensor Logger HTTP push URL:  http://127.0.0.1:{server.port}/data" in out
     assert "MQTT: not configured" in out
@@ -117,10 +118,10 @@ def test_http_defends_itself_before_reading_a_body(tmp_path):
     ).start()
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-            s.sendall(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 90000000\r\n\r\n")
+            s.sendall(b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 90000000\r\n\r\n")
             assert s.recv(100).startswith(b"HTTP/1.1 413")  # no body was sent
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-            s.sendall(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            s.sendall(b"POST /data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
             assert s.recv(100) in (b"", b"HTTP/1.1 400 Bad Request\r\n\r\n")  # server hung up
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
             assert s.recv(100) == b""  # idle: closed by the server
@@ -203,3 +204,94 @@ def test_at_the_open_file_limit_the_log_stays_small_and_the_server_recovers(tmp_
         assert server.post(motion_messages(1)[0])[0] == 200
     finally:
         assert server.stop() == 0, server.output()[-2000:]
+
+
+# ------------------------------------------------------------- issue 29, finding 2 (Bokeh)
+def test_bokeh_pages_and_their_websocket_refuse_other_hosts_and_origins(server):
+    """The Panel pages and Bokeh's own websocket (where the sessions page's Delete, Rename,
+    players and reports, and the dashboard's marks, travel) check Host like our routes, and
+    Bokeh checks the websocket's Origin (``--allow-websocket-origin``, from the same list)."""
+    port = server.port
+    evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    for path in ("/sensor/", "/sensor/sessions"):
+        assert httpx.get(server.base + path, headers=evil, timeout=30).status_code == 403
+        assert httpx.get(server.base + path, timeout=60).status_code == 200
+    ws = server.base.replace("http://", "ws://") + "/sensor/sessions/ws"
+    assert _ws_status(ws, evil) == 403  # DNS rebinding: the Host check
+    assert _ws_status(ws, {"Origin": f"http://evil.example:{port}"}) == 403  # Bokeh's own check
+    assert _ws_status(ws, {"Origin": f"http://localhost:{port}"}) != 403  # only the token missing
+
+
+def _ws_status(url: str, headers: dict[str, str]) -> int | str:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tornado.httpclient
+    import tornado.websocket
+
+    async def connect() -> int | str:
+        request = tornado.httpclient.HTTPRequest(url, headers=headers)
+        try:
+            ws = await tornado.websocket.websocket_connect(request)
+        except tornado.httpclient.HTTPClientError as e:
+            return e.code
+        except tornado.websocket.WebSocketClosedError:
+            return "closed"
+        ws.close()
+        return "open"
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result()
+
+
+# ------------------------------------------------------------- issue 29, finding 1 (login)
+def test_on_a_network_address_the_login_is_on_with_a_password_printed_once(tmp_path):
+    import re
+
+    server = ServerProcess(tmp_path, args=["--address", "0.0.0.0"]).start()
+    try:
+        out = server.output()
+        found = re.search(r"Dashboard login: on \(0\.0\.0\.0\): any user name, password (\S+)", out)
+        assert found, out
+        password = found.group(1)
+        kept = tmp_path / "data" / "secrets" / "dashboard-password"
+        assert kept.read_text().strip() == password
+        base, query = server.base, {"device": "d", "session": "s"}
+        assert httpx.get(base + "/sensor/readings.json", timeout=10).status_code == 401
+        assert httpx.get(base + "/sensor/swings.json", timeout=10).status_code == 401
+        for path in ("/sensor/session_export.zip", "/sensor/session_report.html"):
+            assert httpx.post(base + path, data=query, timeout=10).status_code == 401, path
+        for path in ("/sensor/", "/sensor/sessions"):
+            page = httpx.get(base + path, timeout=30)
+            assert page.status_code == 302 and "login" in page.headers["location"], path
+        # the sessions page's actions travel over Bokeh's websocket: no login, no socket
+        ws = base.replace("http://", "ws://") + "/sensor/sessions/ws"
+        assert _ws_status(ws, {"Origin": f"http://127.0.0.1:{server.port}"}) != "open"
+        with httpx.Client(timeout=10) as client:
+            login = client.post(
+                base + "/sensor/login", data={"username": "x", "password": password}
+            )
+            assert login.status_code == 302 and "user" in login.cookies
+            assert client.get(base + "/sensor/readings.json").status_code == 200
+            assert client.get(base + "/sensor/sessions").status_code == 200
+    finally:
+        assert server.stop() == 0, server.output()
+    again = ServerProcess(tmp_path, args=["--address", "0.0.0.0"]).start()  # a restart
+    try:
+        assert password not in again.output()  # shown once only
+        assert f"Dashboard login: on (0.0.0.0): any user name, the password kept in {kept}" in (
+            again.output()
+        )
+    finally:
+        assert again.stop() == 0, again.output()
+
+
+def test_a_login_turned_off_on_a_network_address_is_warned(tmp_path):
+    env = {"HITTING_COACH_BASIC_AUTH": "off"}
+    server = ServerProcess(tmp_path, env=env, args=["--address", "0.0.0.0"]).start()
+    try:
+        assert "WARNING: dashboard login off (HITTING_COACH_BASIC_AUTH=off)" in server.output()
+        assert httpx.get(server.base + "/sensor/readings.json", timeout=10).status_code == 200
+        assert not (tmp_path / "data" / "secrets" / "dashboard-password").exists()
+    finally:
+        assert server.stop() == 0, server.output()

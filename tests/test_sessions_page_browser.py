@@ -5,10 +5,13 @@ recorded)."""
 
 from __future__ import annotations
 
-import io
 import re
+import threading
 import time
 import zipfile
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -77,10 +80,12 @@ def test_the_sessions_page_lists_a_session_and_opens_its_report(recorded, page):
     wait_for(
         lambda: "making the report" in _text(card, ".hc-report-state"), 20, what="report progress"
     )
-    link = card.locator("a.hc-open-report")
+    link = card.locator("form.hc-open-report button")
     wait_for(lambda: link.count() == 1, 400, interval=1, what="the report link")
-    report = page.context.new_page()
-    report.goto(link.evaluate("a => a.href"))
+    with page.context.expect_page() as opened:
+        link.click()  # a POST from this page, into a new tab
+    report = opened.value
+    report.wait_for_load_state()
     body = report.content()
     assert "Swings found" in body
     assert "morning" in body
@@ -88,12 +93,18 @@ def test_the_sessions_page_lists_a_session_and_opens_its_report(recorded, page):
     rows = table.locator("tbody tr")
     wait_for(lambda: rows.count() == swings, 60, what="the report's swing table")
 
-    export = httpx.get(card.locator("a.hc-export").evaluate("a => a.href"), timeout=60)
-    assert export.status_code == 200, export.text
-    assert export.headers["content-type"] == "application/zip"
-    with zipfile.ZipFile(io.BytesIO(export.content)) as z:
-        assert {"Metadata.csv", "Gyroscope.csv"} <= set(z.namelist())
+    _download_export(page, card)
     assert page.errors == []
+
+
+def _download_export(page, card) -> None:
+    """Click the card's Download button: the browser saves the session's zip."""
+    with page.expect_download(timeout=60_000) as download:
+        card.locator("form.hc-export button").click()
+    assert download.value.suggested_filename.endswith(".zip")
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert {"Metadata.csv", "Gyroscope.csv"} <= set(z.namelist())
+        assert z.read("Gyroscope.csv").count(b"\n") > 1000  # 20 s at 100 Hz
 
 
 def test_a_named_player_shows_instead_of_the_device_id(recorded, page):
@@ -161,9 +172,81 @@ def test_with_a_login_the_sessions_page_and_its_files_need_it(tmp_path):
         _record(server, "morning", 100, 0)
         query = {"device": DEVICE, "session": "morning"}
         for path in ("/sensor/session_report.html", "/sensor/session_export.zip"):
-            answer = httpx.get(server.base + path, params=query, timeout=10)
+            answer = httpx.post(server.base + path, data=query, timeout=10)
             assert answer.status_code == 401 and b"log in first" in answer.content, path
         page = httpx.get(server.base + "/sensor/sessions", timeout=10, follow_redirects=False)
         assert page.status_code == 302 and "login" in page.headers["location"]
     finally:
         assert server.stop() == 0, server.output()
+
+
+# ----------------------------------------------------------------------- issue 29, finding 1
+def test_the_logged_in_coach_downloads_the_export(tmp_path, page):
+    env = {"HITTING_COACH_BASIC_AUTH": "s3cret-pass", "HITTING_COACH_PARQUET_INTERVAL_S": "0.5"}
+    server = ServerProcess(tmp_path, env=env).start()
+    try:
+        _record(server, "morning", 100, 0)
+        data = server.workdir / "data"
+        wait_for(lambda: session_dir(data, DEVICE, "morning").is_dir(), 30, what="its folder")
+        page.goto(server.base + "/sensor/sessions")
+        assert "/sensor/login" in page.url
+        page.fill("input[name=username]", "coach")
+        page.fill("input[name=password]", "s3cret-pass")
+        page.click("button[type=submit]")
+        card = _card(page, "morning")
+        wait_for(lambda: card.count() == 1, 60, what="the session after logging in")
+        _download_export(page, card)
+        assert page.errors == []
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_a_page_of_another_site_cannot_start_an_export(recorded, page):
+    """On a loopback bind without a login: an <img> and a form of a page on another origin
+    (localhost:OTHER, as a site the coach visits would be) reach the server and are refused."""
+    server, _ = recorded
+    target = f"{server.base}/sensor/session_export.zip"
+    fields = {"device": DEVICE, "session": "morning"}
+    inputs = "".join(
+        f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in fields.items()
+    )
+    html = (
+        f'<img src="{escape(target + "?" + urlencode(fields))}">'
+        f'<iframe name="sink"></iframe><form id="f" method="post" action="{target}" '
+        f'target="sink">{inputs}</form><script>document.getElementById("f").submit()</script>'
+    ).encode()
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    answers: dict[str, int] = {}
+    blocked: list[str] = []  # the <img>'s answer is JSON: Chromium hides it from the page (ORB)
+    page.on(
+        "response",
+        lambda r: answers.update({r.request.method: r.status}) if target in r.url else None,
+    )
+    page.on("requestfailed", lambda r: blocked.append(r.method) if target in r.url else None)
+    try:
+        page.goto(f"http://localhost:{evil.server_address[1]}/")
+        # (Playwright hands events over while it is called: wait in the page, not in sleep)
+        wait_for(
+            lambda: page.wait_for_timeout(100) or (answers and blocked),
+            30,
+            what="the img's and the form's requests",
+        )
+    finally:
+        evil.shutdown()
+        evil.server_close()
+    assert answers == {"POST": 403} and blocked == ["GET"]  # the form: refused
+    # the <img>'s GET reached the server and was refused as well (Sec-Fetch-Site: cross-site;
+    # the access line: 4xx answers are logged)
+    assert "403 GET /sensor/session_export.zip" in server.output()

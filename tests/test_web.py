@@ -129,13 +129,13 @@ def test_a_refused_post_is_answered_and_the_connection_goes_on(app, headers, tar
     runtime, url = app(ingest_token="s3cret", max_message_bytes=20_000)
     body = orjson.dumps(motion_messages(1, start_ns=T0)[0])
     refused = body.ljust(size or len(body))
-    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" % target
+    head = b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" % target
     head += headers + b"Content-Length: %d\r\n\r\n" % len(refused)
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as s:
         for _ in range(3):
             code, reply = _exchange(s, head + refused)
             assert code == status and reply  # the reason, for the phone to show
-        good = b"POST /data?token=s3cret HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        good = b"POST /data?token=s3cret HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n"
         assert _exchange(s, good % len(body) + body)[0] == 200
     assert runtime.hub.status()["readings"] == 40
     assert sum(runtime.hub.status()["rejected_by_reason"].values()) == 3

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pandas as pd
 import panel as pn
@@ -44,7 +43,7 @@ from hitting_coach.store.session_admin import (
     report_path,
 )
 
-__all__ = ["ALL_PLAYERS", "PER_PAGE", "SessionsPage", "device_labels", "file_url"]
+__all__ = ["ALL_PLAYERS", "PER_PAGE", "SessionsPage", "device_labels", "file_form"]
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +64,24 @@ CSS = """
 """
 
 
-def file_url(kind: str, device_id: str, session_id: str) -> str:
-    """The link (relative to the sessions page) of a session's report or export."""
-    name = {"report": "session_report.html", "export": "session_export.zip"}[kind]
-    return f"{name}?{urlencode({'device': device_id, 'session': session_id})}"
+def file_form(kind: str, device_id: str, session_id: str) -> str:
+    """The button (a small form, relative to the sessions page) that opens a session's report
+    in a new tab or downloads its export: a POST, so that no link or image of another site can
+    start one (the server takes them from this page only; README, Security)."""
+    name, label, target = {
+        "report": ("session_report.html", "Open report", ' target="_blank" rel="noopener"'),
+        "export": ("session_export.zip", "⬇ Download export (CSV, zip)", ""),
+    }[kind]
+    fields = "".join(
+        f'<input type="hidden" name="{k}" value="{_e(v)}">'
+        for k, v in (("device", device_id), ("session", session_id))
+    )
+    return (
+        f'<form class="hc-{"open-report" if kind == "report" else "export"}" method="post" '
+        f'action="{name}"{target} style="display:inline;margin:0">{fields}'
+        '<button type="submit" style="background:none;border:none;padding:0;color:#0645ad;'
+        f'text-decoration:underline;cursor:pointer;font:inherit">{label}</button></form>'
+    )
 
 
 def device_labels(devices: list[str], players: dict[str, str]) -> dict[str, str]:
@@ -372,10 +385,7 @@ class SessionsPage(pn.viewable.Viewer):
         session_line = (
             f'<span class="hc-muted">session {_e(row.session_id)}</span>' if row.name else ""
         )
-        export = (
-            f'<a class="hc-export" href="{_e(file_url("export", *row.key))}" download>'
-            "⬇ Download export (CSV, zip)</a>"
-        )
+        export = file_form("export", *row.key)
         info = pn.pane.HTML(
             f'<hr><div class="hc-session"><b class="hc-player">{_e(row.player)}</b> · '
             f'<span class="hc-title">{title}</span> {session_line}<br>'
@@ -413,10 +423,7 @@ class SessionsPage(pn.viewable.Viewer):
 
     def _report_html(self, row: SessionRow) -> str:
         job = self.report_status(self.data_dir, *row.key) if self.report_status else None
-        link = (
-            f'<a class="hc-open-report" target="_blank" rel="noopener" '
-            f'href="{_e(file_url("report", *row.key))}">Open report</a>'
-        )
+        link = file_form("report", *row.key)
         if job is not None and job.state in ("queued", "running"):
             return f'<span class="hc-report-state">making the report: {_e(job.progress)}…</span>'
         if report_path(self.data_dir, *row.key, row.end_ns).is_file():

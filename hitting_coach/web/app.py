@@ -16,6 +16,7 @@ import tornado.web
 
 from hitting_coach.config import Settings
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.web.hosts import host_name
 
 __all__ = ["App", "AppHandler", "FeedSockets", "LoginRequired", "origin_allowed"]
 
@@ -54,12 +55,19 @@ class App(Protocol):
 
 def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
     """A browser names the page's site in ``Origin``: this server itself (``host``, the Host
-    the request went to) or an allowed origin may post or connect; any other site may not."""
+    the request went to, already checked by :class:`~hitting_coach.web.hosts.HostGuard`) or
+    an allowed host (``HITTING_COACH_ALLOWED_HOSTS``: ``host``, any port, or ``host:port``)
+    may post or connect; any other site may not."""
     try:
         netloc = urlsplit(origin).netloc.lower()
     except ValueError:
         return False
-    return bool(netloc) and (netloc == host.lower() or netloc in {a.lower() for a in allowed})
+    if not netloc:
+        return False
+    if netloc == host.lower():
+        return True
+    name = host_name(netloc)
+    return any(netloc == a or (host_name(a) == a and name == a) for a in allowed)
 
 
 class AppHandler(tornado.web.RequestHandler):
@@ -81,10 +89,32 @@ class AppHandler(tornado.web.RequestHandler):
 
 
 class LoginRequired(AppHandler):
-    """With a dashboard login (``--basic-auth``, OAuth), this handler needs it too: 401 (JSON)
-    for a request without a logged-in user. Without a login everyone may read."""
+    """What reveals or changes stored data: from this server's own pages only, and with a
+    dashboard login (``--basic-auth``, on by default off the loopback; OAuth), only for a
+    logged-in user.
+
+    A browser says which site a request comes from: ``Origin`` (every POST, and cross-site
+    reads), else ``Sec-Fetch-Site``. A request from another site's page gets 403 (JSON), so a
+    page on the web cannot make the coach's browser read, export or change anything here; a
+    notebook's or script's request (neither header) is as before. Then 401 (JSON) for a request
+    without a logged-in user when there is a login; without one everyone on this computer may.
+    """
 
     async def prepare(self) -> None:
+        if not self.same_origin():
+            origin = self.request.headers.get("Origin") or self.request.headers.get(
+                "Sec-Fetch-Site", ""
+            )
+            self.reply(
+                403,
+                {
+                    "error": f"a page of another site ({origin[:80]}) may not use this; "
+                    "open it from this server's own pages",
+                    "reason": "cross_site",
+                    "field": "Origin",
+                },
+            )
+            return
         provider = getattr(self.application, "auth_provider", None)  # Bokeh's, when served
         if getattr(provider, "get_user_async", None) is not None:
             user = await provider.get_user_async(self)
@@ -94,3 +124,12 @@ class LoginRequired(AppHandler):
             return
         if not user:
             self.reply(401, {"error": "log in first: open /sensor/ in this browser"})
+
+    def same_origin(self) -> bool:
+        """The request comes from this server's own page (or an allowed host's), or from no
+        page at all (typed, a notebook, a script)."""
+        headers = self.request.headers
+        origin = headers.get("Origin")
+        if origin is not None:
+            return origin_allowed(origin, headers.get("Host", ""), self.app.settings.extra_hosts)
+        return headers.get("Sec-Fetch-Site", "none") in ("same-origin", "none")

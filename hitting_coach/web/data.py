@@ -97,12 +97,12 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
             return
         origin = headers.get("Origin")
         if origin is not None and not origin_allowed(
-            origin, headers.get("Host", ""), settings.extra_origins
+            origin, headers.get("Host", ""), settings.extra_hosts
         ):
             hub.reject("bad_origin", f"a web page at {origin[:80]!r} tried to post", "http")
             error = (
                 f"a web page at {origin[:80]} may not post here "
-                "(add its host to HITTING_COACH_ALLOWED_ORIGINS if it should)"
+                "(add its host to HITTING_COACH_ALLOWED_HOSTS if it should)"
             )
             body = {"error": error, "reason": "bad_origin", "field": "Origin"}
             self._refuse(403, body, limit, length)

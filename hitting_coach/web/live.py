@@ -405,7 +405,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
     def initialize(self, app: App) -> None:
         self.feed = app.feed
-        self._allowed = app.settings.extra_origins
+        self._allowed = app.settings.extra_hosts
         self._token = ""
 
     def check_origin(self, origin: str) -> bool:
