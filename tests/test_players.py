@@ -124,11 +124,12 @@ def test_the_export_zip_imports_back_to_the_same_readings(tmp_path, record):
     import zipfile
 
     from hitting_coach.store.exports import import_export
-    from hitting_coach.web.files import export_zip
+    from hitting_coach.web.files import open_export
 
     data = _two_sessions(tmp_path, record)
-    name, blob = export_zip(data, "uuid-1", "first")
-    assert name == "first.zip"
+    export = open_export(data, "uuid-1", "first", limit=1)
+    blob = b"".join(export)
+    assert export.name == "first.zip"
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
         assert {"Metadata.csv", "Accelerometer.csv", "Gyroscope.csv"} <= set(z.namelist())
         z.extractall(tmp_path / "unzipped")
