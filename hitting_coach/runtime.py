@@ -23,6 +23,7 @@ from hitting_coach.errors import StartupError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits
 from hitting_coach.report_jobs import ReportJobs
+from hitting_coach.store.players import PlayerNames
 from hitting_coach.store.recorder import Recorder
 from hitting_coach.ui.shared_status import shared_status, status_text
 from hitting_coach.web.live import LIVE_SENSORS, LiveFeed
@@ -116,6 +117,7 @@ class Runtime:
             None if settings.placement == "auto" else settings.placement,
             gyro_range_dps=settings.gyro_range_dps,
             sweet_spot_m=settings.sweet_spot_m,
+            players=PlayerNames(settings.data_path),  # a hitter's level is the player's
         )
         #: the live swings with the coach's marks, kept with each device's recorded session
         self.marked_swings = MarkedLiveSwings(
@@ -207,6 +209,7 @@ class Runtime:
             error=status["recording"]["error"] or recorder["error"],
         )
         status["live_feed"] = self.feed.status()
+        status["swings"] = self.swings.status()  # what was not counted, and why
         return status
 
 

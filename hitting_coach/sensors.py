@@ -120,13 +120,22 @@ _SENSORS = (
     Sensor("accelerometeruncalibrated", "AccelerometerUncalibrated", _XYZ),
     Sensor("gyroscopeuncalibrated", "GyroscopeUncalibrated", _XYZ, "rad/s"),
     Sensor("magnetometeruncalibrated", "MagnetometerUncalibrated", _XYZ, "µT"),
-    Sensor("totalacceleration", "TotalAcceleration", _XYZ, "m/s²"),
+    Sensor(
+        "totalacceleration",
+        "TotalAcceleration",
+        _XYZ,
+        "m/s²",
+        # read only to find gravity when the phone does not send the gravity sensor
+        detector=DetectorRole(_XYZ, needed_by=("pelvis", "pelvis+wrist")),
+    ),
     Sensor(
         "orientation",
         "Orientation",
         ("qw", "qx", "qy", "qz", "roll", "pitch", "yaw"),
         "rad",
         ("roll", "pitch", "yaw"),
+        # read only to find gravity when the phone does not send the gravity sensor
+        detector=DetectorRole(("qw", "qx", "qy", "qz"), needed_by=("pelvis", "pelvis+wrist")),
     ),
     Sensor(
         WRIST_MOTION,
@@ -139,11 +148,15 @@ _SENSORS = (
         ),
         "rad/s",
         _ROTATION_RATE,
-        # the watch's gravity, when sent, tells the motion's axis against the vertical
+        # the watch's gravity, when sent, tells the motion's axis against the vertical; its
+        # attitude gives gravity when it does not send it
         detector=DetectorRole(
             _ROTATION_RATE,
             needed_by=("wrist", "pelvis+wrist"),
-            optional=("gravityX", "gravityY", "gravityZ"),
+            optional=(
+                *("gravityX", "gravityY", "gravityZ"),
+                *("quaternionW", "quaternionX", "quaternionY", "quaternionZ"),
+            ),
         ),
         simulated_on=("wrist",),
     ),

@@ -43,7 +43,8 @@ def test_no_confuser_is_counted_and_a_checked_swing_is_reported_as_checked(place
     s = confused(placement, seed)
     assert s.confusers.kind.tolist() == list(CONFUSERS)
     found = sw.swings(s.frames, placement)
-    full = found[~found.checked.to_numpy(bool)]
+    marked = found[list(sw.NOT_COUNTED)].to_numpy(bool).any(axis=1)
+    full = found[~marked]
     assert len(full) == len(s.truth) == 3
     for row in full.itertuples():
         assert overlapping(s, row) == []  # every full swing is one of the real swings
@@ -51,6 +52,10 @@ def test_no_confuser_is_counted_and_a_checked_swing_is_reported_as_checked(place
     assert np.abs(peaks - s.truth.start_ns.to_numpy(float)).max() < 0.8e9
     checked = found[found.checked.to_numpy(bool)]
     assert [overlapping(s, r) for r in checked.itertuples()] == [["checked_swing"]]
+    # the practice swing (after three full ones) is listed, marked, never lost
+    practice = found[found.practice.to_numpy(bool)]
+    assert [overlapping(s, r) for r in practice.itertuples()] == [["practice_swing"]]
+    assert not found.arms_only.any()
 
 
 @pytest.mark.parametrize("speed", [0.6, 0.8, 1.0])
@@ -68,7 +73,7 @@ def test_swings_at_60_to_100_percent_of_todays_speeds_are_all_found(placement, s
         assert (np.abs(measured / s.truth[f"{seg}_peak_dps"].to_numpy() - 1) < 0.03).all()
 
 
-def test_a_practice_swing_is_only_dropped_once_the_hitters_level_is_known():
+def test_a_practice_swing_is_only_marked_once_the_hitters_level_is_known():
     rng = np.random.default_rng(4)
     hitter = sim.random_hitter(rng)
     swings = [sim.random_swing(rng, t, **hitter) for t in (11.5, 20.5, 29.5)]
@@ -76,7 +81,7 @@ def test_a_practice_swing_is_only_dropped_once_the_hitters_level_is_known():
         "wrist", duration_s=40, swings=swings, confusers=[("practice_swing", 2.5)], seed=4
     )
     found = sw.swings(s.frames, "wrist")  # first of the day: nothing to compare it with yet
-    assert len(found) == 4 and not found.checked.any()
+    assert len(found) == 4 and not found.checked.any() and not found.practice.any()
 
 
 def test_unknown_confusers_and_bad_times_are_refused():
@@ -102,8 +107,11 @@ def test_live_through_the_hub_gives_the_batch_swings_checked_ones_included():
     live.poll()
     batch = sw.swings(s.frames)
     rows = live.rows("d")
-    assert len(rows) == len(batch) == 4  # three swings and the checked one, the last at 128 s
+    # three swings, the practice swing (listed, marked) and the checked one, the last at 128 s
+    assert len(rows) == len(batch) == 5
+    assert [r["practice"] for r in rows] == [False, False, False, True, False]
     for row, expected in zip(rows, batch.to_dict("records"), strict=True):
         assert row["checked"] == expected["checked"]
+        assert row["practice"] == expected["practice"]
         assert row["start_ns"] == expected["start_ns"]
         assert row["turn_deg"] == pytest.approx(expected["turn_deg"])

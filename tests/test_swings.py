@@ -79,8 +79,12 @@ def test_every_swing_found_with_peaks_within_3_percent_and_events_within_a_sampl
             dt = ns(found[f"{seg}_peak_ns"]) - ns(truth[f"{seg}_peak_ns"])
             assert np.abs(dt).max() <= period_ns, (seg, dt / period_ns)
         if "pelvis" in placement:
+            # foot plant from the stride's end: the vertical acceleration turns upward up to
+            # 20 ms after the foot lands (real swings: 8-17 ms), and a belt phone turning about
+            # a tilted axis shakes that by some ms more; the requirement is 40 ms
             dt = ns(found.foot_plant_ns) - ns(truth.foot_plant_ns)
-            assert np.abs(dt).max() <= period_ns, dt / period_ns
+            assert np.abs(dt).max() <= 40e6, dt / 1e6
+            assert found.stride.all() and (found.pelvis_peak_after_fp_ms > 0).all()
             assert (found.pelvis_rate_hz.between(0.9 * rate_hz, 1.1 * rate_hz)).all()
             assert not found.pelvis_gap.any() and not found.foot_plant_gap.any()
         if placement == "pelvis+wrist":

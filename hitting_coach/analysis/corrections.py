@@ -109,7 +109,8 @@ def correct_rows(
 ) -> list[dict[str, Any]]:
     """Swing rows with the marks applied, by start time: swings marked ``not_swing`` left
     out, a row per ``add_swing`` mark where no swing was detected (``measure(mark)``, or just
-    the marked time if it gives None; marks within 0.5 s of an earlier one add nothing).
+    the marked time if it gives None; marks within 0.5 s of an earlier one add nothing); an
+    ``add_swing`` mark on a swing listed as practice or arms only counts it.
     Every row gets ``added_by_coach`` and ``mark_id``."""
     rows = [dict(r) for r in rows]
     marks = sorted(marks, key=lambda m: m.created_ns)
@@ -124,7 +125,15 @@ def correct_rows(
     kept = [r for i, r in enumerate(rows) if i not in dropped]
     added: list[int] = []
     for m in marks:
-        if m.kind != "add_swing" or match_swing(kept, m.time_ns) is not None:
+        if m.kind != "add_swing":
+            continue
+        i = match_swing(out, m.time_ns)
+        if i is not None and not out[i]["added_by_coach"]:
+            # a swing listed but not counted (practice, arms only): the coach counts it
+            if out[i].get("practice") or out[i].get("arms_only"):
+                out[i].update(practice=False, arms_only=False, mark_id=m.mark_id)
+            continue
+        if match_swing(kept, m.time_ns) is not None:
             continue
         # two added swings are one when the coach marked them within 0.5 s of each other
         if any(abs(m.time_ns - t) <= MATCH_TOLERANCE_NS for t in added):

@@ -5,6 +5,11 @@ most every ``min_interval_s``, at least every ``interval_s``) and feeds it to it
 tracker (the same code :func:`hitting_coach.analysis.swings.swings` runs on a recorded
 session), so the producers (HTTP handler, MQTT thread) never wait for the analysis. It keeps
 the rows of finished swings for the dashboard, each stamped with the moment it was found.
+
+The hitter's level (what makes a slow swing a "practice" one) belongs to the player: the name
+given to the device (``players``), or the device itself while it has none. A new name on a
+shared device starts from a fresh level; the same player on another device keeps theirs.
+What the trackers did not list as swings is counted by reason (:meth:`status`).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from hitting_coach.analysis.swings import SWEET_SPOT_M, SwingTracker
+from hitting_coach.analysis.swings import SWEET_SPOT_M, HitterLevel, SwingTracker
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.sensors import detector_sensors
 
@@ -24,13 +30,15 @@ __all__ = ["LiveSwings"]
 log = logging.getLogger(__name__)
 
 _KEEP_SWINGS = 500  # per device; a long practice has a few hundred
+_MARKS = ("practice", "arms_only", "checked", "speed_only")
 _SENSORS = tuple(detector_sensors())  # the sensors the detector reads
 
 
 class LiveSwings:
     """Swings found so far, per device. ``placement`` is ``None`` (guess from the data) or one
-    of the tracker's placements. Call :meth:`poll` yourself, or :meth:`start` a thread that
-    does every ``interval_s``."""
+    of the tracker's placements. ``players`` gives ``{device: player name}`` (read at each
+    poll). Call :meth:`poll` yourself, or :meth:`start` a thread that does every
+    ``interval_s``."""
 
     def __init__(
         self,
@@ -40,6 +48,7 @@ class LiveSwings:
         sweet_spot_m: float = SWEET_SPOT_M,
         interval_s: float = 0.1,
         min_interval_s: float = 0.02,
+        players: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         self.hub = hub
         self.placement = placement
@@ -53,6 +62,10 @@ class LiveSwings:
         self._readers: dict[tuple[str, str], Reader] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._counts: dict[str, int] = {}
+        self._players = players or dict
+        self._levels: dict[str, HitterLevel] = {}  # per player
+        self._player: dict[str, str] = {}  # the player each device's tracker follows
+        self._discards: dict[str, Counter[str]] = {}  # of trackers forgotten, per device
         self._listeners: list[Callable[[str], None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-swings", daemon=True)
@@ -93,6 +106,7 @@ class LiveSwings:
         found = 0
         devices = self.hub.devices()
         self._forget_gone(devices)
+        names = self._players()
         for device in devices:
             tracker = self._trackers.get(device)
             if tracker is None:
@@ -101,6 +115,10 @@ class LiveSwings:
                     gyro_range_dps=self.gyro_range_dps,
                     sweet_spot_m=self.sweet_spot_m,
                 )
+            player = "name:" + names[device] if names.get(device) else "device:" + device
+            if self._player.get(device) != player:
+                self._player[device] = player
+                tracker.level = self._levels.setdefault(player, HitterLevel())
             chunks = {}
             for sensor in _SENSORS:
                 reader = self._reader(device, sensor)
@@ -122,7 +140,11 @@ class LiveSwings:
         work per poll follows the live devices. Their swings found so far stay listed."""
         live = set(devices)
         for device in [d for d in self._trackers if d not in live]:
+            with self._lock:
+                kept = self._discards.setdefault(device, Counter())
+                kept.update(self._trackers[device].discards)
             del self._trackers[device]
+            self._player.pop(device, None)
         for key in [k for k in self._readers if k[0] not in live]:
             del self._readers[key]
 
@@ -153,3 +175,29 @@ class LiveSwings:
     def count(self, device: str) -> int:
         with self._lock:
             return self._counts.get(device, 0)
+
+    def status(self) -> dict[str, Any]:
+        """What was not counted, for ``status.json`` and the status line: ``discarded`` (windows
+        of fast rotation that were not swings, by reason), ``practice``, ``arms_only``,
+        ``checked`` and ``speed_only`` (swings listed with those marks), over all devices and
+        per device (``devices``)."""
+        per: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            kept = {d: Counter(c) for d, c in self._discards.items()}
+            rows = {d: list(r) for d, r in self._rows.items()}
+        for device, tracker in list(self._trackers.items()):
+            kept.setdefault(device, Counter()).update(tracker.discards)
+        total: Counter[str] = Counter()
+        marks: Counter[str] = Counter()
+        for device in sorted(set(kept) | set(rows)):
+            counts = {k: sum(bool(r.get(k)) for r in rows.get(device, ())) for k in _MARKS}
+            discarded = dict(kept.get(device, Counter()))
+            per[device] = {"discarded": discarded, **counts}
+            total.update(discarded)
+            marks.update(counts)
+        return {"discarded": dict(total), **{k: marks[k] for k in _MARKS}, "devices": per}
+
+    def speed_only(self, device: str) -> bool:
+        """Whether any of the device's swings was judged by speed alone (no gravity)."""
+        with self._lock:
+            return any(r.get("speed_only") for r in self._rows.get(device, ()))

@@ -23,6 +23,7 @@ import pandas as pd
 
 from hitting_coach.analysis.corrections import session_swings
 from hitting_coach.analysis.report_data import headline_metrics
+from hitting_coach.analysis.swing_metrics import counted_swings
 from hitting_coach.errors import SessionError
 from hitting_coach.store.layout import read_meta, session_dir
 from hitting_coach.store.marks import marks_stamp
@@ -70,6 +71,9 @@ class SessionRow:
     swings: int | None = None
     medians: dict[str, float] = field(default_factory=dict)
     problem: str = ""
+    #: Swings listed but not counted (practice, arms only), and those judged by speed alone.
+    not_counted: int = 0
+    speed_only: int = 0
     #: The summary is of the session as it was a little while ago (it is being recorded).
     so_far: bool = False
 
@@ -91,7 +95,8 @@ _memo: dict[tuple[str, str, str], tuple[tuple[int, int, int], float, dict]] = {}
 
 def _summary_path(data_dir: Path, device: str, session: str, key: tuple[int, int, int]) -> Path:
     end_ns, readings, marks = key
-    return derived_dir(data_dir, device, session) / f"swings-{end_ns}-{readings}-m{marks}.json"
+    # v2: swings and medians of the counted swings (practice and arms-only rows listed apart)
+    return derived_dir(data_dir, device, session) / f"swings-v2-{end_ns}-{readings}-m{marks}.json"
 
 
 def swing_summary(
@@ -103,7 +108,8 @@ def swing_summary(
     *,
     growing: bool = False,
 ) -> dict:
-    """``{"swings": n, "medians": {column: value}, "problem": ""}`` of a
+    """``{"swings": n, "medians": {column: value}, "problem": "", "not_counted": n,
+    "speed_only": n}`` (swings and medians of the counted swings) of a
     session, from the cache or computed (and cached). A session that cannot be analysed
     gives ``swings`` None and ``problem`` "cannot analyse: reason".
 
@@ -172,13 +178,21 @@ def _summarise(data_dir: Path, device: str, session: str) -> dict:
         log.exception("cannot analyse %s/%s", device, session)
         reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
         return {"swings": None, "medians": {}, "problem": _problem(reason, session)}
+    counted = counted_swings(table)  # practice swings and arms-only motions are not counted
     medians: dict[str, float] = {}
     for column in HEADLINES:
-        if column in table.columns:
-            values = pd.to_numeric(table[column], errors="coerce").dropna()
+        if column in counted.columns:
+            values = pd.to_numeric(counted[column], errors="coerce").dropna()
             if len(values):
                 medians[column] = float(values.median())
-    return {"swings": len(table), "medians": medians, "problem": ""}
+    speed_only = int(table["speed_only"].fillna(False).sum()) if "speed_only" in table else 0
+    return {
+        "swings": len(counted),
+        "medians": medians,
+        "problem": "",
+        "not_counted": len(table) - len(counted),
+        "speed_only": speed_only,
+    }
 
 
 def _problem(reason: str, session: str) -> str:
@@ -223,6 +237,8 @@ def session_rows(data_dir: Path, *, count_swings: bool = True) -> list[SessionRo
             row.swings = summary["swings"]
             row.medians = summary["medians"]
             row.problem = summary["problem"]
+            row.not_counted = summary.get("not_counted", 0)
+            row.speed_only = summary.get("speed_only", 0)
         rows.append(row)
     rows.reverse()
     return rows
@@ -309,6 +325,8 @@ def sessions_page(
             row.swings = summary["swings"]
             row.medians = summary["medians"]
             row.problem = summary["problem"]
+            row.not_counted = summary.get("not_counted", 0)
+            row.speed_only = summary.get("speed_only", 0)
             row.so_far = bool(summary.get("so_far"))
         rows.append(row)
     return SessionListing(rows, total, page, per_page, devices)

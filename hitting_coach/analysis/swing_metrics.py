@@ -45,10 +45,14 @@ __all__ = [
     "SwingWindow",
     "CLIP_FRACTION",
     "COLUMNS",
-    "FOOT_PLANT_MIN_G",
+    "NOT_COUNTED",
+    "ROLLOVER_MIN_SHARE",
+    "STRIDE_MIN_G",
     "MPS_TO_MPH",
     "SensorData",
     "angular_speed_dps",
+    "counted_swings",
+    "derived_gravity",
     "rotation_shape",
     "swing_row",
     "swing_table",
@@ -78,8 +82,11 @@ _G_MS2 = 9.80665
 MPS_TO_MPH = 3600.0 / 1609.344
 #: An axis at or above this fraction of the gyroscope range counts as clipped.
 CLIP_FRACTION = 0.98
-#: The smallest vertical spike (g, after removing the pelvis rotation) taken as a foot plant.
-FOOT_PLANT_MIN_G = 0.5
+#: The stride's downward phase (g, the pelvis dropping onto the lead leg) a foot plant needs.
+STRIDE_MIN_G = 0.08
+#: A roll about the forearm counts as the roll-over when it reaches this share of the hands'
+#: peak rotation across the forearm.
+ROLLOVER_MIN_SHARE = 0.5
 _RAD = math.pi / 180.0
 _SEARCH_NS = 300_000_000  # the pelvis may start before the watch's window; foot plant before peak
 _QUALITY_NS = 100_000_000
@@ -96,9 +103,12 @@ COLUMNS = [
     *("bat_speed_mph", "bat_speed_measured_mph", "downswing_start_ns", "impact_ns"),
     *("impact_found", "time_to_contact_ms", "rot_accel_g"),
     *("checked", "turn_deg", "vertical_share"),
+    *("stride", "rollover_ns", "speed_only", "practice", "arms_only"),
 ]
 _FLAG_COLUMNS = {c for c in COLUMNS if c.endswith(("_gap", "_clipped", "_ok", "_found"))}
-_FLAG_COLUMNS.add("checked")
+_FLAG_COLUMNS.update(("checked", "stride", "speed_only", "practice", "arms_only"))
+#: Rows with one of these set are listed but are not full swings (evaluation counts them apart).
+NOT_COUNTED = ("checked", "practice", "arms_only")
 #: Readings around one swing: sensor name to (time_ns, values), time-sorted.
 SensorData = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -139,6 +149,77 @@ def rotation_shape(
         return math.nan, math.nan
     turn = about_vertical if signed else abs(about_vertical)
     return turn / _RAD, abs(about_vertical) / total
+
+
+def _qrotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate ``v`` (3,) by unit quaternions ``q`` (n, 4) as (w, x, y, z)."""
+    w, u = q[:, :1], q[:, 1:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+def _gyro_residual(t: np.ndarray, g: np.ndarray, tw: np.ndarray, w: np.ndarray) -> float:
+    """How badly ``g`` (n, 3) breaks the law of a vector fixed in the world seen from a turning
+    device, dg/dt = -ω × g (a small number when it holds)."""
+    if len(t) < 3:
+        return math.inf
+    x = (t - t[0]) * 1e-9
+    wi = np.column_stack([np.interp(t, tw, w[:, c]) for c in range(3)])
+    return float(np.mean(np.linalg.norm(np.gradient(g, x, axis=0) + np.cross(wi, g), axis=1)))
+
+
+def _propagate(t: np.ndarray, g0: np.ndarray, tw: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """A world-fixed direction ``g0`` at t[0] carried along by the gyroscope (rad/s)."""
+    g = np.empty((len(t), 3))
+    g[0] = g0 / max(float(np.linalg.norm(g0)), 1e-12)
+    wi = np.column_stack([np.interp(t, tw, w[:, c]) for c in range(3)])
+    for k in range(1, len(t)):
+        dt = (t[k] - t[k - 1]) * 1e-9
+        # exact rotation of g by -ω dt (Rodrigues), then renormalised
+        om = -wi[k - 1] * dt
+        ang = float(np.linalg.norm(om))
+        v = g[k - 1]
+        if ang > 1e-12:
+            ax = om / ang
+            v = v * math.cos(ang) + np.cross(ax, v) * math.sin(ang)
+            v += ax * float(ax @ g[k - 1]) * (1 - math.cos(ang))
+        g[k] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return g
+
+
+def derived_gravity(
+    rate: tuple[np.ndarray, np.ndarray],
+    orientation: tuple[np.ndarray, np.ndarray] | None = None,
+    total: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Gravity's direction (device frame, pointing down) when the device does not send it:
+    from the attitude quaternion ``orientation`` (t, (n, 4) w, x, y, z; of the two ways a
+    quaternion can be read, the one the gyroscope agrees with), else from an acceleration that
+    includes gravity ``total`` (t, (n, 3)): its mean over the first 100 ms (the stance), carried
+    along by the gyroscope ``rate`` (t, (n, 3) rad/s). None when neither is there."""
+    tw, w = rate
+    if len(tw) < 3:
+        return None
+    if orientation is not None and len(orientation[0]) >= 3:
+        tq, q = orientation
+        ok = np.isfinite(q).all(axis=1)
+        tq, q = tq[ok], q[ok]
+        if len(tq) >= 3:
+            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            down = np.array([0.0, 0.0, -1.0])
+            conj = q * np.array([1.0, -1.0, -1.0, -1.0])
+            cands = [_qrotate(conj, down), _qrotate(q, down)]  # device→world, world→device
+            return tq, min(cands, key=lambda g: _gyro_residual(tq, g, tw, w))
+    if total is not None and len(total[0]) >= 3:
+        ta, a = total
+        ok = np.isfinite(a).all(axis=1)
+        ta, a = ta[ok], a[ok]
+        first = a[ta <= ta[0] + 100_000_000] if len(ta) else a
+        if len(first) and np.linalg.norm(first.mean(axis=0)) > 0.5:
+            # at rest an accelerometer feels the support, opposite to gravity: either sign
+            # convention gives the same vertical line, and only the line is used
+            return ta, _propagate(ta, first.mean(axis=0), tw, w)
+    return None
 
 
 def _quality(t: np.ndarray, event_ns: float) -> tuple[float, bool]:
@@ -230,58 +311,89 @@ def _peak(t, v, w, lo_ns, hi_ns, range_dps, stop_ns=None, limit_ns=None) -> dict
     }
 
 
-def _highpass(t: np.ndarray, x: np.ndarray, width_s: float) -> np.ndarray:
-    """x minus its running median over ``width_s``: keeps spikes, drops smooth motion."""
-    n = max(3, int(round(width_s / (np.median(np.diff(t)) * 1e-9))) | 1)
-    med = pd.Series(x).rolling(n, center=True, min_periods=1).median().to_numpy()
-    return x - med
+def _vertical_accel(data: SensorData, t: np.ndarray, a: np.ndarray) -> np.ndarray | None:
+    """The acceleration along the vertical at the accelerometer's times (m/s²), sign as the
+    readings give it (the sign of gravity differs between iOS and Android), or None without
+    gravity readings."""
+    if "gravity" not in data or len(data["gravity"][0]) < 2:
+        return None
+    tg, g = data["gravity"]
+    ok = np.isfinite(g).all(axis=1)
+    if ok.sum() < 2:
+        return None
+    tg, g = tg[ok], g[ok]
+    g = np.column_stack([np.interp(t, tg, g[:, c]) for c in range(3)])
+    norm = np.linalg.norm(g, axis=1)
+    return np.einsum("ij,ij->i", a, g) / np.maximum(norm, 1e-9)
 
 
-def _rotation_accel(t, a, tg, rate_rad_s) -> np.ndarray:
-    """Acceleration of a rigid body turning at the gyroscope's rate, α × r + ω × (ω × r),
-    with the phone's offset r from the rotation axis fitted by least squares (m/s²)."""
-    x, xg = (t - t[0]) * 1e-9, (tg - t[0]) * 1e-9
-    w = np.column_stack([np.interp(x, xg, rate_rad_s[:, c]) for c in range(3)])
-    al = np.gradient(w, x, axis=0)
-    m = np.einsum("ni,nj->nij", w, w) - np.einsum("ni,ni->n", w, w)[:, None, None] * np.eye(3)
-    m += np.cross(al[:, None, :], np.eye(3)).transpose(0, 2, 1)  # α × r as a matrix
-    r = np.linalg.lstsq(m.reshape(-1, 3), a.reshape(-1), rcond=None)[0]
-    return m @ r
+def _smooth(t: np.ndarray, x: np.ndarray, width_s: float) -> np.ndarray:
+    """A centred running mean over ``width_s``."""
+    n = max(1, int(round(width_s / (np.median(np.diff(t)) * 1e-9))) | 1)
+    return pd.Series(x).rolling(n, center=True, min_periods=1).mean().to_numpy()
 
 
-def _foot_plant(data: SensorData, lo_ns: float, hi_ns: float) -> dict[str, Any] | None:
-    """The sharpest vertical acceleration spike between lo_ns and hi_ns (pelvis phone)."""
+def _foot_plant(data: SensorData, peak_ns: float) -> dict[str, Any] | None:
+    """The lead foot's landing before the pelvis peaks at ``peak_ns`` (pelvis phone).
+
+    The stride ends when the foot lands: the pelvis, which was dropping into the stride, starts
+    to be held up (the vertical acceleration turns from downward to upward), and that upward
+    load grows into the rotation's peak. So: the vertical acceleration, smoothed over 30 ms, signed so that it is upward at the pelvis peak;
+    foot plant is its last upward zero crossing at least 10 ms before the peak, after a
+    downward phase of at least :data:`STRIDE_MIN_G` within 300 ms. ``stride`` False: no such
+    phase (a swing without a stride); ``g`` the depth of the downward phase (the quality).
+    None without an accelerometer and gravity."""
     if "accelerometer" not in data:
         return None
     t_all, a_all = data["accelerometer"]
-    i = int(np.searchsorted(t_all, lo_ns - 100_000_000))
-    j = int(np.searchsorted(t_all, hi_ns + 100_000_000, side="right"))
+    i = int(np.searchsorted(t_all, peak_ns - _SEARCH_NS - 100_000_000))
+    j = int(np.searchsorted(t_all, peak_ns + 60_000_000, side="right"))
     t, a = t_all[i:j], a_all[i:j]
-    if len(t) < 5:
+    if len(t) < 8:
         return None
-    if "gyroscope" in data and len(data["gyroscope"][0]) >= 3:
-        a = a - _rotation_accel(t, a, *data["gyroscope"])
-    vert = np.linalg.norm(a, axis=1)
-    if "gravity" in data and len(data["gravity"][0]) >= 2:
-        tg, g = data["gravity"]
-        g = np.column_stack([np.interp(t, tg, g[:, c]) for c in range(3)])
-        norm = np.linalg.norm(g, axis=1)
-        # the sign of gravity differs between iOS and Android: only the vertical line matters
-        vert = np.where(norm > 1.0, np.einsum("ij,ij->i", a, g) / np.maximum(norm, 1e-9), vert)
-    hp = np.abs(_highpass(t, vert, 0.15))
-    core = np.flatnonzero((t >= lo_ns) & (t <= hi_ns))
-    if not core.size:
+    vert = _vertical_accel(data, t, a)
+    if vert is None:
         return None
-    k = int(core[np.argmax(hp[core])])
-    if hp[k] < FOOT_PLANT_MIN_G * _G_MS2:
+    vert = _smooth(t, vert, 0.03)
+    at_peak = vert[(t >= peak_ns - 40_000_000) & (t <= peak_ns + 20_000_000)]
+    if len(at_peak) and float(np.mean(at_peak)) < 0:
+        vert = -vert
+    before = np.flatnonzero((t >= peak_ns - _SEARCH_NS) & (t <= peak_ns - 10_000_000))
+    no_stride = {"ns": None, "g": 0.0, "stride": False, "rate_hz": math.nan, "gap": False}
+    if len(before) < 2:
+        return no_stride
+    up = before[:-1][(vert[before[:-1]] < 0) & (vert[before[:-1] + 1] >= 0)]
+    for k in up[::-1]:
+        lobe = vert[(t >= t[k] - 300_000_000) & (t <= t[k])]
+        depth = float(-lobe.min() / _G_MS2)
+        if depth >= STRIDE_MIN_G:
+            frac = -vert[k] / (vert[k + 1] - vert[k])
+            fp_ns = float(t[k]) + frac * float(t[k + 1] - t[k])
+            rate, gap = _quality(t_all, fp_ns)
+            return {"ns": round(fp_ns), "g": depth, "stride": True, "rate_hz": rate, "gap": gap}
+    return no_stride
+
+
+def _rollover(t: np.ndarray, v: np.ndarray, lo_ns: float, hi_ns: float) -> float | None:
+    """When the forearm starts rolling over after the hands' swing (a watch on the wrist,
+    its x axis along the forearm): the first reading after the rotation across the forearm
+    peaked where the rotation about the forearm is the larger, or None. Only when the swing
+    itself turned across the forearm (else the device's axes are not a watch's)."""
+    i, j = int(np.searchsorted(t, lo_ns)), int(np.searchsorted(t, hi_ns, side="right"))
+    if j - i < 3:
         return None
-    fp_ns = float(t[k])
-    if 0 < k < len(t) - 1 and hp[k - 1] > 0 and hp[k + 1] > 0:  # a Gaussian: parabola in log
-        x = (t[k - 1 : k + 2] - t[k]) * 1e-6
-        fit = _fit_peak(x, np.log(hp[k - 1 : k + 2]), x[-1])
-        fp_ns += 0.0 if fit is None else fit[0] * 1e6
-    rate, gap = _quality(t_all, fp_ns)
-    return {"ns": round(fp_ns), "g": float(hp[k] / _G_MS2), "rate_hz": rate, "gap": gap}
+    roll = np.abs(v[i:j, 0])
+    across = np.hypot(v[i:j, 1], v[i:j, 2])
+    m = int(np.argmax(across))
+    if roll[m] >= across[m]:
+        return None
+    after = np.flatnonzero(roll[m:] > across[m:])
+    if not after.size:
+        return None
+    k = m + int(after[0])
+    if roll[k:].max() < ROLLOVER_MIN_SHARE * across[m]:
+        return None  # a wobble, not a roll-over
+    return float(t[i + k])
 
 
 def _impact(t: np.ndarray, w: np.ndarray, k: int) -> tuple[float, float] | None:
@@ -368,7 +480,8 @@ def swing_row(
     row: dict[str, Any] = {
         c: None if c.endswith("_ns") or c in _FLAG_COLUMNS else math.nan for c in COLUMNS
     }
-    row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns, checked=False)
+    row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns)
+    row.update(checked=False, practice=False, arms_only=False, speed_only=False)
     row["duration_ms"] = (win.end_ns - win.start_ns) / 1e6
     if driver == "wrist motion" and driver in data:
         t, v = data[driver]
@@ -387,13 +500,22 @@ def swing_row(
         segments.append(("pelvis", "gyroscope", lo, tracker.gyro_range_dps))
     for seg, sensor, lo, range_dps in segments:
         t, v = data[sensor]
-        pk = _peak(t, v, angular_speed_dps(v), lo, win.end_ns, range_dps)
+        hi = win.end_ns
+        if seg == "hand":  # the hands' speed into contact: the forearm's roll-over kept out
+            roll = _rollover(t, v, lo, win.end_ns)
+            if roll is not None:
+                row["rollover_ns"] = round(roll)
+                hi = row["rollover_ns"] - 1
+        pk = _peak(t, v, angular_speed_dps(v), lo, hi, range_dps)
         if pk is not None:
             row.update({f"{seg}_{name}": pk[name] for name in _SEGMENT_COLUMNS})
     if row["pelvis_peak_ns"] is not None:
-        fp = _foot_plant(data, row["pelvis_peak_ns"] - _SEARCH_NS, row["pelvis_peak_ns"])
+        fp = _foot_plant(data, row["pelvis_peak_ns"])
         if fp is not None:
-            row.update(foot_plant_ns=fp["ns"], foot_plant_g=fp["g"])
+            row["stride"] = fp["stride"]
+            row["foot_plant_g"] = fp["g"]
+        if fp is not None and fp["stride"]:
+            row.update(foot_plant_ns=fp["ns"])
             row.update(foot_plant_rate_hz=fp["rate_hz"], foot_plant_gap=fp["gap"])
             for seg in ("pelvis", "hand"):
                 if row[f"{seg}_peak_ns"] is not None:
@@ -421,3 +543,15 @@ def swing_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         else:
             cols[c] = np.array([math.nan if x is None else x for x in values], dtype=float)
     return pd.DataFrame(cols, columns=list(COLUMNS))
+
+
+def counted_swings(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a swing table that count in a hitter's numbers (medians, trends): all but
+    practice swings and arms-only motions, which are listed to be seen, not counted."""
+    if not len(table):
+        return table
+    out = np.ones(len(table), bool)
+    for c in ("practice", "arms_only"):
+        if c in table:
+            out &= ~table[c].fillna(False).to_numpy(bool)
+    return table[out]

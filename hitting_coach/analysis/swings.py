@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,15 +64,18 @@ from hitting_coach.analysis.reference import reference_table as reference_table
 from hitting_coach.analysis.swing_metrics import (
     CLIP_FRACTION,
     COLUMNS,
-    FOOT_PLANT_MIN_G,
     MPS_TO_MPH,
+    NOT_COUNTED,
+    STRIDE_MIN_G,
     SensorData,
     SwingWindow,
     angular_speed_dps,
+    derived_gravity,
     rotation_shape,
     swing_row,
     swing_table,
 )
+from hitting_coach.analysis.swing_metrics import counted_swings as counted_swings
 from hitting_coach.config import PLACEMENTS
 from hitting_coach.sensors import detector_sensors
 
@@ -80,6 +84,10 @@ from hitting_coach.sensors import detector_sensors
 __all__ = [
     "BAT_GUESS_DPS",
     "CHECKED_TURN_DEG",
+    "PELVIS_BLIND_DPS",
+    "PELVIS_TURN_MIN_DPS",
+    "STEADY_AXIS_MIN",
+    "HitterLevel",
     "LEVEL_FRACTION",
     "LEVEL_MIN_SWINGS",
     "LEVEL_STEADY",
@@ -102,8 +110,9 @@ __all__ = [
     "swings",
     "CLIP_FRACTION",
     "COLUMNS",
-    "FOOT_PLANT_MIN_G",
+    "STRIDE_MIN_G",
     "MPS_TO_MPH",
+    "NOT_COUNTED",
     "REFERENCE_SOURCE",
 ]
 
@@ -118,6 +127,9 @@ SWEET_SPOT_M = 0.686
 THRESHOLDS_DPS = {"pelvis": (300.0, 120.0), "wrist": (450.0, 150.0), "bat": (800.0, 200.0)}
 #: A watch that sends no gravity cannot show the motion's shape: its swings must reach this.
 WRIST_BLIND_DPS = 700.0
+#: Nor can a belt phone without gravity (nor orientation, nor total acceleration): its swings
+#: must reach this (real pelvis peaks 480-950 °/s; waggles and dry turns 150-400).
+PELVIS_BLIND_DPS = 450.0
 #: The share of the rotation about the vertical, |∫ω·ĝ dt| / ∫|ω| dt, a swing reaches at
 #: least: its rotation axis is within 60° of vertical (throws, bowling, serves, dribbles and a
 #: runner's arms turn about a horizontal axis: a share under 0.45 in the real recordings).
@@ -128,10 +140,17 @@ TURN_MIN_DEG = 80.0
 #: when the rotation is as level as a swing's start (VERTICAL_SHARE_CHECKED), else not a swing.
 CHECKED_TURN_DEG = 150.0
 VERTICAL_SHARE_CHECKED = 0.7
+#: With a belt phone, a swing turns the pelvis at least this fast (°/s): a bunt, a toss or a
+#: waggle moves the hands with the hips still (a real bunt: 44 °/s; real swings 480-950,
+#: walking 50-100). Slower: listed as "arms only", left out of counts and medians.
+PELVIS_TURN_MIN_DPS = 200.0
+#: Judged by speed only, a pelvis swing turns about one steady axis: |∫ω dt| / ∫|ω| dt over
+#: the window at least this (a swing's hips turn one way; jogging and dribbling rock).
+STEADY_AXIS_MIN = 0.8
 #: A turn the other way starting within this time (s) after a swing brings the bat back.
 RETURN_S = 1.0
 #: Once a hitter has LEVEL_MIN_SWINGS full swings, a swing slower than this fraction of the
-#: median of their last LEVEL_SWINGS is a practice swing (not reported).
+#: median of their last LEVEL_SWINGS is a practice swing (listed, marked, not counted).
 LEVEL_FRACTION = 0.55
 LEVEL_MIN_SWINGS = 3
 LEVEL_SWINGS = 10
@@ -193,6 +212,8 @@ class SwingDetector:
         self._cur: list | None = None  # active window: [start, peak_dps, peak_ns]
         self._pending: list | None = None  # closed window: [start, end, peak_dps, peak_ns]
         self._last_ns: int | None = None
+        #: Windows dropped as shorter than min_duration_s or longer than max_duration_s.
+        self.dropped = 0
 
     @property
     def open_start_ns(self) -> int | None:
@@ -253,7 +274,10 @@ class SwingDetector:
 
     def _emit(self) -> list[SwingWindow]:
         p, self._pending = self._pending, None
-        if p is None or not self._min_ns <= p[1] - p[0] <= self._max_ns:
+        if p is None:
+            return []
+        if not self._min_ns <= p[1] - p[0] <= self._max_ns:
+            self.dropped += 1
             return []
         return [SwingWindow(int(p[0]), int(p[1]), float(p[2]), int(p[3]))]
 
@@ -314,6 +338,26 @@ class _Stream:
             self.chunks.pop(0)
 
 
+class HitterLevel:
+    """A hitter's level: the peaks of their recent full swings, per driving sensor. A swing
+    under :data:`LEVEL_FRACTION` of the median is a practice swing once the level is known
+    (:data:`LEVEL_MIN_SWINGS` steady swings); every full swing joins it, practice ones too, so
+    the level follows the hitter both ways (harder, then easier)."""
+
+    def __init__(self) -> None:
+        self._peaks: dict[str, list[float]] = {}
+
+    def is_practice(self, sensor: str, peak_dps: float) -> bool:
+        level = self._peaks.get(sensor, [])
+        steady = len(level) >= LEVEL_MIN_SWINGS and max(level) <= LEVEL_STEADY * min(level)
+        return bool(steady and peak_dps < LEVEL_FRACTION * float(np.median(level)))
+
+    def add(self, sensor: str, peak_dps: float) -> None:
+        level = self._peaks.setdefault(sensor, [])
+        level.append(float(peak_dps))
+        del level[:-LEVEL_SWINGS]
+
+
 class SwingTracker:
     """Live swing analysis: feed readings as they arrive, get one row per swing.
 
@@ -355,8 +399,21 @@ class SwingTracker:
         self._queue: list[tuple[SwingWindow, str, bool]] = []
         self._bat_seen = False
         self._count = 0
-        self._levels: dict[str, list[float]] = {}  # recent full-swing peaks per driving sensor
+        #: The hitter's level (their recent full swings); give each player their own.
+        self.level = HitterLevel()
         self._last_swing: dict[str, tuple[int, float]] = {}  # (end_ns, turning direction)
+        #: Windows of fast rotation that were not listed as swings, by reason (plain words).
+        self.discarded: Counter[str] = Counter()
+
+    @property
+    def discards(self) -> dict[str, int]:
+        """Windows of fast rotation not listed as swings, by reason (plain words): too short
+        or too long, or what :meth:`_judge` and the placement's checks said."""
+        out = dict(self.discarded)
+        dropped = sum(d.dropped for d in self._detectors.values())
+        if dropped:
+            out["too short or long"] = dropped
+        return out
 
     @property
     def late_readings(self) -> int:
@@ -454,11 +511,13 @@ class SwingTracker:
                 continue
             lo, hi = win.start_ns - _PRE_NS, win.end_ns + _POST_NS
             data = {n: s.slice(lo, hi) for n, s in self._streams.items()}
-            data = {n: d for n, d in data.items() if len(d[0])}
+            data = _with_gravity({n: d for n, d in data.items() if len(d[0])})
             row = swing_row(win, placement, sensor, data, self)
-            if self.placement is None and not _plausible(win, placement, row, data):
-                continue
-            if not self._judge(win, sensor, row, data):
+            row["speed_only"] = _speed_only(placement, sensor, row, data)
+            reason = _implausible(win, placement, row, data) or self._judge(win, sensor, row, data)
+            if reason is not None:
+                self.discarded[reason] += 1
+                logger.debug("not a swing at %d: %s", win.start_ns, reason)
                 continue
             row["swing"] = self._count
             self._count += 1
@@ -467,17 +526,21 @@ class SwingTracker:
         self._trim()
         return out
 
-    def _judge(self, win: SwingWindow, sensor: str, row: dict[str, Any], data: SensorData) -> bool:
-        """Whether a window is a swing by its shape and the hitter's level (module docstring);
-        sets ``checked``. Full swings set the level and the hitter's turning direction."""
+    def _judge(
+        self, win: SwingWindow, sensor: str, row: dict[str, Any], data: SensorData
+    ) -> str | None:
+        """Why a window is not a swing by its shape (module docstring), or None when it is one;
+        sets ``checked``, ``arms_only`` and ``practice``. Full swings set the hitter's turning
+        direction; every full swing with a turning pelvis (practice ones too) their level."""
         share, turn = row["vertical_share"], row["turn_deg"]
         wrist = sensor == "wrist motion"
         if math.isnan(share):
             if wrist and win.peak_dps < WRIST_BLIND_DPS:
-                return False
-        elif share < VERTICAL_SHARE_MIN or (wrist and turn < TURN_MIN_DEG):
-            logger.debug("not a swing at %d: share %.2f, turn %.0f°", win.start_ns, share, turn)
-            return False
+                return "slow, no gravity"
+        elif share < VERTICAL_SHARE_MIN:
+            return "not about the vertical"
+        elif wrist and turn < TURN_MIN_DEG:
+            return "small turn"
         direction = 0.0
         if wrist and not math.isnan(share):
             t, v = data[sensor]
@@ -485,20 +548,18 @@ class SwingTracker:
             direction = math.copysign(1.0, signed[0])
             last = self._last_swing.get(sensor)
             if last and last[1] != direction and win.start_ns - last[0] <= RETURN_S * 1e9:
-                logger.debug("bat brought back at %d", win.start_ns)
-                return False
+                return "bat brought back"
         row["checked"] = bool(wrist and turn < CHECKED_TURN_DEG)
         if row["checked"]:
-            return share >= VERTICAL_SHARE_CHECKED
+            return None if share >= VERTICAL_SHARE_CHECKED else "checked, tilted"
         self._last_swing[sensor] = (win.end_ns, direction)
-        level = self._levels.setdefault(sensor, [])
-        steady = len(level) >= LEVEL_MIN_SWINGS and max(level) <= LEVEL_STEADY * min(level)
-        if steady and win.peak_dps < LEVEL_FRACTION * np.median(level):
-            logger.debug("practice swing at %d: %.0f °/s", win.start_ns, win.peak_dps)
-            return False
-        level.append(win.peak_dps)
-        del level[:-LEVEL_SWINGS]
-        return True
+        pelvis = row["pelvis_peak_measured_dps"]
+        if row["placement"] == "pelvis+wrist" and not pelvis >= PELVIS_TURN_MIN_DPS:
+            row["arms_only"] = True  # a bunt, a toss: listed, not a swing of the hitter's
+            return None
+        row["practice"] = self.level.is_practice(sensor, win.peak_dps)
+        self.level.add(sensor, win.peak_dps)
+        return None
 
     def _trim(self) -> None:
         if not self._streams:
@@ -512,17 +573,59 @@ class SwingTracker:
             s.trim(keep)
 
 
-def _plausible(win: SwingWindow, placement: str, row: dict, data: SensorData) -> bool:
-    """Whether a window of a guessed placement is a swing: a bat swing is fast; a pelvis
-    swing starts from rest (not jogging with a bat) and has a foot plant."""
+def _implausible(win: SwingWindow, placement: str, row: dict, data: SensorData) -> str | None:
+    """Why a window cannot be a swing of its placement, or None (whether the placement was
+    set or guessed): a bat swing is fast; a pelvis swing starts from rest (not jogging with a
+    bat) and, judged by speed only, turns about one steady axis."""
     if placement == "bat":
-        return win.peak_dps >= THRESHOLDS_DPS["bat"][0]
+        return None if win.peak_dps >= THRESHOLDS_DPS["bat"][0] else "slow for a bat"
     if placement != "pelvis":
-        return True
+        return None
     t, v = data["gyroscope"]
     before = v[(t >= win.start_ns - _PRE_NS) & (t < win.start_ns)]
-    calm = len(before) == 0 or np.median(angular_speed_dps(before)) < THRESHOLDS_DPS["pelvis"][1]
-    return bool(calm) and row["foot_plant_ns"] is not None
+    if len(before) and np.median(angular_speed_dps(before)) >= THRESHOLDS_DPS["pelvis"][1]:
+        return "not from rest"
+    if row["speed_only"]:
+        if win.peak_dps < PELVIS_BLIND_DPS:
+            return "slow, no gravity"
+        inside = (t >= win.start_ns) & (t <= win.end_ns)
+        w = v[inside]
+        if (
+            len(w) >= 3
+            and np.linalg.norm(w.sum(axis=0)) < STEADY_AXIS_MIN * np.linalg.norm(w, axis=1).sum()
+        ):
+            return "unsteady axis, no gravity"
+    return None
+
+
+def _with_gravity(data: SensorData) -> SensorData:
+    """``data`` with gravity where the devices did not send it but it can be found
+    (:func:`~hitting_coach.analysis.swing_metrics.derived_gravity`): the phone's from its
+    orientation or total acceleration, the watch's from its attitude quaternion."""
+    if "gravity" not in data and "gyroscope" in data:
+        g = derived_gravity(
+            data["gyroscope"], data.get("orientation"), data.get("totalacceleration")
+        )
+        if g is not None:
+            data = {**data, "gravity": g}
+    wrist = data.get("wrist motion")
+    if wrist is not None and not np.isfinite(wrist[1][:, 3:6]).any():
+        t, v = wrist
+        g = derived_gravity((t, v[:, :3]), (t, v[:, 6:10]))
+        if g is not None:
+            v = v.copy()
+            v[:, 3:6] = np.column_stack([np.interp(t, g[0], g[1][:, c]) for c in range(3)])
+            data = {**data, "wrist motion": (t, v)}
+    return data
+
+
+def _speed_only(placement: str, driver: str, row: dict, data: SensorData) -> bool:
+    """Whether the swing was judged by speed alone: its driving device gave no gravity."""
+    if placement == "bat":
+        return False  # the bat is judged by speed by design
+    if driver == "wrist motion":
+        return math.isnan(row["vertical_share"])
+    return "gravity" not in data
 
 
 def _frame_arrays(frames: Mapping[str, pd.DataFrame], sensor: str):

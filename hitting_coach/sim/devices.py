@@ -55,7 +55,14 @@ class SwingSpec:
     contact: bool = True
     impact_delay_s: float = 0.004
     impact_drop: float = 0.35
-    foot_plant_g: float = 2.0
+    #: How far the pelvis drops into the stride before the foot lands (g, the downward phase
+    #: of the vertical acceleration); ``stride`` False: no stride (the feet stay down).
+    foot_plant_g: float = 0.2
+    stride: bool = True
+    #: The upward load from foot plant into the rotation peak (g, at the pelvis peak).
+    load_g: float = 0.7
+    #: The vertical acceleration turns upward this long after the foot lands (s).
+    load_lag_s: float = 0.01
     #: How far the hands turn about their axis in the swing (°, 0-30% more from swing to swing): a
     #: slower swing takes longer.
     hand_turn_deg: float = 260.0
@@ -92,7 +99,10 @@ SENSORS_BY_DEVICE = {
     )
     for kind in ("pelvis", "bat", "wrist")
 }
-_TILT_DEG = {"pelvis": (5.0, 12.0), "wrist": (10.0, 35.0), "bat": (20.0, 50.0)}
+_TILT_DEG = {"pelvis": (0.0, 5.0), "wrist": (10.0, 35.0), "bat": (20.0, 50.0)}
+#: How much the segment wobbles off its swing axis (a share of 8-20% of its peak): the belt
+#: phone less, as real pelvis phones turn close to one axis.
+_WOBBLE = {"pelvis": 0.5, "wrist": 1.0, "bat": 1.0}
 _RADIUS_M = {"pelvis": 0.12, "wrist": 0.35, "bat": 0.10}
 _GRID_S = 1e-3
 
@@ -262,6 +272,10 @@ def new_device(kind: str, orng: np.random.Generator) -> Device:
     cross = np.cross(axis, world_axis)
     between = _qaxis(cross, math.acos(float(np.clip(axis @ world_axis, -1, 1))))
     q0 = _qmul(_qaxis(world_axis, orng.uniform(0, 2 * math.pi)), between)
+    if kind == "pelvis":
+        # the phone sits in front of the spine, level: its lever arm is horizontal, so the
+        # pelvis turning does not shake it up and down (as in real swings)
+        e_r = _rotate(_conj(q0), _unit(np.cross(world_axis, _UP)))
     return Device(kind, q0, axis, e_r, _RADIUS_M[kind])
 
 
@@ -312,7 +326,7 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
         swing = _Comp(
             tp - 6 * sr, tp + 6 * sf, partial(_askew, t0=tp, peak=peak, sig_r=sr, sig_f=sf)
         )
-        k, lag = rng.uniform(0.08, 0.2), rng.uniform(0.0, 0.02)
+        k, lag = rng.uniform(0.08, 0.2) * _WOBBLE[dev.kind], rng.uniform(0.0, 0.02)
         wob = partial(_askew, t0=tp - lag, peak=k * peak, sig_r=sr, sig_f=sf)
         dev.other.append((wobble_axis, _Comp(tp - lag - 6 * sr, tp + 6 * sf, wob)))
         end = tp + 6 * sf
@@ -346,13 +360,34 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
     if dev.kind != "bat":
         _back_to_stance(dev, t_ret + 2.5 * sig)
     if dev.kind == "pelvis":
+        _add_stride(dev, s, rng)
+
+
+def _half_sine(t: np.ndarray, t0: float, t1: float, peak: float) -> np.ndarray:
+    x = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)
+    return peak * np.sin(np.pi * x)
+
+
+def _add_stride(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
+    """The stride and foot plant as a belt phone feels them (real swings, CMU motion capture
+    and force plates): the pelvis drifts forward and drops into the stride (the vertical
+    acceleration is downward); the lead foot lands, the forward drift stops and the vertical
+    acceleration turns upward ``load_lag_s`` later, growing into an upward load that peaks
+    with the pelvis rotation, not at foot plant. Without a stride, only the load."""
+    fp, tp = s.foot_plant_s, s.pelvis_peak_s
+    turn = fp + s.load_lag_s
+    if s.stride:
         a_stride = rng.uniform(1.5, 3.0)
         for t0, a, sg in ((fp - 0.35, a_stride, 0.08), (fp - 0.08, -a_stride, 0.06)):
             dev.world_acc.append(
                 (_FORWARD, _Comp(t0 - 0.5, t0 + 0.5, partial(_gauss, t0=t0, peak=a, sig=sg)))
             )
-        spike = partial(_gauss, t0=fp, peak=s.foot_plant_g * _G_MS2, sig=rng.uniform(0.008, 0.014))
-        dev.world_acc.append((_UP, _Comp(fp - 0.1, fp + 0.1, spike)))
+        t_drop = turn - rng.uniform(0.15, 0.25)
+        drop = partial(_half_sine, t0=t_drop, t1=turn, peak=-s.foot_plant_g * _G_MS2)
+        dev.world_acc.append((_UP, _Comp(t_drop, turn, drop)))
+    end = turn + 2 * max(tp - turn, 0.03)
+    load = partial(_half_sine, t0=turn, t1=end, peak=s.load_g * _G_MS2)
+    dev.world_acc.append((_UP, _Comp(turn, end, load)))
 
 
 def add_activity(

@@ -80,7 +80,7 @@ _ROT_ACCEL_AT_S = 0.03
 
 _RANGES: dict[str, tuple[float, float]] = {
     "pelvis_peak_dps": (450.0, 950.0),
-    "pelvis_delay_s": (0.03, 0.09),
+    "pelvis_delay_s": (0.05, 0.15),
     "hand_peak_dps": (1200.0, 2500.0),
     "hand_delay_s": (0.03, 0.09),
     "bat_peak_dps": (1800.0, 3000.0),
@@ -88,7 +88,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "downswing_s": (0.13, 0.22),
     "impact_delay_s": (0.0, 0.008),
     "impact_drop": (0.25, 0.45),
-    "foot_plant_g": (1.5, 3.0),
+    "foot_plant_g": (0.1, 0.35),
+    "load_g": (0.5, 0.9),
+    "load_lag_s": (0.0, 0.02),
 }
 
 
@@ -149,7 +151,12 @@ def _truth(specs, devices, placement, gyro_range_dps, sweet_spot_m, start_ns) ->
     for i, s in enumerate(specs):
         fp = s.foot_plant_s
         row: dict[str, Any] = dict.fromkeys(_TRUTH_COLUMNS, math.nan)
-        row.update(swing=i, placement=placement, start_ns=ns(fp - 0.6), foot_plant_ns=ns(fp))
+        row.update(
+            swing=i,
+            placement=placement,
+            start_ns=ns(fp - 0.6),
+            foot_plant_ns=ns(fp) if s.stride else pd.NA,
+        )
         last = fp
         for dev in devices:
             seg = _SEGMENT[dev.kind]

@@ -37,7 +37,12 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from hitting_coach.analysis.report_data import ReportData, headline_metrics, swing_number
-from hitting_coach.analysis.swings import REFERENCE_SOURCE, place_against_reference, reference_table
+from hitting_coach.analysis.swings import (
+    REFERENCE_SOURCE,
+    counted_swings,
+    place_against_reference,
+    reference_table,
+)
 from hitting_coach.sensors import SENSORS
 
 __all__ = [
@@ -155,15 +160,12 @@ def at_a_glance(data: ReportData) -> pn.viewable.Viewable:
         _card("session length", _duration(data.duration_s), data.start_text),
         _card("swings found", str(len(data.table)), data.placement_text),
     ]
+    counted = counted_swings(data.table)  # practice swings and arms-only motions: not counted
     for column, label, unit in headline_metrics(data.placement):
-        values = data.table[column].astype(float).dropna() if len(data.table) else pd.Series()
+        values = counted[column].astype(float).dropna() if len(counted) else pd.Series()
         if len(values):
             q1, q3 = np.percentile(values, [25, 75])
-            of = (
-                ""
-                if len(values) == len(data.table)
-                else f", {len(values)} of {len(data.table)} swings"
-            )
+            of = "" if len(values) == len(counted) else f", {len(values)} of {len(counted)} swings"
             cards.append(
                 _card(
                     f"median {label}", f"{values.median():.0f} {unit}", f"IQR {q1:.0f}-{q3:.0f}{of}"
@@ -467,7 +469,8 @@ def reference_comparison(data: ReportData) -> pn.viewable.Viewable:
     for column, label, unit in headline_metrics(data.placement):
         if column not in set(ref["metric"]):
             continue
-        values = data.table[column].astype(float).dropna() if len(data.table) else pd.Series()
+        counted = counted_swings(data.table)
+        values = counted[column].astype(float).dropna() if len(counted) else pd.Series()
         rows = ref[ref["metric"] == column]
         levels = [*rows["level"], "this session"]
         bars = [

@@ -65,8 +65,13 @@ def shared_status(hub: Hub, status: Callable[[], dict[str, Any]]) -> SharedStatu
         return shared
 
 
+#: Swings listed but not counted, as the status line names them.
+_NOT_COUNTED = (("practice", "practice"), ("arms_only", "arms only"), ("checked", "checked"))
+
+
 def status_text(status: dict[str, Any], device: str | None) -> str:
-    """The one-line status: message rate, last message age, rejections, sources, recording."""
+    """The one-line status: message rate, last message age, rejections, sources, recording,
+    and for the device shown what its swing detection did not count, per reason."""
     age = status["last_message_age_s"]
     parts = [
         f"{status['messages_per_s']:.1f} msg/s",
@@ -82,6 +87,12 @@ def status_text(status: dict[str, Any], device: str | None) -> str:
         parts.append(
             "recording: ok" if recording["ok"] else f"recording FAILED: {recording['error']}"
         )
+    swings = status.get("swings", {}).get("devices", {}).get(device or "", {})
+    not_counted = [f"{swings[key]} {label}" for key, label in _NOT_COUNTED if swings.get(key)] + [
+        f"{n} {reason}" for reason, n in sorted(swings.get("discarded", {}).items())
+    ]
+    if not_counted:
+        parts.append("not counted: " + ", ".join(not_counted))
     if device:
         rates = status["devices"].get(device, {})
         shown = [f"{s} {r['rate_hz']:.0f} Hz" for s, r in rates.items() if r.get("rate_hz")]

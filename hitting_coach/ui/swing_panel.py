@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import pandas as pd
 import panel as pn
 
 from hitting_coach.analysis.corrections import MarkedLiveSwings
@@ -66,6 +67,7 @@ table.hc-swings td, table.hc-swings th { padding: 4px 8px; text-align: right; ov
   white-space: nowrap; text-overflow: ellipsis; }
 table.hc-swings th { font-weight: 600; border-bottom: 1px solid #ccc; }
 tr.hc-added td { color: #1a5fb4; }
+tr.hc-uncounted td { color: #999; }
 """
 #: For a layout holding something wide that scrolls in its own box: Panel gives the layout the
 #: widest child's width as its minimum, which would make a phone's page scroll sideways.
@@ -75,6 +77,7 @@ _WIDE_ONLY = "@media (max-width: 699px) { :host { display: none !important; } }"
 _BUTTONS: dict[str, tuple[str, list[str]]] = {
     "remove": ("✕ Remove", ["hc-remove-added"]),
     "not_swing": ("✕ Not a swing", ["hc-not-swing"]),
+    "count": ("✓ Count it", ["hc-count"]),
 }
 #: A row's button does nothing this long after another swing was in its place in the list (a
 #: new swing moves every row down one): a tap meant for the swing shown there must not mark
@@ -102,8 +105,25 @@ def _flags(row: dict[str, Any], segment: str) -> list[str]:
 
 
 def swing_flags(row: dict[str, Any]) -> list[str]:
-    """The swing's data-quality flags (gyro clipped, low rate, sampling gap), sorted."""
-    return sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
+    """The swing's data-quality flags (gyro clipped, low rate, sampling gap), sorted, after
+    what it is: "practice" or "arms only" (listed, not counted), "speed only" (judged without
+    gravity), "no stride" (the belt phone felt no stride: no foot plant)."""
+    marks = [label for key, label in _MARK_FLAGS if _is(row.get(key))]
+    return marks + sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
+
+
+#: Row marks shown first among the flags, in this order.
+_MARK_FLAGS = (("practice", "practice"), ("arms_only", "arms only"), ("speed_only", "speed only"))
+
+
+def uncounted(row: dict[str, Any]) -> bool:
+    """A swing listed but left out of counts and medians (practice, arms only)."""
+    return _is(row.get("practice")) or _is(row.get("arms_only"))
+
+
+def _is(value: Any) -> bool:
+    """A flag that is set (not missing, not NA)."""
+    return _present(value) and value is not pd.NA and bool(value)
 
 
 def _reference(metric: str, value: float) -> str:
@@ -201,6 +221,8 @@ def _list_head() -> str:
 
 def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
     flags = swing_flags(row)
+    if _present(row.get("stride")) and row["stride"] is not pd.NA and not row["stride"]:
+        flags.append("no stride")
     if row.get("added_by_coach"):
         flags.insert(0, "added by coach")
     if row.get("checked"):
@@ -214,7 +236,9 @@ def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
         f"<td>{_cell(row, 'hand_peak_dps', 'hand')}</td><td>{_cell(row, 'peak_gap_ms')}</td>"
         f"<td>{_cell(row, 'bat_speed_mph', 'bat')}</td><td>{html.escape(', '.join(flags))}</td>"
     )
-    return cells, ' class="hc-added"' if row.get("added_by_coach") else ""
+    if row.get("added_by_coach"):
+        return cells, ' class="hc-added"'
+    return cells, ' class="hc-uncounted"' if uncounted(row) else ""
 
 
 def swing_row_html(row: dict[str, Any]) -> str:
@@ -243,7 +267,18 @@ def _action(device: str | None, row: dict[str, Any]) -> tuple[Any, ...]:
     a detected one not a swing."""
     if row.get("added_by_coach"):
         return ("remove", device, row["mark_id"])
+    if uncounted(row):
+        return ("count", device, row["number"], _time_of(row))
     return ("not_swing", device, row["number"])
+
+
+def _time_of(row: dict[str, Any]) -> int:
+    """The moment that names a swing for a mark: its peak (hand, pelvis, bat) or its start."""
+    for key in ("hand_peak_ns", "pelvis_peak_ns", "bat_peak_ns", "start_ns"):
+        value = row.get(key)
+        if _present(value):
+            return int(value)
+    return int(row["start_ns"])
 
 
 def parse_swing_time(text: str, now_ns: int) -> int:
@@ -402,6 +437,8 @@ class SwingPanel(pn.viewable.Viewer):
             return
         if action[0] == "remove":
             self._remove(action[1], action[2])
+        elif action[0] == "count":
+            self._count(action[1], action[2], action[3])
         else:
             self._not_swing(action[1], action[2])
 
@@ -452,6 +489,14 @@ class SwingPanel(pn.viewable.Viewer):
             self._say(f"Swing #{number} marked not a swing.", (device, mark.mark_id))
         except HittingCoachError as e:
             self._say(f"Cannot mark swing #{number}: {e}")
+        self.update(self.device, force=True)
+
+    def _count(self, device: str, number: int, time_ns: int, event: Any = None) -> None:
+        try:
+            mark = self.marks.add_swing(device, time_ns)
+            self._say(f"Swing #{number} counted.", (device, mark.mark_id))
+        except HittingCoachError as e:
+            self._say(f"Cannot count swing #{number}: {e}")
         self.update(self.device, force=True)
 
     def _add(self, event: Any = None) -> None:
