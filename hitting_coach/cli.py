@@ -109,7 +109,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="recall, precision and errors of swing detection on recordings with known swings",
     )
-    p.add_argument("paths", nargs="*", help="labelled folder(s) or Sensor Logger export(s)")
+    p.add_argument(
+        "paths", nargs="*", help="labelled folder(s), set(s) with truth, or Sensor Logger export(s)"
+    )
     p.add_argument("--truth", help="CSV of swing times for the exports (recording, time_s)")
     p.add_argument("--session", action="append", help="a recorded session judged by its marks")
     p.add_argument(
@@ -121,7 +123,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated sessions")
     p.add_argument("--placement", choices=PLACEMENTS, help="where the devices sit (default: guess)")
     p.add_argument("--tolerance-s", type=float, default=0.5, help="matching tolerance (s)")
-    p.add_argument("--summary", action="store_true", help="only the groups and the overall line")
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="only the data sets, groups and the overall line, and the margins to each cut",
+    )
+    p.add_argument(
+        "--mirror", action="store_true", help="as a hitter of the other hand (mirrored readings)"
+    )
     p.set_defaults(func=_evaluate, overrides=("data_dir",))
 
 

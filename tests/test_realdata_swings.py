@@ -1,35 +1,33 @@
 """Real wrist recordings (UTD-MHAD, ../shared/realdata) through the live ingest path.
 
 Each recording is turned into the push messages an Apple Watch sends through Sensor Logger
-(the set's own ``to_sensor_logger.py``), ingested by the hub and analysed by LiveSwings, as the
-server does. What the detector must show: every baseball swing found once, no throw, bowling
+(by the package's own reader, :mod:`hitting_coach.evaluate_sets`), ingested by the hub and
+analysed by LiveSwings, as the server does. What the detector must show: every baseball swing found once, no throw, bowling
 delivery or tennis serve counted. Tennis forehands are not counted either (their racket path
 rises steeply, so most of the rotation is about a tilted axis): asserted as documented.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import orjson
 import pytest
 
 from hitting_coach.analysis.live_swings import LiveSwings
+from hitting_coach.evaluate_sets import labelled_wrist_frame
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.sim.simulate import to_messages
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "utd-mhad-wrist"
 ACTIONS = ("baseball_swing", "throw", "bowling", "tennis_serve", "tennis_forehand")
 START_NS = 1_750_000_000_000_000_000
 
 
-def converter():
-    spec = importlib.util.spec_from_file_location(
-        "to_sensor_logger", REALDATA / "to_sensor_logger.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def messages(path: Path, start_ns: int, device: str, session: str = "utd") -> list[dict]:
+    """A recording as the watch's push messages, 0.2 s (10 readings) each."""
+    frames = {"wrist motion": labelled_wrist_frame(path, start_ns)}
+    return to_messages(frames, device_id=device, session_id=session, t0_ns=start_ns)
 
 
 def recordings() -> list[Path]:
@@ -41,14 +39,10 @@ def recordings() -> list[Path]:
 def live_swings(paths: list[Path]) -> dict[str, list[dict]]:
     """Every recording as its own device (a fresh hitter), fed message by message to the hub;
     LiveSwings polls every few messages like its worker thread. Full and checked rows per file."""
-    to_sensor_logger = converter()
     hub = Hub()
     live = LiveSwings(hub)
     for k, path in enumerate(paths):
-        messages = to_sensor_logger.messages(
-            str(path), START_NS + k * 10_000_000_000, device=path.stem, session="utd"
-        )
-        for i, message in enumerate(messages):
+        for i, message in enumerate(messages(path, START_NS + k * 10_000_000_000, path.stem)):
             hub.ingest(orjson.dumps(message))
             if i % 2 == 0:
                 live.poll()

@@ -483,10 +483,17 @@ def swing_row(
     row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns)
     row.update(checked=False, practice=False, arms_only=False, speed_only=False)
     row["duration_ms"] = (win.end_ns - win.start_ns) / 1e6
+    if "wrist" in placement and "wrist motion" in data:
+        t, v = data["wrist motion"]
+        roll = _rollover(t, v, win.start_ns, win.end_ns)
+        row["rollover_ns"] = None if roll is None else round(roll)
     if driver == "wrist motion" and driver in data:
         t, v = data[driver]
-        shape = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, win.end_ns)
-        row["turn_deg"], row["vertical_share"] = shape
+        # how far the hands went round: the whole window; how level the swing was: up to the
+        # forearm's roll-over (the follow-through turns about the forearm, a tilted axis)
+        row["turn_deg"] = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, win.end_ns)[0]
+        stop = win.end_ns if row["rollover_ns"] is None else row["rollover_ns"]
+        row["vertical_share"] = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, stop)[1]
     elif placement == "pelvis" and "gyroscope" in data and "gravity" in data:
         shape = rotation_shape(*data["gyroscope"], *data["gravity"], win.start_ns, win.end_ns)
         row["turn_deg"], row["vertical_share"] = shape
@@ -501,11 +508,8 @@ def swing_row(
     for seg, sensor, lo, range_dps in segments:
         t, v = data[sensor]
         hi = win.end_ns
-        if seg == "hand":  # the hands' speed into contact: the forearm's roll-over kept out
-            roll = _rollover(t, v, lo, win.end_ns)
-            if roll is not None:
-                row["rollover_ns"] = round(roll)
-                hi = row["rollover_ns"] - 1
+        if seg == "hand" and row["rollover_ns"] is not None:
+            hi = row["rollover_ns"] - 1  # the hands' speed into contact: the roll-over kept out
         pk = _peak(t, v, angular_speed_dps(v), lo, hi, range_dps)
         if pk is not None:
             row.update({f"{seg}_{name}": pk[name] for name in _SEGMENT_COLUMNS})

@@ -131,9 +131,11 @@ WRIST_BLIND_DPS = 700.0
 #: must reach this (real pelvis peaks 480-950 °/s; waggles and dry turns 150-400).
 PELVIS_BLIND_DPS = 450.0
 #: The share of the rotation about the vertical, |∫ω·ĝ dt| / ∫|ω| dt, a swing reaches at
-#: least: its rotation axis is within 60° of vertical (throws, bowling, serves, dribbles and a
-#: runner's arms turn about a horizontal axis: a share under 0.45 in the real recordings).
-VERTICAL_SHARE_MIN = 0.5
+#: least (with a watch: up to the forearm's roll-over, the swing proper): its rotation axis is
+#: within about 53° of vertical. Throws, bowling, serves, dribbles and a runner's arms turn
+#: about a horizontal axis, a tennis forehand about a steep tilted one (real recordings: at
+#: most 0.49); real swings 0.73-0.92 at the top hand, 0.85-0.89 at the lead wrist.
+VERTICAL_SHARE_MIN = 0.6
 #: The hands of a swing turn at least this far about the vertical (°); real swings 180-260.
 TURN_MIN_DEG = 80.0
 #: Hands that turned less than this about the vertical (°) did not go round: a checked swing
@@ -404,6 +406,9 @@ class SwingTracker:
         self._last_swing: dict[str, tuple[int, float]] = {}  # (end_ns, turning direction)
         #: Windows of fast rotation that were not listed as swings, by reason (plain words).
         self.discarded: Counter[str] = Counter()
+        #: When a list: every window judged, listed or not, as its row with ``reason`` (None
+        #: when listed), for evaluations of how near each came to a cut.
+        self.judged: list[dict[str, Any]] | None = None
 
     @property
     def discards(self) -> dict[str, int]:
@@ -515,6 +520,8 @@ class SwingTracker:
             row = swing_row(win, placement, sensor, data, self)
             row["speed_only"] = _speed_only(placement, sensor, row, data)
             reason = _implausible(win, placement, row, data) or self._judge(win, sensor, row, data)
+            if self.judged is not None:
+                self.judged.append({**row, "reason": reason})
             if reason is not None:
                 self.discarded[reason] += 1
                 logger.debug("not a swing at %d: %s", win.start_ns, reason)
@@ -644,6 +651,7 @@ def swings(
     gyro_range_dps: float = 2000.0,
     wrist_gyro_range_dps: float | None = None,
     sweet_spot_m: float = SWEET_SPOT_M,
+    judged: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Swings of a recording: one row per swing (columns in :mod:`hitting_coach.analysis.swing_metrics`).
 
@@ -651,10 +659,12 @@ def swings(
     value columns (``x, y, z`` for accelerometer, gyroscope and gravity; ``rotationRateX/Y/Z``
     for ``wrist motion``); other sensors are ignored. ``placement`` as for
     :class:`SwingTracker`. Runs the live tracker over the whole recording, so the result equals
-    feeding the same readings live. Raises ValueError for a missing column or bad placement.
+    feeding the same readings live. ``judged``: a list that receives every window judged (as
+    :attr:`SwingTracker.judged`). Raises ValueError for a missing column or bad placement.
     """
     settings = {"gyro_range_dps": gyro_range_dps, "sweet_spot_m": sweet_spot_m}
     tracker = SwingTracker(placement, wrist_gyro_range_dps=wrist_gyro_range_dps, **settings)
+    tracker.judged = judged
     for sensor in _SENSOR_COLUMNS:
         arrays = _frame_arrays(frames, sensor)
         if arrays is not None:
