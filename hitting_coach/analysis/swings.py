@@ -466,9 +466,10 @@ class SwingTracker:
             missing = [c for c in cols if c not in values]
             if missing:
                 raise ValueError(f"{sensor} readings need column(s) {', '.join(missing)}")
+            nan = np.full(len(t), np.nan)
             v = np.column_stack(
                 [np.asarray(values[c], dtype=float) for c in cols]
-                + [np.asarray(values[c], dtype=float) for c in optional if c in values]
+                + [np.asarray(values[c], dtype=float) if c in values else nan for c in optional]
             )
         if v.ndim != 2 or v.shape[0] != len(t) or v.shape[1] < len(cols):
             raise ValueError(f"{sensor}: {len(t)} times but values of shape {v.shape}")

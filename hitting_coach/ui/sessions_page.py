@@ -42,6 +42,7 @@ from hitting_coach.store.session_admin import (
     report_is_stale,
     report_path,
 )
+from hitting_coach.ui.swing_panel import SPEED_ONLY_HINT
 
 __all__ = ["ALL_PLAYERS", "PER_PAGE", "SessionsPage", "device_labels", "file_form"]
 
@@ -376,6 +377,14 @@ class SessionsPage(pn.viewable.Viewer):
             swings = f'<span class="hc-problem" style="color:#b00020">{_e(row.problem)}</span>'
         else:
             swings = "recording now: swings are counted when it stops"
+        if row.not_counted:
+            swings += f" (+{row.not_counted} listed, not counted)"
+        hint = (
+            f'<div class="hc-speed-only">{row.speed_only} swings judged by speed only. '
+            f"{_e(SPEED_ONLY_HINT)}</div>"
+            if row.speed_only
+            else ""
+        )
         takes = "".join(
             f"<li>take <b>{_e(t['name'] or '(no name)')}</b> at {_when(t['start'])}, "
             + ("running" if pd.isna(t["duration_s"]) else _length(t["duration_s"]))
@@ -392,6 +401,7 @@ class SessionsPage(pn.viewable.Viewer):
             f"{_when(row.start)} · {_length(row.duration_s)} · "
             f'<span class="hc-swing-count">{swings}</span> · {row.readings:,} readings'
             + (f"<ul>{takes}</ul>" if takes else "")
+            + hint
             + f"<br>{export}</div>",
             sizing_mode="stretch_width",
         )

@@ -26,9 +26,11 @@ from hitting_coach.errors import HittingCoachError
 
 __all__ = [
     "SHRINKS",
+    "SPEED_ONLY_HINT",
     "SwingPanel",
     "headline",
     "parse_swing_time",
+    "speed_only_hint",
     "swing_flags",
     "swing_list_html",
     "swing_row_html",
@@ -114,6 +116,25 @@ def swing_flags(row: dict[str, Any]) -> list[str]:
 
 #: Row marks shown first among the flags, in this order.
 _MARK_FLAGS = (("practice", "practice"), ("arms_only", "arms only"), ("speed_only", "speed only"))
+
+
+#: What the page says, once, when a device sends no gravity (its swings are judged by speed).
+SPEED_ONLY_HINT = (
+    "Swings marked “speed only” were judged by speed alone: this device sends no gravity, "
+    "so a throw or a tennis stroke can pass for a swing and the foot plant is not found. "
+    "In Sensor Logger, switch on Gravity (or Orientation) for the phone; "
+    "for an Apple Watch, switch on Wrist Motion."
+)
+
+
+def speed_only_hint(rows: list[dict[str, Any]]) -> str:
+    """HTML of the speed-only hint when any of ``rows`` was judged by speed alone, else ""."""
+    if not any(_is(r.get("speed_only")) for r in rows):
+        return ""
+    return (
+        '<div class="hc-hint" style="background:#fff4e0;border-left:4px solid #b35900;'
+        f'padding:6px 10px;font-size:14px">{html.escape(SPEED_ONLY_HINT)}</div>'
+    )
 
 
 def uncounted(row: dict[str, Any]) -> bool:
@@ -334,6 +355,8 @@ class SwingPanel(pn.viewable.Viewer):
             sizing_mode="fixed",
             css_classes=["hc-swing-head"],
         )
+        #: Once, when a swing was judged by speed alone: what to switch on in Sensor Logger.
+        self.hint = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["hc-speed-only"])
         # ``last`` rows made once and filled in place: a new swing changes their text, not the
         # page's models (new models make Bokeh walk the whole document, ~100 ms a swing)
         self._slots = [self._slot(i) for i in range(last)]
@@ -349,6 +372,7 @@ class SwingPanel(pn.viewable.Viewer):
         # the list is wider than a phone: it scrolls sideways in its own box, not the page
         parts: list[Any] = [
             self.headline,
+            self.hint,
             pn.Column(
                 self.header,
                 self.list,
@@ -457,6 +481,9 @@ class SwingPanel(pn.viewable.Viewer):
         self.device, self._shown = device, revision
         rows = self.swings.rows(device) if device else []
         self.headline.object = _STYLE + headline(rows[-1] if rows else None)
+        hint = speed_only_hint(rows)
+        if self.hint.object != hint:
+            self.hint.object = hint
         self.header.object = _list_head() if rows else ""
         newest = list(reversed(rows[-self.last :])) if self.last else []
         wanted = [(_action(device, row), row) for row in newest]
