@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.analysis.swings import swings
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.sim import simulate as sim
 from hitting_coach.sim.simulate import simulate
 
 
@@ -58,3 +60,38 @@ def test_swings_of_a_recorded_session_match_the_truth(recorded_swings):
         assert table[column][clipped].isna().all()  # a clipped peak is never given as exact
         measured, truth = table[column].to_numpy()[~clipped], sim.truth[column].to_numpy()[~clipped]
         assert abs(measured / truth - 1).max() < 0.03, column
+
+
+def test_what_is_not_counted_is_counted_by_reason_in_the_status():
+    from hitting_coach.sim.confusers import CONFUSERS
+    from hitting_coach.ui.shared_status import status_text
+
+    rng = np.random.default_rng(0)
+    hitter = sim.random_hitter(rng)
+    swings = [sim.random_swing(rng, t, **hitter) for t in (2.5, 11.5, 20.5)]
+    confusers = [(kind, 29.5 + 9.0 * i) for i, kind in enumerate(CONFUSERS)]
+    s = sim.simulate(
+        "wrist", duration_s=29.5 + 9.0 * len(CONFUSERS), swings=swings, confusers=confusers
+    )
+    hub = Hub()
+    live = LiveSwings(hub)
+    for message in s.messages(device_id="watch", session_id="s"):
+        hub.ingest(orjson.dumps(message))
+    live.poll()
+    status = live.status()
+    mine = status["devices"]["watch"]
+    assert mine["practice"] == 1 and mine["checked"] == 1 and mine["arms_only"] == 0
+    # the throws, serves, strokes... were discarded, each counted with its reason
+    assert mine["discarded"]["not about the vertical"] >= 5
+    assert set(mine["discarded"]) <= {
+        "not about the vertical",
+        "small turn",
+        "bat brought back",
+        "checked, tilted",
+        "too short or long",
+    }
+    assert status["discarded"] == mine["discarded"]
+    line = status_text({**hub.status(), "swings": status}, "watch")
+    assert "not counted: 1 practice, 1 checked" in line
+    for reason, n in mine["discarded"].items():
+        assert f"{n} {reason}" in line

@@ -123,6 +123,22 @@ def test_a_mark_finds_its_swing_by_time():
     assert [r["start_ns"] for r in kept] == [100]
 
 
+def test_one_tap_counts_a_swing_listed_as_practice_or_arms_only():
+    t0 = 1_700_000_000_000_000_000
+    rows = [
+        {"start_ns": t0, "end_ns": t0 + 500_000_000, "hand_peak_ns": t0 + 300_000_000},
+        {"start_ns": t0 + 5_000_000_000, "end_ns": t0 + 5_500_000_000, "practice": True},
+        {"start_ns": t0 + 9_000_000_000, "end_ns": t0 + 9_400_000_000, "arms_only": True},
+    ]
+    count_practice = new_mark("add_swing", t0 + 5_200_000_000)
+    count_bunt = new_mark("add_swing", t0 + 9_100_000_000)
+    out = correct_rows(rows, [count_practice, count_bunt])
+    assert len(out) == 3  # counted, not added twice
+    assert [r.get("practice") for r in out] == [None, False, False]
+    assert out[2]["arms_only"] is False and out[2]["mark_id"] == count_bunt.mark_id
+    assert not any(r["added_by_coach"] for r in out)
+
+
 def test_added_swing_outside_the_data_is_left_out_of_a_take(sim):
     table = swings(sim.frames, "pelvis+wrist")
     late = new_mark("add_swing", sim.start_ns + 60_000_000_000)

@@ -507,10 +507,12 @@ def swing_row(
         segments.append(("pelvis", "gyroscope", lo, tracker.gyro_range_dps))
     for seg, sensor, lo, range_dps in segments:
         t, v = data[sensor]
-        hi = win.end_ns
+        hi, w = win.end_ns, angular_speed_dps(v)
         if seg == "hand" and row["rollover_ns"] is not None:
-            hi = row["rollover_ns"] - 1  # the hands' speed into contact: the roll-over kept out
-        pk = _peak(t, v, angular_speed_dps(v), lo, hi, range_dps)
+            # the hands' speed into contact: the rotation across the forearm (what moves the
+            # hands along their path) before the roll-over; the roll about the forearm kept out
+            hi, w = row["rollover_ns"] - 1, np.hypot(v[:, 1], v[:, 2]) * (180.0 / math.pi)
+        pk = _peak(t, v, w, lo, hi, range_dps)
         if pk is not None:
             row.update({f"{seg}_{name}": pk[name] for name in _SEGMENT_COLUMNS})
     if row["pelvis_peak_ns"] is not None:

@@ -565,8 +565,11 @@ class SwingTracker:
         if row["placement"] == "pelvis+wrist" and not pelvis >= PELVIS_TURN_MIN_DPS:
             row["arms_only"] = True  # a bunt, a toss: listed, not a swing of the hitter's
             return None
-        row["practice"] = self.level.is_practice(sensor, win.peak_dps)
-        self.level.add(sensor, win.peak_dps)
+        # the level is in the swing's own speed (the hands into contact, not the roll-over)
+        speed = row["hand_peak_measured_dps"] if wrist else row["pelvis_peak_measured_dps"]
+        speed = win.peak_dps if speed is None or math.isnan(speed) else speed
+        row["practice"] = self.level.is_practice(sensor, speed)
+        self.level.add(sensor, speed)
         return None
 
     def _trim(self) -> None:

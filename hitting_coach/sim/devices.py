@@ -66,6 +66,11 @@ class SwingSpec:
     #: How far the hands turn about their axis in the swing (°, 0-30% more from swing to swing): a
     #: slower swing takes longer.
     hand_turn_deg: float = 260.0
+    #: The forearm's roll-over after contact, as a share of the hand peak (a watch on the lead
+    #: wrist: above 1, its largest reading, as in real swings; on the top hand: under 1), and
+    #: how long after the hand peak it peaks (s). 0: none.
+    rollover: float = 0.0
+    rollover_delay_s: float = 0.06
 
     @property
     def pelvis_peak_s(self) -> float:
@@ -230,14 +235,20 @@ class Device:
     radius_m: float
     main: list[_Comp] = field(default_factory=list)
     other: list[tuple[np.ndarray, _Comp]] = field(default_factory=list)
+    #: The forearm's roll-over after contact (a watch: about its x axis), kept apart so the
+    #: truth can give the hands' speed into contact without it.
+    roll: list[_Comp] = field(default_factory=list)
     world_acc: list[tuple[np.ndarray, _Comp]] = field(default_factory=list)
     body_acc: list[tuple[np.ndarray, _Comp]] = field(default_factory=list)
 
-    def omega_dps(self, t: np.ndarray) -> np.ndarray:
-        """Angular velocity (n, 3) in °/s, device frame, at times ``t`` (s)."""
+    def omega_dps(self, t: np.ndarray, roll: bool = True) -> np.ndarray:
+        """Angular velocity (n, 3) in °/s, device frame, at times ``t`` (s); without the
+        forearm's roll-over when ``roll`` is False."""
         w = np.outer(_eval(self.main, t), self.axis)
         for ax, comp in self.other:
             w += np.outer(_eval([comp], t), ax)
+        if roll and self.roll:
+            w += np.outer(_eval(self.roll, t), _FOREARM)
         return w
 
     def user_accel(self, t: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -258,12 +269,18 @@ class Device:
 
 _INF = math.inf
 _UP = np.array([0.0, 0.0, 1.0])
+_FOREARM = np.array([1.0, 0.0, 0.0])  # a watch's x axis
 _FORWARD = np.array([1.0, 0.0, 0.0])
 
 
 def new_device(kind: str, orng: np.random.Generator) -> Device:
     """A device of ``kind`` with a random swing axis and a random, tilted attitude."""
-    axis = _unit(orng.normal(size=3))
+    axis = orng.normal(size=3)
+    if kind == "wrist":
+        # a watch's x axis runs along the forearm: the hands swing across it (the forearm is a
+        # radius of the swing), the roll-over after contact turns about it
+        axis[0] = 0.0
+    axis = _unit(axis)
     e_r = _unit(np.cross(axis, orng.normal(size=3)))
     tilt = math.radians(orng.uniform(*_TILT_DEG[kind]))
     az = orng.uniform(0, 2 * math.pi)
@@ -312,6 +329,8 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
     the pelvis, the stride and foot plant; for the bat, the contact pulse."""
     fp = s.foot_plant_s
     wobble_axis = _unit(np.cross(dev.axis, rng.normal(size=3)))
+    if dev.kind == "wrist":  # before contact the forearm does not roll: no wobble about it
+        wobble_axis = _unit(np.cross(dev.axis, _FOREARM))
     if dev.kind in ("pelvis", "wrist"):
         if dev.kind == "pelvis":
             tp, peak = s.pelvis_peak_s, s.pelvis_peak_dps
@@ -330,6 +349,10 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
         wob = partial(_askew, t0=tp - lag, peak=k * peak, sig_r=sr, sig_f=sf)
         dev.other.append((wobble_axis, _Comp(tp - lag - 6 * sr, tp + 6 * sf, wob)))
         end = tp + 6 * sf
+        if dev.kind == "wrist" and s.rollover > 0:
+            t_roll, sig = tp + s.rollover_delay_s, rng.uniform(0.015, 0.025)
+            fn = partial(_gauss, t0=t_roll, peak=s.rollover * peak, sig=sig)
+            dev.roll.append(_Comp(t_roll - 5 * sig, t_roll + 5 * sig, fn))
     else:
         t_pk, sf = s.bat_peak_s, rng.uniform(0.05, 0.07)
         t_ds = t_pk - s.downswing_s

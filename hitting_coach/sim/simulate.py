@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "load_lag_s": (0.0, 0.02),
 }
 
+
+#: The forearm's roll-over per wrist: (share of the hand peak, delay after it in s) ranges.
+_ROLLOVER = {"lead": ((1.05, 1.3), (0.05, 0.08)), "top": ((0.3, 0.6), (0.04, 0.07)), None: None}
 
 #: A hitter's swings vary this much (±) about their own level.
 HITTER_SPREAD = 0.1
@@ -161,7 +164,7 @@ def _truth(specs, devices, placement, gyro_range_dps, sweet_spot_m, start_ns) ->
         for dev in devices:
             seg = _SEGMENT[dev.kind]
             tt = np.arange(fp - 0.6, fp + 0.6, _TRUTH_STEP_S)
-            w = dev.omega_dps(tt)
+            w = dev.omega_dps(tt, roll=False)  # the hands' speed into contact
             mag = np.linalg.norm(w, axis=1)
             k = int(np.argmax(mag))
             row[f"{seg}_peak_dps"] = float(mag[k])
@@ -231,6 +234,7 @@ def simulate(
     start_ns: int = DEFAULT_START_NS,
     seed: int = 0,
     orientation_seed: int | None = None,
+    wrist: str | None = "lead",
 ) -> SimulatedSession:
     """Simulate a session of ``duration_s`` seconds for a placement.
 
@@ -242,9 +246,15 @@ def simulate(
     in the session's ``confusers`` table; give them 8 s from swings and from each other. ``activity`` between swings: "stand",
     "waggle", "walk" or "jog". ``rate_hz`` for every sensor, ``rates_hz`` per sensor name;
     ``gaps_s``: (start s, length s) spans with no readings. ``orientation_seed`` fixes how the
-    devices sit on the body (default: from ``seed``). Raises ValueError for an unknown
-    placement or activity, a rate outside 1-5000 Hz, or a swing outside the session.
+    devices sit on the body (default: from ``seed``). ``wrist``: where the watch sits, "lead"
+    (the lead wrist, where most people wear one: the forearm's roll-over after contact is its
+    largest reading, 105-130% of the hand peak, 50-80 ms later, as in real swings), "top" (the
+    top hand: a smaller roll-over, 30-60%) or None (no roll-over). Raises ValueError for an
+    unknown placement, activity or wrist, a rate outside 1-5000 Hz, or a swing outside the
+    session.
     """
+    if wrist not in _ROLLOVER:
+        raise ValueError(f"unknown wrist {wrist!r}; expected 'lead', 'top' or None")
     if placement not in _DEVICES:
         raise ValueError(f"unknown placement {placement!r}; expected one of {', '.join(_DEVICES)}")
     if activity not in ACTIVITIES:
@@ -262,6 +272,19 @@ def simulate(
         specs = [random_swing(rng, float(t + rng.uniform(-0.3, 0.3)), **hitter) for t in times]
     else:
         specs = list(swings)
+    if _ROLLOVER[wrist] is not None:
+        wrng = np.random.default_rng([seed, 13])
+        share, delay = _ROLLOVER[wrist]
+        specs = [
+            replace(
+                s,
+                rollover=float(wrng.uniform(*share)),
+                rollover_delay_s=float(wrng.uniform(*delay)),
+            )
+            if s.rollover == 0
+            else s
+            for s in specs
+        ]
     for s in specs:
         if not 1.0 <= s.foot_plant_s <= duration_s - 0.6:
             raise ValueError(f"swing at {s.foot_plant_s} s is outside the {duration_s} s session")
