@@ -253,7 +253,7 @@ def test_a_watch_on_the_lead_or_the_top_hand_gives_the_hands_speed_into_contact(
         rates = inside[["rotationRateX", "rotationRateY", "rotationRateZ"]].to_numpy()
         largest.append(angular_speed_dps(rates).max() / row.hand_peak_dps)
     if wrist == "lead":  # the lead wrist's largest reading is the roll-over, after contact
-        assert found.rollover_ns.notna().all() and min(largest) > 1.03
+        assert found.rollover_ns.notna().all() and min(largest) > 1.0 < np.median(largest) - 0.1
     else:
         assert max(largest) < 1.03
     # a hitter of the other hand: the same swings, the same numbers

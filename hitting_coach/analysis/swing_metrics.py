@@ -9,8 +9,15 @@ public names.
 Swing table columns (units in the names; ``*_ns`` epoch ns, nullable Int64):
 
 - ``swing`` (0, 1, ...), ``placement``, ``start_ns``, ``end_ns``, ``duration_ms``: the window.
-- ``foot_plant_ns``, ``foot_plant_g`` (height of the vertical spike): pelvis accelerometer.
-- ``{pelvis,hand,bat}_peak_dps``: peak |ω|, refined between samples; NaN when clipped.
+- ``foot_plant_ns``: the lead foot's landing, from the stride's end as the belt phone feels it
+  (the vertical acceleration turning from downward to upward before the pelvis peaks, not the
+  largest jolt, which comes with the rotation peak); ``foot_plant_g`` the depth of the
+  stride's downward phase (its quality); ``stride`` False when the belt phone felt no stride
+  (no foot plant is made up then). Pelvis accelerometer and gravity.
+- ``{pelvis,hand,bat}_peak_dps``: peak |ω|, refined between samples; NaN when clipped. The hand's
+  is its speed into contact: with a watch whose forearm rolls over after contact
+  (``rollover_ns``, the roll about the watch's x axis, along the forearm, overtaking the
+  rotation across it), the rotation across the forearm before the roll-over.
   ``*_peak_measured_dps`` is the highest |ω| seen: equal when unclipped, a lower bound when
   clipped. ``*_peak_ns``; ``*_peak_after_fp_ms`` (pelvis, hand): time after foot plant.
 - ``peak_gap_ms`` (hand peak - pelvis peak), ``sequence_ok`` (pelvis peaks first),
@@ -23,8 +30,10 @@ Swing table columns (units in the names; ``*_ns`` epoch ns, nullable Int64):
   these are approximate.
 - Shape (see :mod:`hitting_coach.analysis.swings`): ``checked`` (the hands stopped: a checked
   swing, not a full one), ``turn_deg`` (how far the driving segment turned about the vertical
-  in the window, °) and ``vertical_share`` (the share of its rotation about the vertical, 0-1);
-  NaN without gravity readings, and for the bat.
+  in the window, °) and ``vertical_share`` (the share of its rotation about the vertical, 0-1,
+  up to the roll-over); NaN without gravity, and for the bat. ``speed_only``: judged without
+  gravity. ``practice`` (slower than the hitter's level) and ``arms_only`` (no pelvis turn
+  with a belt phone): listed, not counted (:func:`counted_swings`).
 - Quality: ``*_rate_hz`` (samples/s within 100 ms of the event), ``*_gap`` (a sampling gap
   there: a step over 2.5 x the median), ``*_clipped`` (an axis at >= 98% of the gyroscope range
   in the swing). NA when the segment is not measured.

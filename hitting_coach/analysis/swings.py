@@ -15,29 +15,40 @@ Placements: "pelvis" (phone on the belt), "wrist" (watch, ``wrist motion``), "pe
 (both; the watch drives detection), "bat" (phone on the knob).
 
 What decides that a window of fast rotation is a swing (explainable rules, checked on real
-wrist recordings of swings, throws, bowling, tennis serves and forehands, see
-``hitting-coach evaluate`` and docs/benchmarks.md):
+wrist recordings of swings, throws, bowling, tennis serves and forehands, and on real swings
+with a belt phone and a lead-wrist watch together, see ``hitting-coach evaluate`` and
+docs/benchmarks.md):
 
 1. Speed: the driving sensor passes its high threshold (:data:`THRESHOLDS_DPS`; the wrist's
    is low, 450 °/s, so slow, youth and mimed swings open a window).
 2. Rotation axis against gravity (the watch's ``gravity`` columns, the pelvis phone's
-   ``gravity`` sensor): a swing turns the hands and hips about a roughly vertical axis, so
-   most of its rotation is about the vertical, ``vertical_share`` = |∫ω·ĝ dt| / ∫|ω| dt of
-   at least :data:`VERTICAL_SHARE_MIN`. Throws, bowling, serves, dribbling and running arms
-   turn about a horizontal axis (a vertical plane) and fail this.
+   ``gravity`` sensor, or gravity found from the attitude quaternion or the total
+   acceleration when they are not sent): a swing turns the hands and hips about a roughly
+   vertical axis, so most of its rotation is about the vertical, ``vertical_share`` =
+   |∫ω·ĝ dt| / ∫|ω| dt of at least :data:`VERTICAL_SHARE_MIN` (with a watch, up to the
+   forearm's roll-over after contact). Throws, bowling, serves, dribbling and running arms
+   turn about a horizontal axis, a tennis forehand about a steep tilted one, and fail this.
 3. How far the hands turned about the vertical, ``turn_deg`` = |∫ω·ĝ dt| over the window: a
    swing goes round the body, ≥ :data:`TURN_MIN_DEG` (waggles, taps and flicks do not); under
    :data:`CHECKED_TURN_DEG` the hands stopped: the row is kept with ``checked`` True.
-4. The hitter's level: once :data:`LEVEL_MIN_SWINGS` steady full swings are seen, one slower
-   than :data:`LEVEL_FRACTION` of the median peak of their recent swings is a practice swing
-   and is not reported. The level adapts to the hitter; no one speed is required of everyone.
-5. The hitter's direction: a turn the other way within :data:`RETURN_S` of a swing brings the
+4. The hitter's direction: a turn the other way within :data:`RETURN_S` of a swing brings the
    bat back to the stance and is not a swing.
+5. A swing turns the pelvis: with a belt phone, a hand motion whose pelvis turned slower than
+   :data:`PELVIS_TURN_MIN_DPS` (a bunt, a toss) is listed with ``arms_only`` True.
+6. The hitter's level (:class:`HitterLevel`, the player's: see ``live_swings``): once
+   :data:`LEVEL_MIN_SWINGS` steady full swings are seen, one slower than
+   :data:`LEVEL_FRACTION` of the median of their recent swings is listed with ``practice``
+   True. Every full swing joins the level, so it follows the hitter both ways.
 
-A watch without gravity columns is judged by speed alone (:data:`WRIST_BLIND_DPS`); the bat
-phone by speed (its swing plane is too steep to tell from a throw's by the axis alone). A
-pelvis phone alone cannot tell a throw from a swing (the hips turn about the vertical in
-both): wear the watch for that.
+Nothing is dropped silently: rows marked ``checked``, ``practice`` or ``arms_only`` are listed
+(and left out of counts and medians); a window that is not a swing is counted by reason
+(:attr:`SwingTracker.discards`). A watch without gravity (nor attitude) is judged by speed alone
+(:data:`WRIST_BLIND_DPS`), a pelvis phone without gravity (nor orientation, nor total
+acceleration) by speed (:data:`PELVIS_BLIND_DPS`) and a steady axis; their rows say
+``speed_only``. The bat phone is judged by speed by design (its swing plane is too steep to
+tell from a throw's by the axis alone). The checks of a placement run whether it was set or
+guessed. A pelvis phone alone cannot tell a throw from a swing (the hips turn about the
+vertical in both): wear the watch for that.
 
 The per-swing measurements and the swing table's columns live in
 :mod:`hitting_coach.analysis.swing_metrics`, the OpenBiomechanics reference figures in

@@ -353,6 +353,10 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
             t_roll, sig = tp + s.rollover_delay_s, rng.uniform(0.015, 0.025)
             fn = partial(_gauss, t0=t_roll, peak=s.rollover * peak, sig=sig)
             dev.roll.append(_Comp(t_roll - 5 * sig, t_roll + 5 * sig, fn))
+            # and unrolls at once, half as fast and twice as long (as the real lead wrist does)
+            t_back = t_roll + 4 * sig
+            back = partial(_gauss, t0=t_back, peak=-0.5 * s.rollover * peak, sig=2 * sig)
+            dev.roll.append(_Comp(t_back - 10 * sig, t_back + 10 * sig, back))
     else:
         t_pk, sf = s.bat_peak_s, rng.uniform(0.05, 0.07)
         t_ds = t_pk - s.downswing_s

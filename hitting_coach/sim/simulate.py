@@ -97,6 +97,8 @@ _RANGES: dict[str, tuple[float, float]] = {
 #: The forearm's roll-over per wrist: (share of the hand peak, delay after it in s) ranges.
 _ROLLOVER = {"lead": ((1.05, 1.3), (0.05, 0.08)), "top": ((0.3, 0.6), (0.04, 0.07)), None: None}
 
+_DRAWN_LAST = ("load_g", "load_lag_s")
+
 #: A hitter's swings vary this much (±) about their own level.
 HITTER_SPREAD = 0.1
 _SPEEDS = ("pelvis_peak_dps", "hand_peak_dps", "bat_peak_dps")
@@ -126,8 +128,11 @@ def random_swing(rng: np.random.Generator, foot_plant_s: float, **overrides: Any
         raise TypeError(f"unknown SwingSpec field(s): {', '.join(sorted(unknown))}")
     kw: dict[str, Any] = {}
     for name, (lo, hi) in _RANGES.items():
-        kw[name] = float(rng.uniform(lo, hi))
+        if name not in _DRAWN_LAST:
+            kw[name] = float(rng.uniform(lo, hi))
     kw["contact"] = bool(rng.random() < 0.75)
+    for name in _DRAWN_LAST:  # after contact: the draws before it are those of older versions
+        kw[name] = float(rng.uniform(*_RANGES[name]))
     for name, value in overrides.items():
         kw[name] = float(rng.uniform(*value)) if isinstance(value, tuple) else value
     return SwingSpec(foot_plant_s=foot_plant_s, **kw)
