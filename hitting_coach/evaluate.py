@@ -330,7 +330,7 @@ def evaluate(
                 fp = found.get("foot_plant_ns")
                 has_fp = fp is not None and not pd.isna(fp)
                 true_fp = _at(rec.truth_foot_plant_ns, t)
-                if true_fp is not None:
+                if true_fp is not None and "pelvis" in str(found.get("placement")):
                     fp_truth += 1
                     if has_fp:
                         fp_found += 1
