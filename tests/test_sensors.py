@@ -82,7 +82,8 @@ def test_the_detector_reads_the_registry_columns(sensor):
 def test_swings_are_found_from_the_sensors_each_placement_needs():
     for placement in PLACEMENTS:
         needed = {n for n, r in detector_sensors().items() if placement in r.needed_by}
-        session = simulate(placement, duration_s=8.0, swing_every_s=3.0, seed=3)
+        # swings 6 s apart: a watch needs seconds to turn back to its stance after one
+        session = simulate(placement, duration_s=14.0, swing_every_s=6.0, seed=3)
         frames = {n: f for n, f in session.frames.items() if n in needed}
         assert len(swings(frames, placement)) == len(session.truth), placement
 
