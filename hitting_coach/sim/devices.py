@@ -349,14 +349,9 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
         wob = partial(_askew, t0=tp - lag, peak=k * peak, sig_r=sr, sig_f=sf)
         dev.other.append((wobble_axis, _Comp(tp - lag - 6 * sr, tp + 6 * sf, wob)))
         end = tp + 6 * sf
+        roll = None
         if dev.kind == "wrist" and s.rollover > 0:
-            t_roll, sig = tp + s.rollover_delay_s, rng.uniform(0.015, 0.025)
-            fn = partial(_gauss, t0=t_roll, peak=s.rollover * peak, sig=sig)
-            dev.roll.append(_Comp(t_roll - 5 * sig, t_roll + 5 * sig, fn))
-            # and unrolls at once, half as fast and twice as long (as the real lead wrist does)
-            t_back = t_roll + 4 * sig
-            back = partial(_gauss, t0=t_back, peak=-0.5 * s.rollover * peak, sig=2 * sig)
-            dev.roll.append(_Comp(t_back - 10 * sig, t_back + 10 * sig, back))
+            roll = (tp + s.rollover_delay_s, rng.uniform(0.015, 0.025), s.rollover * peak)
     else:
         t_pk, sf = s.bat_peak_s, rng.uniform(0.05, 0.07)
         t_ds = t_pk - s.downswing_s
@@ -384,10 +379,25 @@ def add_swing(dev: Device, s: SwingSpec, rng: np.random.Generator) -> None:
         _gauss, t0=t_ret, peak=-min(net / (sig * math.sqrt(2 * math.pi)), 180.0), sig=sig
     )
     dev.main += [swing, load, _Comp(t_ret - 5 * sig, t_ret + 5 * sig, back)]
+    if dev.kind == "wrist" and roll is not None:
+        _add_rollover(dev, *roll)
     if dev.kind != "bat":
         _back_to_stance(dev, t_ret + 2.5 * sig)
     if dev.kind == "pelvis":
         _add_stride(dev, s, rng)
+
+
+def _add_rollover(dev: Device, t_roll: float, sig: float, peak: float) -> None:
+    """The forearm rolling over after contact (about the watch's x axis) and unrolling at
+    once, half as fast and twice as long, as the real lead wrist does. It turns the same way
+    about the vertical as the swing (in the real swings the roll-over adds to the hands' turn)."""
+    up = _rotate(_conj(attitude_at(dev, t_roll)), _UP)  # the vertical, in the device frame
+    sign = math.copysign(1.0, float(dev.axis @ up)) * math.copysign(1.0, float(up[0]))
+    fn = partial(_gauss, t0=t_roll, peak=sign * peak, sig=sig)
+    dev.roll.append(_Comp(t_roll - 5 * sig, t_roll + 5 * sig, fn))
+    t_back = t_roll + 4 * sig
+    back = partial(_gauss, t0=t_back, peak=-0.5 * sign * peak, sig=2 * sig)
+    dev.roll.append(_Comp(t_back - 10 * sig, t_back + 10 * sig, back))
 
 
 def _half_sine(t: np.ndarray, t0: float, t1: float, peak: float) -> np.ndarray:

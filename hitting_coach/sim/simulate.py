@@ -88,7 +88,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "downswing_s": (0.13, 0.22),
     "impact_delay_s": (0.0, 0.008),
     "impact_drop": (0.25, 0.45),
-    "foot_plant_g": (0.1, 0.35),
+    "foot_plant_g": (0.12, 0.35),  # real: 0.16 g for a 3-4 cm step, 0.29 g for a 12 cm stride
     "load_g": (0.5, 0.9),
     "load_lag_s": (0.0, 0.02),
 }
