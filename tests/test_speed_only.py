@@ -122,6 +122,10 @@ def test_the_live_page_and_the_sessions_page_say_once_what_to_switch_on(tmp_path
         assert hint.inner_text().count("switch on Gravity") == 1
         rows = page.locator(".hc-swing-row")
         assert rows.count() == 2
+        # status.json counts them too, with what was not counted
+        swings = server.status()["swings"]
+        assert swings["speed_only"] == 2 and swings["devices"]["phone-1"]["speed_only"] == 2
+        assert "discarded" in swings["devices"]["phone-1"]
         assert all("speed only" in text for text in rows.all_inner_texts())
         page.goto(server.base + "/sensor/sessions")
         card = page.locator(".hc-session-card")
