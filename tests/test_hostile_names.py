@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -32,8 +36,9 @@ def test_export_writes_only_inside_its_folder_whatever_the_sensor_names(
     nested = tmp_path / "a" / "b"
     out = nested / "out"
     nested.mkdir(parents=True)
+    absolute = Path(tempfile.gettempdir()) / f"hc-abs-{os.getpid()}"  # short: names <= 80 bytes
     hostile = [
-        str(tmp_path / "absolute"),  # an absolute path
+        str(absolute),  # an absolute path
         "../../up",  # two folders up from the output folder
         "..",
         "metadata",  # the CSV export's own Metadata.csv
@@ -53,6 +58,7 @@ def test_export_writes_only_inside_its_folder_whatever_the_sensor_names(
     suffix = ".csv" if fmt == "csv" else ".parquet"
     sensor_files = [p for p in written if p.suffix == suffix and p.name != "Metadata.csv"]
     assert len(sensor_files) == len(hostile)  # one file each, none overwritten
+    assert not absolute.exists()
     for p in sensor_files:
         assert p.stem.replace("-", "").replace("_", "").isalnum(), p.name
 
@@ -100,25 +106,31 @@ def test_the_sessions_table_escapes_ids_names_and_sensors(tmp_path, record, caps
     assert "gyro\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\u202e" in lines[1]
 
 
-def test_import_output_and_errors_escape_file_names(tmp_path, capsys):
+def test_import_refuses_control_characters_in_names_in_one_escaped_line(tmp_path, capsys):
+    """Imports obey the live limits: a sensor named after a file with control characters, or
+    a session name with a forged line, is refused in one escaped line; nothing is stored."""
     folder = tmp_path / "export"
     folder.mkdir()
-    name = f"Gyro{ESCAPES}.csv".replace("/", "")
-    (folder / name).write_text("time,x\n1714572202123456789,1.5\n")
+    (folder / f"Gyro{ESCAPES}.csv".replace("/", "")).write_text("time,x\n1714572202123456789,1.5\n")
     data = tmp_path / "data"
-    assert main(["import", str(folder), "--name", f"n{FORGED}", "--data-dir", str(data)]) == 0
-    out = capsys.readouterr()
-    assert no_controls(out.out + out.err), repr(out)
-    assert "gyro\\x1b[2j" in out.out  # the sensor, named after the file
-
-    (folder / name).write_text("time,x\nyesterday,1\n")
-    assert main(["import", str(folder), "--data-dir", str(tmp_path / "other")]) == 1
+    assert main(["import", str(folder), "--data-dir", str(data)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and no_controls(err), repr(err)
-    assert err.startswith("hitting-coach: error: Gyro\\x1b[2J")
-    assert main(["sessions", "--data-dir", str(data)]) == 0
-    listed = capsys.readouterr().out
-    assert no_controls(listed) and "n\\x0a2024-05-01" in listed
+    assert "control characters" in err and "nothing imported" in err
+
+    for path in folder.iterdir():
+        path.unlink()
+    (folder / "Gyroscope.csv").write_text("time,x,y,z\n1714572202123456789,1.5,0,0\n")
+    assert main(["import", str(folder), "--name", f"n{FORGED}", "--data-dir", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and no_controls(err), repr(err)
+    assert "name may not hold control characters" in err
+    assert not data.exists() or not any(p.is_file() for p in data.rglob("*.parquet"))
+
+    (folder / "Gyroscope.csv").write_text("time,x,y,z\nyesterday,1,0,0\n")
+    assert main(["import", str(folder), "--data-dir", str(tmp_path / "other")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and no_controls(err) and "Gyroscope" in err, repr(err)
 
 
 def test_log_lines_escape_ids(tmp_path):
