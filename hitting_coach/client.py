@@ -4,7 +4,9 @@ A notebook builds a :class:`LiveSession`, which owns a local :class:`~hitting_co
 and one background thread that feeds it through ``hub.ingest`` (the one ingest path), from
 
 - a running ``hitting-coach serve`` (:func:`connect`): the thread polls the read-only
-  ``/sensor/readings.json`` route for what is new since its cursor per device and sensor; or
+  ``/sensor/readings.json`` route for what is new since its cursor per device and sensor, and
+  ``/sensor/swings.json`` for the server's swings (:class:`ServerSwings`: the swing panel shows
+  the dashboard's swings, numbered as there, the coach's marks applied); or
 - the MQTT broker (:func:`connect_mqtt`): a separate, non-persistent client (clean session,
   its own random client id, QoS 0), so it never steals or queues the server's messages.
 
@@ -45,11 +47,47 @@ from hitting_coach.sensors import GYROSCOPE
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.explorer import Explorer
 
-__all__ = ["Explorer", "LiveSession", "connect", "connect_mqtt"]
+__all__ = ["Explorer", "LiveSession", "ServerSwings", "connect", "connect_mqtt"]
 
 log = logging.getLogger(__name__)
 
 _LIVE_SESSION_ID = "live"
+
+
+class ServerSwings:
+    """The swings a server found (its ``swings.json``), as :class:`LiveSwings` gives them: a
+    notebook connected to a server lists the swings its dashboard lists, with the same
+    numbers (from 1 per session) and the coach's marks, instead of detecting its own in the
+    readings it fetched (which start wherever its backlog did)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._revision: dict[str, int] = {}
+
+    def update(self, device: str, rows: list[dict[str, Any]]) -> bool:
+        """Take the server's rows of ``device``; True when they changed."""
+        with self._lock:
+            if self._rows.get(device) == rows:
+                return False
+            self._rows[device] = rows
+            self._revision[device] = self._revision.get(device, 0) + 1
+            return True
+
+    def rows(self, device: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._rows.get(device, ()))
+
+    def count(self, device: str) -> int:
+        """Changes whenever the device's list does (what the swing panel redraws on)."""
+        with self._lock:
+            return self._revision.get(device, 0)
+
+    def start(self) -> ServerSwings:
+        return self
+
+    def stop(self) -> None:
+        pass
 
 
 class LiveSession:
@@ -58,7 +96,8 @@ class LiveSession:
     Build it with :func:`connect` or :func:`connect_mqtt`. ``capacity`` is the local ring size
     per device and sensor (readings); ``period_s`` how often the server is polled; ``backlog``
     how many recent readings per stream to fetch when a stream is first seen; ``placement``
-    as for :class:`~hitting_coach.analysis.swings.SwingTracker` (None: guessed).
+    as for :class:`~hitting_coach.analysis.swings.SwingTracker` (None: guessed), for the swings
+    found in what the broker sends (a server gives its own swings).
     """
 
     def __init__(
@@ -77,8 +116,11 @@ class LiveSession:
         self.url = url.rstrip("/") if url else None
         self.settings = settings
         self.hub = Hub(capacity=capacity)
-        #: Swings found live in what arrives (the dashboard's swing panel shows them).
-        self.swings = LiveSwings(self.hub, placement)
+        #: The swings the dashboard's swing panel shows: the server's, or (from the broker)
+        #: found live in what arrives.
+        self.swings: LiveSwings | ServerSwings = (
+            ServerSwings() if url else LiveSwings(self.hub, placement)
+        )
         self.period_s = period_s
         self.backlog = backlog
         self.timeout_s = timeout_s
@@ -252,13 +294,14 @@ class LiveSession:
         }
         self.hub.ingest(orjson.dumps(message), source=self.source)
 
-    def _get(self, query: dict[str, Any]) -> Any:
-        """The readings route's answer to ``query``; None for a stream the server no longer
-        has (404). Raises :class:`httpx.HTTPError` for anything else that is not a 200."""
+    def _get(self, query: dict[str, Any], route: str = "readings.json") -> Any:
+        """The readings (or swings) route's answer to ``query``; None for a stream or device
+        the server no longer has (404). Raises :class:`httpx.HTTPError` for anything else that
+        is not a 200."""
         if self._http is None:
             raise ConfigError("this LiveSession is stopped, or reads MQTT, not a server")
-        response = self._http.get("/sensor/readings.json", params=query)
-        if response.status_code == 404 and "sensor" in query:
+        response = self._http.get(f"/sensor/{route}", params=query)
+        if response.status_code == 404 and ("sensor" in query or "device" in query):
             return None
         if response.status_code != 200:
             raise httpx.HTTPStatusError(
@@ -287,6 +330,10 @@ class LiveSession:
                 if got["time_ns"]:
                     self._feed(device, sensor, got["time_ns"], got["values"])
                     added += len(got["time_ns"])
+            if isinstance(self.swings, ServerSwings):
+                found = self._get({"device": device}, "swings.json")
+                if found is not None:
+                    self.swings.update(device, found["swings"])
         return added
 
     def _poll_loop(self) -> None:

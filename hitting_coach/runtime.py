@@ -118,6 +118,7 @@ class Runtime:
             gyro_range_dps=settings.gyro_range_dps,
             sweet_spot_m=settings.sweet_spot_m,
             players=PlayerNames(settings.data_path),  # a hitter's level is the player's
+            session_of=lambda device: self.recorder.device_clock(device)[1],
         )
         #: the live swings with the coach's marks, kept with each device's recorded session
         self.marked_swings = MarkedLiveSwings(

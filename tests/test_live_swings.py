@@ -33,7 +33,11 @@ def test_live_equals_batch_through_the_hub(placement, rate_hz):
         for key in ("pelvis_peak_dps", "hand_peak_dps", "bat_speed_mph"):
             if not pytest.approx(expected[key], nan_ok=True) == row[key]:
                 raise AssertionError(f"{key}: live {row[key]} != batch {expected[key]}")
-    assert [r["number"] for r in rows] == list(range(1, len(rows) + 1))
+    assert (
+        [r["swing"] for r in rows]
+        == list(range(1, len(rows) + 1))
+        == list(batch["swing"])[: len(rows)]
+    )
 
 
 def test_a_device_that_appears_between_polls_is_analysed_from_its_first_reading():
@@ -95,3 +99,52 @@ def test_what_is_not_counted_is_counted_by_reason_in_the_status():
     assert "not counted: 1 practice, 1 checked" in line
     for reason, n in mine["discarded"].items():
         assert f"{n} {reason}" in line
+
+
+def test_a_devices_new_session_restarts_at_swing_1_as_its_report_does(tmp_path):
+    """Live numbers count per session: the device's second session (same server run) starts
+    again at #1, its swings named with their session; a swing the coach adds is numbered
+    after the last detected one of its session (not None)."""
+    from hitting_coach.analysis.corrections import MarkedLiveSwings
+    from hitting_coach.store.marks import new_mark, save_mark
+
+    first = simulate("pelvis+wrist", duration_s=20.0, rate_hz=100, seed=5)
+    second = simulate(
+        "pelvis+wrist", duration_s=20.0, rate_hz=100, seed=6, start_ns=first.start_ns + 30 * 10**9
+    )
+    hub = Hub()
+    current = {"d": "s-1"}
+    live = LiveSwings(hub, session_of=current.get)
+    marked = MarkedLiveSwings(live, tmp_path, current.get)
+    for k, message in enumerate(first.messages(device_id="d", session_id="s-1")):
+        hub.ingest(orjson.dumps(message))
+        if k % 3 == 0:
+            live.poll()
+    live.poll()
+    n1 = len(live.rows("d"))
+    assert n1 >= 2
+    current["d"] = "s-2"
+    for k, message in enumerate(second.messages(device_id="d", session_id="s-2")):
+        hub.ingest(orjson.dumps(message))
+        if k % 3 == 0:
+            live.poll()
+    live.poll()
+    rows = live.rows("d")
+    numbers = [(r["session_id"], r["swing"]) for r in rows]
+    n2 = len(rows) - n1
+    assert n2 >= 2
+    assert numbers == [("s-1", i) for i in range(1, n1 + 1)] + [
+        ("s-2", i) for i in range(1, n2 + 1)
+    ]
+    assert [r["swing"] for r in rows[n1:]] == list(swings(second.frames)["swing"])[:n2]
+    # the coach adds a swing to the first session, after its last swing
+    quiet = int(first.frames["gyroscope"]["time_ns"].iloc[-1]) - 200_000_000
+    save_mark(tmp_path, "d", "s-1", new_mark("add_swing", quiet, source="test"))
+    listed = marked.rows("d")
+    added = [r for r in listed if r["added_by_coach"]]
+    assert [(r["session_id"], r["swing"]) for r in added] == [("s-1", n1 + 1)]
+    # "not a swing" on #1 of the current session marks that one, not the first session's #1
+    mark = marked.mark_not_swing("d", 1)
+    after = [(r["session_id"], r["swing"]) for r in marked.rows("d") if not r["added_by_coach"]]
+    assert ("s-2", 1) not in after and ("s-1", 1) in after
+    assert mark.time_ns >= second.start_ns

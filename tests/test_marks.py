@@ -196,6 +196,7 @@ def test_swings_command_prints_the_table_with_marks_applied(data_dir, sim, found
     code, out, err = run_cli("swings", SESSION, "--data-dir", str(data_dir))
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(found["swing"]) == list(range(1, len(found) + 1))  # numbered from 1
     kept = [str(s) for s in found["swing"][1:]]
     assert [r["swing"] for r in rows] == [*kept, str(found["swing"].max() + 1)]
     assert [r["added_by_coach"] for r in rows] == ["False"] * len(kept) + ["True"]
@@ -263,9 +264,9 @@ def test_live_swings_with_marks(tmp_path, sim):
     rows = marks.rows("hitter-1")
     assert len(rows) >= 2 and all(r["session_id"] == "s-1" for r in rows)
     before = marks.revision("hitter-1")
-    mark = marks.mark_not_swing("hitter-1", rows[0]["number"])
+    mark = marks.mark_not_swing("hitter-1", rows[0]["swing"])
     assert marks.revision("hitter-1") != before
-    assert [r["number"] for r in marks.rows("hitter-1")] == [r["number"] for r in rows[1:]]
+    assert [r["swing"] for r in marks.rows("hitter-1")] == [r["swing"] for r in rows[1:]]
     # stored with the session: a new server (a new MarkedLiveSwings) applies it too
     assert read_marks(tmp_path, "hitter-1", "s-1") == [mark]
     assert len(marked().rows("hitter-1")) == len(rows) - 1
@@ -294,18 +295,18 @@ def test_a_tap_on_a_row_that_just_took_another_swing_marks_nothing(tmp_path, sim
     marks = MarkedLiveSwings(
         live, tmp_path, lambda device: "s-1", lambda d: {s: hub.frame(d, s) for s in ()}
     )
-    numbers = [r["number"] for r in marks.rows("hitter-1")]
+    numbers = [r["swing"] for r in marks.rows("hitter-1")]
     assert len(numbers) >= 2
     panel = swing_panel.SwingPanel(marks, last=1)  # one row: the newest swing
     panel.update("hitter-1")
     _, _, button = panel._slots[0]
     button.clicks += 1  # the row never held another swing: the tap marks the newest
-    assert [r["number"] for r in marks.rows("hitter-1")] == numbers[:-1]
+    assert [r["swing"] for r in marks.rows("hitter-1")] == numbers[:-1]
     panel.update("hitter-1")  # the row now holds the swing before it
     assert f"<td>{numbers[-2]}</td>" in panel._slots[0][1].object
     button.clicks += 1
-    assert [r["number"] for r in marks.rows("hitter-1")] == numbers[:-1]  # nothing marked
+    assert [r["swing"] for r in marks.rows("hitter-1")] == numbers[:-1]  # nothing marked
     assert "tap again" in panel.message.object
     monkeypatch.setattr(swing_panel, "_MOVED_S", 0.0)  # a moment later, the tap is taken
     button.clicks += 1
-    assert [r["number"] for r in marks.rows("hitter-1")] == numbers[:-2]
+    assert [r["swing"] for r in marks.rows("hitter-1")] == numbers[:-2]

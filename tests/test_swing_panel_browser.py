@@ -94,7 +94,7 @@ def test_a_swing_marked_not_a_swing_is_gone_and_stays_gone(server, page, tmp_pat
     assert _swing_rows(page).count() == 1
     # the live swings as JSON: the same swing
     code, body = _live(server)
-    assert code == 200 and [s["number"] for s in body["swings"]] == [1]
+    assert code == 200 and [s["swing"] for s in body["swings"]] == [1]
     swing = body["swings"][0]
     assert swing["added_by_coach"] is False and swing["session_id"] == "s-1"
     assert swing["pelvis_peak_dps"] > 0 and swing["start_ns"] < swing["end_ns"]
@@ -155,7 +155,7 @@ def test_the_coach_adds_a_missed_swing(server, page):
     wait_for(lambda: "Swing added at" in message.inner_text(), 10, what="the message")
     swings = _live(server)[1]["swings"]
     assert [s["added_by_coach"] for s in swings] == [False, True]
-    assert swings[1]["number"] is None and swings[1]["mark_id"]
+    assert [s["swing"] for s in swings] == [1, 2] and swings[1]["mark_id"]  # numbered next
     data = ReportData.load("hitter-1/s-1", server.workdir / "data")
     assert list(data.table["added_by_coach"]) == [False, True]
     # bad input gets a clear line, and nothing is added

@@ -250,7 +250,8 @@ def apply_marks(
     applied (see :func:`correct_rows`), plus the columns ``added_by_coach`` and ``mark_id``.
     Added swings are measured from ``frames`` (keyword arguments as for :func:`measure_at`);
     added marks outside the frames' time span (another take) are left out. Swings keep their
-    numbers; an added one gets the next free number."""
+    numbers (from 1); added ones, by time, get the next numbers after the last detected one,
+    as the live list (:class:`MarkedLiveSwings`) numbers them."""
     marks = list(marks)
     span = _span(frames) if frames is not None else None
     if span is not None:
@@ -264,7 +265,7 @@ def apply_marks(
         return measure_at(frames, mark.time_ns, placement, **measure)
 
     rows = correct_rows(table.to_dict("records"), marks, measured)
-    number = int(table["swing"].max()) + 1 if len(table) else 0
+    number = int(table["swing"].max()) + 1 if len(table) else 1
     for row in rows:
         if row["added_by_coach"]:
             row["swing"], number = number, number + 1
@@ -374,7 +375,7 @@ class MarkedLiveSwings:
         self.session_of = session_of
         self.frames_of = frames_of
         self._lock = threading.Lock()
-        self._session: dict[tuple[str, int], str | None] = {}
+        self._session: dict[tuple[str, str | None, int], str | None] = {}
         self._sessions: dict[str, list[str]] = {}
         self._files: dict[tuple[str, str], tuple[tuple[int, int], list[Mark]]] = {}
         self._measured: dict[str, dict[str, Any]] = {}
@@ -389,19 +390,27 @@ class MarkedLiveSwings:
             return session if session is not None else (known[-1] if known else None)
 
     def _stamped(self, device: str) -> list[dict[str, Any]]:
+        """The device's live rows, each naming its ``session_id``: the live detector's when it
+        knows the sessions, else the session the device was in when the row was first seen."""
         rows = self.live.rows(device)
-        unseen = [r for r in rows if (device, r["number"]) not in self._session]
+        unseen = [r for r in rows if (device, r["session_id"], r["swing"]) not in self._session]
         session = self._current_session(device) if unseen else None
         with self._lock:
             for r in unseen:
-                self._session[(device, r["number"])] = session
-            return [{**r, "session_id": self._session[(device, r["number"])]} for r in rows]
+                self._session[(device, r["session_id"], r["swing"])] = r["session_id"] or session
+            return [
+                {**r, "session_id": self._session[(device, r["session_id"], r["swing"])]}
+                for r in rows
+            ]
 
     def marks(self, device: str) -> list[tuple[str, Mark]]:
         """``(session, mark)`` of every session of ``device`` seen live."""
         self._current_session(device)
+        named = {r["session_id"]: None for r in self.live.rows(device) if r["session_id"]}
         with self._lock:
-            sessions = list(self._sessions.get(device, ()))
+            known = self._sessions.setdefault(device, [])
+            known += [s for s in named if s not in known]
+            sessions = list(known)
         out = []
         for session in sessions:
             out += [(session, m) for m in self._read(device, session)]
@@ -426,16 +435,21 @@ class MarkedLiveSwings:
         return marks
 
     def rows(self, device: str) -> list[dict[str, Any]]:
-        """The device's swings, oldest first, marks applied (``added_by_coach`` rows have
-        ``number`` None); each row names its ``session_id``."""
+        """The device's swings, oldest first, marks applied; each row names its ``session_id``
+        and has its number in that session (``swing``, from 1): an added swing gets, by time,
+        the next numbers of its session after the last detected one (as its report does)."""
         rows = self._stamped(device)
-        marks = [m for _, m in self.marks(device)]
-        session = self._current_session(device)
-        out = correct_rows(rows, marks, lambda m: self._measure(device, m))
+        marked = self.marks(device)
+        session_of_mark = {m.mark_id: session for session, m in marked}
+        out = correct_rows(rows, [m for _, m in marked], lambda m: self._measure(device, m))
+        last: dict[str | None, int] = {}
+        for r in rows:
+            last[r["session_id"]] = max(last.get(r["session_id"], 0), r["swing"])
         for r in out:
             if r["added_by_coach"]:
-                r.setdefault("number", None)
-                r.setdefault("session_id", session)
+                session = session_of_mark.get(r["mark_id"])
+                last[session] = r["swing"] = last.get(session, 0) + 1
+                r["session_id"] = session
         return out
 
     def revision(self, device: str) -> tuple[int, tuple[str, ...]]:
@@ -473,10 +487,14 @@ class MarkedLiveSwings:
         return row
 
     # ---------------------------------------------------------------------------- marking
-    def mark_not_swing(self, device: str, number: int, note: str = "") -> Mark:
-        """Mark live swing ``number`` of ``device`` "not a swing". Raises SessionError if
-        there is no such swing, RecordingError if the mark cannot be saved."""
-        row = next((r for r in self._stamped(device) if r["number"] == number), None)
+    def mark_not_swing(
+        self, device: str, number: int, note: str = "", session: str | None = None
+    ) -> Mark:
+        """Mark live swing ``number`` of ``device`` "not a swing": of ``session``, or of the
+        latest session with such a swing. Raises SessionError if there is no such swing,
+        RecordingError if the mark cannot be saved."""
+        rows = [r for r in self._stamped(device) if r["swing"] == number]
+        row = next((r for r in reversed(rows) if session in (None, r["session_id"])), None)
         if row is None:
             raise SessionError(f"no swing #{number} on {device}")
         session = row["session_id"] or self._current_session(device)

@@ -10,6 +10,10 @@ The hitter's level (what makes a slow swing a "practice" one) belongs to the pla
 given to the device (``players``), or the device itself while it has none. A new name on a
 shared device starts from a fresh level; the same player on another device keeps theirs.
 What the trackers did not list as swings is counted by reason (:meth:`status`).
+
+A swing's number (``swing``) counts from 1 in its device's session, as the report of that
+session numbers it: ``session_of(device)`` names the session the device is recording (None
+while unknown: the last one known is kept), and a new session starts a new tracker and #1.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ _SENSORS = tuple(detector_sensors())  # the sensors the detector reads
 
 class LiveSwings:
     """Swings found so far, per device. ``placement`` is ``None`` (guess from the data) or one
-    of the tracker's placements. ``players`` gives ``{device: player name}`` (read at each
-    poll). Call :meth:`poll` yourself, or :meth:`start` a thread that does every
-    ``interval_s``."""
+    of the tracker's placements; ``players`` gives ``{device: player name}`` (read at each
+    poll); ``session_of`` as in the module docstring (without it, all of
+    a device's swings are one session, ``session_id`` None). Call :meth:`poll` yourself, or
+    :meth:`start` a thread that does every ``interval_s``."""
 
     def __init__(
         self,
@@ -49,8 +54,10 @@ class LiveSwings:
         interval_s: float = 0.1,
         min_interval_s: float = 0.02,
         players: Callable[[], dict[str, str]] | None = None,
+        session_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.hub = hub
+        self.session_of = session_of
         self.placement = placement
         self.gyro_range_dps = gyro_range_dps
         self.sweet_spot_m = sweet_spot_m
@@ -61,7 +68,9 @@ class LiveSwings:
         self._trackers: dict[str, SwingTracker] = {}
         self._readers: dict[tuple[str, str], Reader] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int] = {}  # swings found per device (the list's revision)
+        self._session: dict[str, str | None] = {}  # the session each device's tracker follows
+        self._numbers: dict[tuple[str, str | None], int] = {}  # swings per (device, session)
         self._players = players or dict
         self._levels: dict[str, HitterLevel] = {}  # per player
         self._player: dict[str, str] = {}  # the player each device's tracker follows
@@ -109,6 +118,9 @@ class LiveSwings:
         names = self._players()
         for device in devices:
             tracker = self._trackers.get(device)
+            if self._new_session(device) and tracker is not None:
+                self._retire(device)  # a new session is measured as its report will be: afresh
+                tracker = None
             if tracker is None:
                 tracker = self._trackers[device] = SwingTracker(
                     self.placement,
@@ -135,18 +147,33 @@ class LiveSwings:
                     callback(device)
         return found
 
+    def _new_session(self, device: str) -> bool:
+        """Whether ``device`` started a session since its last swing was numbered."""
+        session = self.session_of(device) if self.session_of is not None else None
+        with self._lock:
+            if session is None or self._session.get(device, session) == session:
+                self._session.setdefault(device, session)
+                return False
+            self._session[device] = session
+            return True
+
     def _forget_gone(self, devices: list[str]) -> None:
         """Drop the trackers and readers of devices that left the hub's memory (idle): the
         work per poll follows the live devices. Their swings found so far stay listed."""
         live = set(devices)
         for device in [d for d in self._trackers if d not in live]:
-            with self._lock:
-                kept = self._discards.setdefault(device, Counter())
-                kept.update(self._trackers[device].discards)
-            del self._trackers[device]
-            self._player.pop(device, None)
+            self._retire(device)
         for key in [k for k in self._readers if k[0] not in live]:
             del self._readers[key]
+
+    def _retire(self, device: str) -> None:
+        """Drop the device's tracker, keeping its discard counts (its player's level lives on
+        in ``_levels``: the next tracker is given it again)."""
+        with self._lock:
+            kept = self._discards.setdefault(device, Counter())
+            kept.update(self._trackers[device].discards)
+        del self._trackers[device]
+        self._player.pop(device, None)
 
     def _reader(self, device: str, sensor: str) -> Reader | None:
         reader = self._readers.get((device, sensor))
@@ -161,18 +188,23 @@ class LiveSwings:
         now_ns = time.time_ns()
         with self._lock:
             rows = self._rows.setdefault(device, [])
+            session = self._session.get(device)
             for row in found:
                 self._counts[device] = self._counts.get(device, 0) + 1
-                rows.append({**row, "number": self._counts[device], "found_ns": now_ns})
-                log.info("swing %d on %s (%s)", self._counts[device], device, row["placement"])
+                number = self._numbers.get((device, session), 0) + 1
+                self._numbers[(device, session)] = number
+                rows.append({**row, "swing": number, "session_id": session, "found_ns": now_ns})
+                log.info("swing %d of %s on %s (%s)", number, session, device, row["placement"])
             del rows[:-_KEEP_SWINGS]
 
     def rows(self, device: str) -> list[dict[str, Any]]:
-        """The device's swings, oldest first (at most the last 500)."""
+        """The device's swings, oldest first (at most the last 500), each with its number in
+        its session (``swing``), ``session_id`` and ``found_ns`` (when it was found)."""
         with self._lock:
             return list(self._rows.get(device, ()))
 
     def count(self, device: str) -> int:
+        """Swings found on ``device`` in all its sessions (changes with every new one)."""
         with self._lock:
             return self._counts.get(device, 0)
 
@@ -201,3 +233,8 @@ class LiveSwings:
         """Whether any of the device's swings was judged by speed alone (no gravity)."""
         with self._lock:
             return any(r.get("speed_only") for r in self._rows.get(device, ()))
+
+    def numbered(self, device: str, session: str | None) -> int:
+        """The last number given in ``device``'s ``session`` (0 before its first swing)."""
+        with self._lock:
+            return self._numbers.get((device, session), 0)

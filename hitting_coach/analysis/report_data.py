@@ -28,7 +28,7 @@ from hitting_coach.store.marks import Mark, read_marks
 from hitting_coach.store.players import read_players
 from hitting_coach.store.sessions import Session, data_path, load_session
 
-__all__ = ["ReportData", "format_metric", "headline_metrics", "swing_number"]
+__all__ = ["ReportData", "format_metric", "headline_metrics"]
 
 _HEADLINES: dict[str, list[tuple[str, str, str]]] = {
     "pelvis": [("pelvis_peak_dps", "peak pelvis speed", "°/s")],
@@ -102,12 +102,6 @@ _EVENT_COLUMNS = {
 def headline_metrics(placement: str) -> list[tuple[str, str, str]]:
     """The two or three numbers a report leads with: ``(column, label, unit)``."""
     return list(_HEADLINES.get(placement, []))
-
-
-def swing_number(swing: Any) -> int:
-    """The number a reader sees for a swing: 1 for the first (the swing table counts from 0,
-    the dashboard from 1)."""
-    return int(swing) + 1
 
 
 def _missing(value: Any) -> bool:
@@ -291,7 +285,7 @@ class ReportData:
                 {
                     "Time (s)": (int(peak_ns) - self.start_ns) / 1e9,
                     "|ω| (°/s)": float(value),
-                    "swing": swing_number(sw.swing),
+                    "swing": int(sw.swing),
                     "metric": self.swing_summary_text(sw._asdict()),
                 }
             )
@@ -330,7 +324,7 @@ class ReportData:
         rows = []
         for row in t.to_dict("records"):
             shown = {
-                "Swing": swing_number(row["swing"]),
+                "Swing": int(row["swing"]),
                 "Time (s)": f"{(int(row['start_ns']) - self.start_ns) / 1e9:.1f}",
                 "Duration (ms)": format_metric(row, "duration_ms"),
             }
@@ -363,7 +357,7 @@ class ReportData:
                 if not pd.isna(value):
                     rows.append(
                         {
-                            "swing": swing_number(sw.swing),
+                            "swing": int(sw.swing),
                             "event": label,
                             "t_ms": (value - ref) / 1e6,
                         }
@@ -393,6 +387,6 @@ class ReportData:
         for row in self.table.to_dict("records"):
             at = (int(row["start_ns"]) - self.start_ns) / 1e9
             text = html.escape(self.swing_summary_text(row))
-            number = swing_number(row["swing"])
+            number = int(row["swing"])
             out[str(number)] = f"<b>Swing {number}</b> at {at:.1f} s: {text}"
         return out

@@ -411,7 +411,7 @@ class SwingTracker:
         self._streams: dict[str, _Stream] = {}
         self._queue: list[tuple[SwingWindow, str, bool]] = []
         self._bat_seen = False
-        self._count = 0
+        self._count = 1  # the next swing's number: from 1, as everywhere a swing is shown
         #: The hitter's level (their recent full swings); give each player their own.
         self.level = HitterLevel()
         self._last_swing: dict[str, tuple[int, float]] = {}  # (end_ns, turning direction)

@@ -160,7 +160,7 @@ def _truth(specs, devices, placement, gyro_range_dps, sweet_spot_m, start_ns) ->
         fp = s.foot_plant_s
         row: dict[str, Any] = dict.fromkeys(_TRUTH_COLUMNS, math.nan)
         row.update(
-            swing=i,
+            swing=i + 1,
             placement=placement,
             start_ns=ns(fp - 0.6),
             foot_plant_ns=ns(fp) if s.stride else pd.NA,

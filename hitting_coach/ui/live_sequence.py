@@ -133,7 +133,7 @@ def _peak_ms(row: dict[str, Any], segment: str, fallback: float | None) -> float
 def _title(row: dict[str, Any] | None) -> str:
     if row is None:
         return "Last swing: no swing yet"
-    number = "added swing" if row.get("number") is None else f"swing #{row['number']}"
+    number = f"{'added ' if row.get('added_by_coach') else ''}swing #{row['swing']}"
     gap = row.get("peak_gap_ms")
     if gap is None or (isinstance(gap, float) and math.isnan(gap)):
         return f"Last swing ({number}): angular speed"

@@ -113,10 +113,9 @@ def _clock(time_ns: int) -> str:
 
 
 def _short_row(row: dict[str, Any]) -> str:
-    number = row.get("number")
     bat = row.get("placement") == "bat"
     cells = [
-        "+" if number is None else str(number),
+        str(row["swing"]),
         _clock(row["start_ns"]),
         *(
             [_value(row, "bat_speed_mph", "bat"), _value(row, "time_to_contact_ms", None)]
@@ -137,7 +136,7 @@ def phone_html(rows: list[dict[str, Any]], last: int = 5) -> str:
     if not rows:
         return '<div class="hc-phone"><div class="empty">No swing yet: take a swing.</div></div>'
     row = rows[-1]
-    number = "added by coach" if row.get("number") is None else f"Swing #{row['number']}"
+    number = f"Swing #{row['swing']}" + (" (added by coach)" if row.get("added_by_coach") else "")
     flags = swing_flags(row)
     quality = (
         "".join(f' <span class="warn">{html.escape(f)}</span>' for f in flags)

@@ -36,7 +36,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from hitting_coach.analysis.report_data import ReportData, headline_metrics, swing_number
+from hitting_coach.analysis.report_data import ReportData, headline_metrics
 from hitting_coach.analysis.swings import (
     REFERENCE_SOURCE,
     counted_swings,
@@ -308,7 +308,7 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
     traces = data.traces
     if not len(data.table) or traces.empty:
         return pn.pane.Markdown("*No swings to show.*")
-    numbers = [swing_number(s) for s in data.table["swing"]]
+    numbers = [int(s) for s in data.table["swing"]]
     first = str(numbers[0])
     plot = figure(
         width=_WIDTH,
@@ -321,10 +321,8 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
     )
     curves = []
     for segment, part in traces.groupby("segment", sort=False):
-        part = part.assign(number=part["swing"].astype(int) + 1).sort_values(
-            "number", kind="stable"
-        )
-        number = part["number"].to_numpy(int)
+        part = part.sort_values("swing", kind="stable")
+        number = part["swing"].to_numpy(int)
         t = part["t_ms"].to_numpy(float)
         w = part["omega_dps"].to_numpy(float)
         bounds = {
@@ -426,7 +424,7 @@ def trends(data: ReportData) -> pn.viewable.Viewable:
             y = data.table[column].astype(float)
             if y.notna().sum() == 0:
                 continue
-            number = data.table["swing"].astype(int) + 1
+            number = data.table["swing"].astype(int)
             frame = pd.DataFrame({"t": t_s, "y": y, "swing": number}).dropna()
             y_label = f"{label} ({unit})"
             window = max(3, len(frame) // 10)

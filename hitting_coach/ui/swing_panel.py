@@ -196,7 +196,7 @@ def headline(row: dict[str, Any] | None) -> str:
             '<div class="v">–</div><div class="r">no swing yet: take a swing</div></div></div>'
         )
     added = bool(row.get("added_by_coach"))
-    number = "added" if row.get("number") is None else f"#{row['number']}"
+    number = f"#{row['swing']}"
     where = ("added by coach · " if added else "") + str(row.get("placement") or "")
     parts = [
         f'<div class="hc-metric"><div class="l">Swing</div><div class="v">{number}'
@@ -249,9 +249,8 @@ def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
     if row.get("checked"):
         flags.insert(0, "checked swing")
     clock = time.strftime("%H:%M:%S", time.localtime(row["start_ns"] / 1e9))
-    number = row.get("number")
     cells = (
-        f"<td>{'+' if number is None else number}</td><td>{clock}</td>"
+        f"<td>{row['swing']}</td><td>{clock}</td>"
         f"<td>{html.escape(str(row.get('placement') or ''))}</td>"
         f"<td>{_cell(row, 'pelvis_peak_dps', 'pelvis')}</td>"
         f"<td>{_cell(row, 'hand_peak_dps', 'hand')}</td><td>{_cell(row, 'peak_gap_ms')}</td>"
@@ -289,8 +288,8 @@ def _action(device: str | None, row: dict[str, Any]) -> tuple[Any, ...]:
     if row.get("added_by_coach"):
         return ("remove", device, row["mark_id"])
     if uncounted(row):
-        return ("count", device, row["number"], _time_of(row))
-    return ("not_swing", device, row["number"])
+        return ("count", device, row["swing"], _time_of(row))
+    return ("not_swing", device, row.get("session_id"), row["swing"])
 
 
 def _time_of(row: dict[str, Any]) -> int:
@@ -464,7 +463,7 @@ class SwingPanel(pn.viewable.Viewer):
         elif action[0] == "count":
             self._count(action[1], action[2], action[3])
         else:
-            self._not_swing(action[1], action[2])
+            self._not_swing(action[1], action[3], action[2])
 
     def _revision(self, device: str | None) -> Any:
         if device is None:
@@ -510,9 +509,9 @@ class SwingPanel(pn.viewable.Viewer):
         self._undo = undo
         self.undo_button.visible = undo is not None
 
-    def _not_swing(self, device: str, number: int, event: Any = None) -> None:
+    def _not_swing(self, device: str, number: int, session: str | None = None) -> None:
         try:
-            mark = self.marks.mark_not_swing(device, number)
+            mark = self.marks.mark_not_swing(device, number, session=session)
             self._say(f"Swing #{number} marked not a swing.", (device, mark.mark_id))
         except HittingCoachError as e:
             self._say(f"Cannot mark swing #{number}: {e}")

@@ -95,7 +95,8 @@ class SwingsHandler(LoginRequired):
     ``GET swings.json``: ``{"devices": {device: number of swings}}``.
     ``GET swings.json?device=D``: ``{"device": D, "swings": [...]}``, oldest first (at most the
     last 500): one object per swing with the swing table's columns (null where not measured,
-    times in epoch ns), ``number`` (as on the dashboard; null for a swing the coach added),
+    times in epoch ns; ``swing`` its number in its session from 1, as on the dashboard and in
+    the session's report, a swing the coach added numbered after the detected ones),
     ``found_ns``, ``session_id``, ``added_by_coach`` and ``mark_id``. 404 for an unknown device.
     """
 
