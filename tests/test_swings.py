@@ -192,7 +192,7 @@ def test_live_reports_each_swing_once_soon_after_it_ends(placement):
             getattr(truth, f"{seg}_peak_ns") for seg in SEGMENTS[placement]
         )  # the motion is over ~0.15 s after its last peak
         assert 0 < (send_at_ns - last_peak) / 1e9 < 0.7
-        assert row["swing"] == truth.swing
+        assert row.swing == truth.swing
 
 
 def test_other_sensors_in_a_recording_are_ignored():
@@ -376,3 +376,26 @@ def test_traces_show_each_segment_around_its_swing():
         assert at_peak.omega_dps == pytest.approx(row.hand_peak_dps, rel=0.03)
     empty = sw.swing_traces(s.frames, table.iloc[:0])
     assert list(empty.columns) == ["swing", "segment", "time_ns", "t_ms", "omega_dps"]
+
+
+def test_a_swing_row_is_typed_and_the_table_is_made_from_it():
+    """The tracker gives SwingRow objects (every column a field, units in the names); the
+    swing table has one column per field, in field order, typed by the field."""
+    from dataclasses import fields
+
+    s = session("pelvis+wrist", 100, 2)
+    tracker = sw.SwingTracker("pelvis+wrist")
+    for sensor, frame in s.frames.items():
+        tracker.add(sensor, frame["time_ns"].to_numpy(), frame)
+    rows = tracker.flush()
+    assert rows and all(isinstance(r, sw.SwingRow) for r in rows)
+    assert [r.swing for r in rows] == list(range(1, len(rows) + 1))
+    assert rows[0].pelvis_peak_dps > 0 and rows[0].hand_peak_ns > rows[0].start_ns
+    table = sw.swing_table(rows)
+    assert list(table.columns) == [f.name for f in fields(sw.SwingRow)] == sw.COLUMNS
+    dtypes = table.dtypes.astype(str)
+    assert dtypes["swing"] == "int64" and dtypes["placement"] == "string"
+    assert dtypes["pelvis_peak_ns"] == "Int64" and dtypes["hand_clipped"] == "boolean"
+    assert dtypes["bat_speed_mph"] == "float64" and table["bat_speed_mph"].isna().all()
+    # the same table from the rows as the live list carries them (plain mappings)
+    pd.testing.assert_frame_equal(sw.swing_table([r.as_dict() for r in rows]), table)

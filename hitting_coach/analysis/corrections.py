@@ -27,6 +27,7 @@ import pandas as pd
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.analysis.swing_metrics import (
     COLUMNS,
+    SwingRow,
     SwingWindow,
     angular_speed_dps,
     swing_row,
@@ -180,7 +181,7 @@ def measure_at(
     gyro_range_dps: float = 2000.0,
     wrist_gyro_range_dps: float | None = None,
     sweet_spot_m: float = SWEET_SPOT_M,
-) -> dict[str, Any] | None:
+) -> SwingRow | None:
     """Measure a swing the detector did not report, at ``time_ns``: the peak of |ω| of the
     driving sensor (the watch's ``wrist motion``, else the phone's gyroscope) within 0.6 s of
     it, the window where |ω| stays above a quarter of that peak, then the swing table's usual
@@ -262,7 +263,8 @@ def apply_marks(
     def measured(mark: Mark) -> dict[str, Any] | None:
         if frames is None:
             return None
-        return measure_at(frames, mark.time_ns, placement, **measure)
+        row = measure_at(frames, mark.time_ns, placement, **measure)
+        return None if row is None else row.as_dict()
 
     rows = correct_rows(table.to_dict("records"), marks, measured)
     number = int(table["swing"].max()) + 1 if len(table) else 1
@@ -480,7 +482,9 @@ class MarkedLiveSwings:
         row = None
         if span is not None and span[0] <= mark.time_ns:
             rows = self.live.rows(device)
-            row = measure_at(frames, mark.time_ns, rows[-1]["placement"] if rows else None)
+            placement = rows[-1]["placement"] if rows else None
+            measured = measure_at(frames, mark.time_ns, placement)
+            row = None if measured is None else measured.as_dict()
         complete = row is not None and span is not None and span[1] > row["end_ns"] + _POST_NS
         if complete or time.time_ns() - mark.created_ns > _SETTLE_NS:  # no more data will come
             self._measured[mark.mark_id] = row

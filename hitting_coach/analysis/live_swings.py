@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from hitting_coach.analysis.swing_metrics import SwingRow
 from hitting_coach.analysis.swings import SWEET_SPOT_M, HitterLevel, SwingTracker
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.sensors import detector_sensors
@@ -184,7 +185,7 @@ class LiveSwings:
             )
         return reader
 
-    def _keep(self, device: str, found: list[dict[str, Any]]) -> None:
+    def _keep(self, device: str, found: list[SwingRow]) -> None:
         now_ns = time.time_ns()
         with self._lock:
             rows = self._rows.setdefault(device, [])
@@ -193,8 +194,9 @@ class LiveSwings:
                 self._counts[device] = self._counts.get(device, 0) + 1
                 number = self._numbers.get((device, session), 0) + 1
                 self._numbers[(device, session)] = number
-                rows.append({**row, "swing": number, "session_id": session, "found_ns": now_ns})
-                log.info("swing %d of %s on %s (%s)", number, session, device, row["placement"])
+                stamp = {"swing": number, "session_id": session, "found_ns": now_ns}
+                rows.append({**row.as_dict(), **stamp})  # the list's rows: plain, for JSON
+                log.info("swing %d of %s on %s (%s)", number, session, device, row.placement)
             del rows[:-_KEEP_SWINGS]
 
     def rows(self, device: str) -> list[dict[str, Any]]:

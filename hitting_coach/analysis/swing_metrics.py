@@ -2,7 +2,9 @@
 
 :func:`swing_row` measures one window found by :class:`hitting_coach.analysis.swings.SwingDetector`:
 peaks of |ω| refined between samples, the foot plant, bat contact and bat metrics, and the
-sampling quality near each event. :func:`swing_table` turns rows into the swing table. Pure
+sampling quality near each event, as a :class:`SwingRow` (a typed row: every column a field,
+its unit in its name). :func:`swing_table` turns rows into the swing table (a DataFrame, one
+column per field, in field order) at the edges: reports, the CLI, notebooks. Pure
 numpy/pandas; :mod:`hitting_coach.analysis.swings` runs these for the live tracker and re-exports the
 public names.
 
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -59,6 +61,7 @@ __all__ = [
     "STRIDE_MIN_G",
     "MPS_TO_MPH",
     "SensorData",
+    "SwingRow",
     "angular_speed_dps",
     "counted_swings",
     "derived_gravity",
@@ -100,22 +103,87 @@ _RAD = math.pi / 180.0
 _SEARCH_NS = 300_000_000  # the pelvis may start before the watch's window; foot plant before peak
 _QUALITY_NS = 100_000_000
 
-_SEGMENT_COLUMNS = ("peak_dps", "peak_measured_dps", "peak_ns", "clipped", "rate_hz", "gap")
-#: Columns of the swing table, in order.
-COLUMNS = [
-    *("swing", "placement", "start_ns", "end_ns", "duration_ms"),
-    *("foot_plant_ns", "foot_plant_g", "foot_plant_rate_hz", "foot_plant_gap"),
-    *(f"pelvis_{c}" for c in (*_SEGMENT_COLUMNS, "peak_after_fp_ms")),
-    *(f"hand_{c}" for c in (*_SEGMENT_COLUMNS, "peak_after_fp_ms")),
-    *("peak_gap_ms", "sequence_ok", "speed_gain"),
-    *(f"bat_{c}" for c in _SEGMENT_COLUMNS),
-    *("bat_speed_mph", "bat_speed_measured_mph", "downswing_start_ns", "impact_ns"),
-    *("impact_found", "time_to_contact_ms", "rot_accel_g"),
-    *("checked", "turn_deg", "vertical_share"),
-    *("stride", "rollover_ns", "speed_only", "practice", "arms_only"),
-]
-_FLAG_COLUMNS = {c for c in COLUMNS if c.endswith(("_gap", "_clipped", "_ok", "_found"))}
-_FLAG_COLUMNS.update(("checked", "stride", "speed_only", "practice", "arms_only"))
+_NAN = math.nan
+
+
+@dataclass(slots=True, kw_only=True)
+class SwingRow:
+    """One swing of the swing table, as :func:`swing_row` measures it: each field a column of
+    :func:`swing_table` (in this order; the module docstring says what each means). Units are
+    in the names; ``*_ns`` epoch ns or None, flags True/False or None (not measured), other
+    numbers NaN when not measured. Per-segment fields are written out (pelvis, hand, bat),
+    so a search for a column finds where it is set.
+
+    A new column is a field here, with its default (what a row holds when not measured), set
+    in :func:`swing_row`."""
+
+    swing: int = 0  # its number in its session from 1; 0 until the tracker numbers it
+    placement: str
+    start_ns: int
+    end_ns: int
+    duration_ms: float
+    foot_plant_ns: int | None = None
+    foot_plant_g: float = _NAN
+    foot_plant_rate_hz: float = _NAN
+    foot_plant_gap: bool | None = None
+    pelvis_peak_dps: float = _NAN
+    pelvis_peak_measured_dps: float = _NAN
+    pelvis_peak_ns: int | None = None
+    pelvis_clipped: bool | None = None
+    pelvis_rate_hz: float = _NAN
+    pelvis_gap: bool | None = None
+    pelvis_peak_after_fp_ms: float = _NAN
+    hand_peak_dps: float = _NAN
+    hand_peak_measured_dps: float = _NAN
+    hand_peak_ns: int | None = None
+    hand_clipped: bool | None = None
+    hand_rate_hz: float = _NAN
+    hand_gap: bool | None = None
+    hand_peak_after_fp_ms: float = _NAN
+    peak_gap_ms: float = _NAN
+    sequence_ok: bool | None = None
+    speed_gain: float = _NAN
+    bat_peak_dps: float = _NAN
+    bat_peak_measured_dps: float = _NAN
+    bat_peak_ns: int | None = None
+    bat_clipped: bool | None = None
+    bat_rate_hz: float = _NAN
+    bat_gap: bool | None = None
+    bat_speed_mph: float = _NAN
+    bat_speed_measured_mph: float = _NAN
+    downswing_start_ns: int | None = None
+    impact_ns: int | None = None
+    impact_found: bool | None = None
+    time_to_contact_ms: float = _NAN
+    rot_accel_g: float = _NAN
+    checked: bool = False
+    turn_deg: float = _NAN
+    vertical_share: float = _NAN
+    stride: bool | None = None
+    rollover_ns: int | None = None
+    speed_only: bool = False
+    practice: bool = False
+    arms_only: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as ``{column: value}`` (what the live swing list and JSON carry)."""
+        return asdict(self)
+
+
+#: Columns of the swing table, in order: the fields of :class:`SwingRow`.
+COLUMNS = [f.name for f in fields(SwingRow)]
+#: Each column's pandas dtype, from its field's type.
+_DTYPES = {
+    f.name: {
+        "int": "int64",
+        "str": "string",
+        "int | None": "Int64",
+        "bool | None": "boolean",
+        "bool": "boolean",
+        "float": "float64",
+    }[str(f.type)]
+    for f in fields(SwingRow)
+}
 #: Rows with one of these set are listed but are not full swings (evaluation counts them apart).
 NOT_COUNTED = ("checked", "practice", "arms_only")
 #: Readings around one swing: sensor name to (time_ns, values), time-sorted.
@@ -449,63 +517,85 @@ def _crossing(t, w, k, level) -> tuple[float, int] | None:
     return float(t[i]) + frac * float(t[i + 1] - t[i]), i
 
 
-def _bat_metrics(data: SensorData, win: SwingWindow, range_dps: float, sweet_m: float) -> dict:
+def _set_pelvis(row: SwingRow, pk: dict[str, Any]) -> None:
+    row.pelvis_peak_dps, row.pelvis_peak_measured_dps = pk["peak_dps"], pk["peak_measured_dps"]
+    row.pelvis_peak_ns, row.pelvis_clipped = pk["peak_ns"], pk["clipped"]
+    row.pelvis_rate_hz, row.pelvis_gap = pk["rate_hz"], pk["gap"]
+
+
+def _set_hand(row: SwingRow, pk: dict[str, Any]) -> None:
+    row.hand_peak_dps, row.hand_peak_measured_dps = pk["peak_dps"], pk["peak_measured_dps"]
+    row.hand_peak_ns, row.hand_clipped = pk["peak_ns"], pk["clipped"]
+    row.hand_rate_hz, row.hand_gap = pk["rate_hz"], pk["gap"]
+
+
+def _set_bat(row: SwingRow, pk: dict[str, Any]) -> None:
+    row.bat_peak_dps, row.bat_peak_measured_dps = pk["peak_dps"], pk["peak_measured_dps"]
+    row.bat_peak_ns, row.bat_clipped = pk["peak_ns"], pk["clipped"]
+    row.bat_rate_hz, row.bat_gap = pk["rate_hz"], pk["gap"]
+
+
+_SET_SEGMENT = {"pelvis": _set_pelvis, "hand": _set_hand}
+
+
+def _bat_metrics(
+    row: SwingRow, data: SensorData, win: SwingWindow, range_dps: float, sweet_m: float
+) -> None:
     t, v = data["gyroscope"]
     w = angular_speed_dps(v)
     pk = _peak(t, v, w, win.start_ns, win.end_ns, range_dps)
     if pk is None:
-        return {}
+        return
     k = pk["k"]
     found = _impact(t, w, k)
     impact = None if found is None else found[0]
     if found is not None:
         pk = _peak(t, v, w, win.start_ns, win.end_ns, range_dps, stop_ns=found[1], limit_ns=impact)
-    out = {f"bat_{name}": pk[name] for name in _SEGMENT_COLUMNS}
-    out["bat_speed_mph"] = pk["peak_dps"] * _RAD * sweet_m * MPS_TO_MPH
-    out["bat_speed_measured_mph"] = pk["peak_measured_dps"] * _RAD * sweet_m * MPS_TO_MPH
-    out["impact_found"] = impact is not None
-    out["impact_ns"] = None if impact is None else round(impact)
+    _set_bat(row, pk)
+    row.bat_speed_mph = pk["peak_dps"] * _RAD * sweet_m * MPS_TO_MPH
+    row.bat_speed_measured_mph = pk["peak_measured_dps"] * _RAD * sweet_m * MPS_TO_MPH
+    row.impact_found = impact is not None
+    row.impact_ns = None if impact is None else round(impact)
     c30 = _crossing(t, w, k, 0.3 * pk["peak_measured_dps"])
     c10 = _crossing(t, w, c30[1] + 1, 0.1 * pk["peak_measured_dps"]) if c30 else None
     if c30 and c10:
         start = c10[0] - 0.5 * (c30[0] - c10[0])
-        out["downswing_start_ns"] = round(start)
+        row.downswing_start_ns = round(start)
         end = impact if impact is not None else pk["peak_ns"]
-        out["time_to_contact_ms"] = (end - start) / 1e6
+        row.time_to_contact_ms = (end - start) / 1e6
         early = float(np.interp(start + 30e6, t.astype(float), w)) * _RAD
-        out["rot_accel_g"] = early * early * sweet_m / _G_MS2
-    return out
+        row.rot_accel_g = early * early * sweet_m / _G_MS2
 
 
 def swing_row(
     win: SwingWindow, placement: str, driver: str, data: SensorData, tracker: GyroRanges
-) -> dict[str, Any]:
-    """One row of the swing table (:data:`COLUMNS`, ``swing`` left unset) for a window that
-    ``driver`` (the sensor whose detector found it) opened, analysed as ``placement``.
+) -> SwingRow:
+    """The :class:`SwingRow` (``swing`` left 0) of a window that ``driver`` (the sensor whose
+    detector found it) opened, analysed as ``placement``.
 
     ``data`` holds the readings around the window; ``tracker`` gives the gyroscope ranges
     (``gyro_range_dps``, ``wrist_gyro_range_dps``, °/s) and ``sweet_spot_m``. Segments without
     data stay NaN/None."""
-    row: dict[str, Any] = {
-        c: None if c.endswith("_ns") or c in _FLAG_COLUMNS else math.nan for c in COLUMNS
-    }
-    row.update(placement=placement, start_ns=win.start_ns, end_ns=win.end_ns)
-    row.update(checked=False, practice=False, arms_only=False, speed_only=False)
-    row["duration_ms"] = (win.end_ns - win.start_ns) / 1e6
+    row = SwingRow(
+        placement=placement,
+        start_ns=win.start_ns,
+        end_ns=win.end_ns,
+        duration_ms=(win.end_ns - win.start_ns) / 1e6,
+    )
     if "wrist" in placement and "wrist motion" in data:
         t, v = data["wrist motion"]
         roll = _rollover(t, v, win.start_ns, win.end_ns)
-        row["rollover_ns"] = None if roll is None else round(roll)
+        row.rollover_ns = None if roll is None else round(roll)
     if driver == "wrist motion" and driver in data:
         t, v = data[driver]
         # how far the hands went round: the whole window; how level the swing was: up to the
         # forearm's roll-over (the follow-through turns about the forearm, a tilted axis)
-        row["turn_deg"] = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, win.end_ns)[0]
-        stop = win.end_ns if row["rollover_ns"] is None else row["rollover_ns"]
-        row["vertical_share"] = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, stop)[1]
+        row.turn_deg = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, win.end_ns)[0]
+        stop = win.end_ns if row.rollover_ns is None else row.rollover_ns
+        row.vertical_share = rotation_shape(t, v[:, :3], t, v[:, 3:6], win.start_ns, stop)[1]
     elif placement == "pelvis" and "gyroscope" in data and "gravity" in data:
         shape = rotation_shape(*data["gyroscope"], *data["gravity"], win.start_ns, win.end_ns)
-        row["turn_deg"], row["vertical_share"] = shape
+        row.turn_deg, row.vertical_share = shape
     segments = []
     if "wrist" in placement and "wrist motion" in data:
         t, v = data["wrist motion"]
@@ -517,46 +607,44 @@ def swing_row(
     for seg, sensor, lo, range_dps in segments:
         t, v = data[sensor]
         hi, w = win.end_ns, angular_speed_dps(v)
-        if seg == "hand" and row["rollover_ns"] is not None:
+        if seg == "hand" and row.rollover_ns is not None:
             # the hands' speed into contact: the rotation across the forearm (what moves the
             # hands along their path) before the roll-over; the roll about the forearm kept out
-            hi, w = row["rollover_ns"] - 1, np.hypot(v[:, 1], v[:, 2]) * (180.0 / math.pi)
+            hi, w = row.rollover_ns - 1, np.hypot(v[:, 1], v[:, 2]) * (180.0 / math.pi)
         pk = _peak(t, v, w, lo, hi, range_dps)
         if pk is not None:
-            row.update({f"{seg}_{name}": pk[name] for name in _SEGMENT_COLUMNS})
-    if row["pelvis_peak_ns"] is not None:
-        fp = _foot_plant(data, row["pelvis_peak_ns"])
+            _SET_SEGMENT[seg](row, pk)
+    if row.pelvis_peak_ns is not None:
+        fp = _foot_plant(data, row.pelvis_peak_ns)
         if fp is not None:
-            row["stride"] = fp["stride"]
-            row["foot_plant_g"] = fp["g"]
+            row.stride, row.foot_plant_g = fp["stride"], fp["g"]
         if fp is not None and fp["stride"]:
-            row.update(foot_plant_ns=fp["ns"])
-            row.update(foot_plant_rate_hz=fp["rate_hz"], foot_plant_gap=fp["gap"])
-            for seg in ("pelvis", "hand"):
-                if row[f"{seg}_peak_ns"] is not None:
-                    row[f"{seg}_peak_after_fp_ms"] = (row[f"{seg}_peak_ns"] - fp["ns"]) / 1e6
-        if row["hand_peak_ns"] is not None:
-            row["peak_gap_ms"] = (row["hand_peak_ns"] - row["pelvis_peak_ns"]) / 1e6
-            row["sequence_ok"] = row["pelvis_peak_ns"] < row["hand_peak_ns"]
-            row["speed_gain"] = row["hand_peak_dps"] / row["pelvis_peak_dps"]
+            row.foot_plant_ns = fp["ns"]
+            row.foot_plant_rate_hz, row.foot_plant_gap = fp["rate_hz"], fp["gap"]
+            row.pelvis_peak_after_fp_ms = (row.pelvis_peak_ns - fp["ns"]) / 1e6
+            if row.hand_peak_ns is not None:
+                row.hand_peak_after_fp_ms = (row.hand_peak_ns - fp["ns"]) / 1e6
+        if row.hand_peak_ns is not None:
+            row.peak_gap_ms = (row.hand_peak_ns - row.pelvis_peak_ns) / 1e6
+            row.sequence_ok = row.pelvis_peak_ns < row.hand_peak_ns
+            row.speed_gain = row.hand_peak_dps / row.pelvis_peak_dps
     if placement == "bat" and "gyroscope" in data:
-        row.update(_bat_metrics(data, win, tracker.gyro_range_dps, tracker.sweet_spot_m))
+        _bat_metrics(row, data, win, tracker.gyro_range_dps, tracker.sweet_spot_m)
     return row
 
 
-def swing_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """The swing table (see the module docstring) from rows given by
-    :class:`~hitting_coach.analysis.swings.SwingTracker` or :func:`swing_row`."""
-    rows = list(rows)
+def swing_table(rows: Iterable[SwingRow | Mapping[str, Any]]) -> pd.DataFrame:
+    """The swing table (see the module docstring): one row per :class:`SwingRow` (or a
+    mapping with its columns, as the live list and JSON carry them), typed per column."""
+    rows = [r.as_dict() if isinstance(r, SwingRow) else r for r in rows]
     cols: dict[str, Any] = {}
     for c in COLUMNS:
         values = [r.get(c) for r in rows]
-        if c.endswith("_ns") or c in _FLAG_COLUMNS:
-            cols[c] = pd.array(values, dtype="Int64" if c.endswith("_ns") else "boolean")
-        elif c in ("swing", "placement"):
-            cols[c] = pd.array(values, dtype="int64" if c == "swing" else "string")
-        else:
+        dtype = _DTYPES[c]
+        if dtype == "float64":
             cols[c] = np.array([math.nan if x is None else x for x in values], dtype=float)
+        else:
+            cols[c] = pd.array(values, dtype=dtype)
     return pd.DataFrame(cols, columns=list(COLUMNS))
 
 

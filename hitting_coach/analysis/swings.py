@@ -79,6 +79,7 @@ from hitting_coach.analysis.swing_metrics import (
     NOT_COUNTED,
     STRIDE_MIN_G,
     SensorData,
+    SwingRow,
     SwingWindow,
     angular_speed_dps,
     derived_gravity,
@@ -436,14 +437,14 @@ class SwingTracker:
         """Readings dropped as late, duplicate or not finite."""
         return sum(s.late for s in self._streams.values())
 
-    def feed(self, sensor: str, time_ns: Any, values: Any) -> list[dict[str, Any]]:
+    def feed(self, sensor: str, time_ns: Any, values: Any) -> list[SwingRow]:
         """Add readings of one sensor: ``time_ns`` (epoch ns) and ``values``, a mapping of
         column name to array (a DataFrame works) or an (n, 3) array in column order (rad/s or
         m/s² as Sensor Logger sends them). Other sensors are ignored. Returns finished swings.
         Raises ValueError when a needed column is missing or the lengths differ."""
         return self.feed_many({sensor: (time_ns, values)})
 
-    def feed_many(self, chunks: Mapping[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+    def feed_many(self, chunks: Mapping[str, tuple[Any, Any]]) -> list[SwingRow]:
         """Add readings of several sensors at once, ``{sensor: (time_ns, values)}`` as for
         :meth:`feed` (what one poll of a live stream brings), then return finished swings.
         Every sensor is in before any swing is measured, as in :func:`swings`."""
@@ -451,7 +452,7 @@ class SwingTracker:
             self.add(sensor, time_ns, values)
         return self._drain(final=False)
 
-    def flush(self) -> list[dict[str, Any]]:
+    def flush(self) -> list[SwingRow]:
         """End of the recording: close open windows and return the swings left."""
         for name, stream in self._streams.items():
             empty = np.empty((0, stream.held[1].shape[1]))
@@ -512,7 +513,7 @@ class SwingTracker:
             return None
         return "bat" if bat_seen else "pelvis"
 
-    def _drain(self, final: bool) -> list[dict[str, Any]]:
+    def _drain(self, final: bool) -> list[SwingRow]:
         out = []
         while self._queue:
             win, sensor, bat_seen = self._queue[0]
@@ -530,28 +531,26 @@ class SwingTracker:
             data = {n: s.slice(lo, hi) for n, s in self._streams.items()}
             data = _with_gravity({n: d for n, d in data.items() if len(d[0])})
             row = swing_row(win, placement, sensor, data, self)
-            row["speed_only"] = _speed_only(placement, sensor, row, data)
+            row.speed_only = _speed_only(placement, sensor, row, data)
             reason = _implausible(win, placement, row, data) or self._judge(win, sensor, row, data)
             if self.judged is not None:
-                self.judged.append({**row, "reason": reason})
+                self.judged.append({**row.as_dict(), "reason": reason})
             if reason is not None:
                 self.discarded[reason] += 1
                 logger.debug("not a swing at %d: %s", win.start_ns, reason)
                 continue
-            row["swing"] = self._count
+            row.swing = self._count
             self._count += 1
-            logger.debug("swing %d (%s) at %d", row["swing"], placement, win.start_ns)
+            logger.debug("swing %d (%s) at %d", row.swing, placement, win.start_ns)
             out.append(row)
         self._trim()
         return out
 
-    def _judge(
-        self, win: SwingWindow, sensor: str, row: dict[str, Any], data: SensorData
-    ) -> str | None:
+    def _judge(self, win: SwingWindow, sensor: str, row: SwingRow, data: SensorData) -> str | None:
         """Why a window is not a swing by its shape (module docstring), or None when it is one;
         sets ``checked``, ``arms_only`` and ``practice``. Full swings set the hitter's turning
         direction; every full swing with a turning pelvis (practice ones too) their level."""
-        share, turn = row["vertical_share"], row["turn_deg"]
+        share, turn = row.vertical_share, row.turn_deg
         wrist = sensor == "wrist motion"
         if math.isnan(share):
             if wrist and win.peak_dps < WRIST_BLIND_DPS:
@@ -568,18 +567,18 @@ class SwingTracker:
             last = self._last_swing.get(sensor)
             if last and last[1] != direction and win.start_ns - last[0] <= RETURN_S * 1e9:
                 return "bat brought back"
-        row["checked"] = bool(wrist and turn < CHECKED_TURN_DEG)
-        if row["checked"]:
+        row.checked = bool(wrist and turn < CHECKED_TURN_DEG)
+        if row.checked:
             return None if share >= VERTICAL_SHARE_CHECKED else "checked, tilted"
         self._last_swing[sensor] = (win.end_ns, direction)
-        pelvis = row["pelvis_peak_measured_dps"]
-        if row["placement"] == "pelvis+wrist" and not pelvis >= PELVIS_TURN_MIN_DPS:
-            row["arms_only"] = True  # a bunt, a toss: listed, not a swing of the hitter's
+        pelvis = row.pelvis_peak_measured_dps
+        if row.placement == "pelvis+wrist" and not pelvis >= PELVIS_TURN_MIN_DPS:
+            row.arms_only = True  # a bunt, a toss: listed, not a swing of the hitter's
             return None
         # the level is in the swing's own speed (the hands into contact, not the roll-over)
-        speed = row["hand_peak_measured_dps"] if wrist else row["pelvis_peak_measured_dps"]
+        speed = row.hand_peak_measured_dps if wrist else row.pelvis_peak_measured_dps
         speed = win.peak_dps if speed is None or math.isnan(speed) else speed
-        row["practice"] = self.level.is_practice(sensor, speed)
+        row.practice = self.level.is_practice(sensor, speed)
         self.level.add(sensor, speed)
         return None
 
@@ -595,7 +594,7 @@ class SwingTracker:
             s.trim(keep)
 
 
-def _implausible(win: SwingWindow, placement: str, row: dict, data: SensorData) -> str | None:
+def _implausible(win: SwingWindow, placement: str, row: SwingRow, data: SensorData) -> str | None:
     """Why a window cannot be a swing of its placement, or None (whether the placement was
     set or guessed): a bat swing is fast; a pelvis swing starts from rest (not jogging with a
     bat) and, judged by speed only, turns about one steady axis."""
@@ -607,7 +606,7 @@ def _implausible(win: SwingWindow, placement: str, row: dict, data: SensorData) 
     before = v[(t >= win.start_ns - _PRE_NS) & (t < win.start_ns)]
     if len(before) and np.median(angular_speed_dps(before)) >= THRESHOLDS_DPS["pelvis"][1]:
         return "not from rest"
-    if row["speed_only"]:
+    if row.speed_only:
         if win.peak_dps < PELVIS_BLIND_DPS:
             return "slow, no gravity"
         inside = (t >= win.start_ns) & (t <= win.end_ns)
@@ -641,12 +640,12 @@ def _with_gravity(data: SensorData) -> SensorData:
     return data
 
 
-def _speed_only(placement: str, driver: str, row: dict, data: SensorData) -> bool:
+def _speed_only(placement: str, driver: str, row: SwingRow, data: SensorData) -> bool:
     """Whether the swing was judged by speed alone: its driving device gave no gravity."""
     if placement == "bat":
         return False  # the bat is judged by speed by design
     if driver == "wrist motion":
-        return math.isnan(row["vertical_share"])
+        return math.isnan(row.vertical_share)
     return "gravity" not in data
 
 
