@@ -327,3 +327,28 @@ def serve_runtimes(data_dir: Path):
         for runtime, server in started:
             server.stop()
             runtime.stop()
+
+
+def ws_status(url: str, headers: dict[str, str]) -> int | str:
+    """Open ``url`` as a websocket with ``headers``: "open", "closed" (closed by the server
+    during the handshake), or the refusing HTTP status. On a loop of its own thread
+    (Playwright, or an earlier test, may hold this thread's)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tornado.httpclient
+    import tornado.websocket
+
+    async def connect() -> int | str:
+        request = tornado.httpclient.HTTPRequest(url, headers=headers)
+        try:
+            ws = await tornado.websocket.websocket_connect(request)
+        except tornado.httpclient.HTTPClientError as e:
+            return e.code
+        except tornado.websocket.WebSocketClosedError:
+            return "closed"
+        ws.close()
+        return "open"
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result()

@@ -13,7 +13,7 @@ import pytest
 from hitting_coach.config import Settings
 from hitting_coach.runtime import Runtime
 from hitting_coach.serve import print_urls
-from support import InProcessServer, ServerProcess, free_port, motion_messages, post
+from support import InProcessServer, ServerProcess, free_port, motion_messages, post, ws_status
 
 pytestmark = pytest.mark.integration
 
@@ -217,31 +217,9 @@ def test_bokeh_pages_and_their_websocket_refuse_other_hosts_and_origins(server):
         assert httpx.get(server.base + path, headers=evil, timeout=30).status_code == 403
         assert httpx.get(server.base + path, timeout=60).status_code == 200
     ws = server.base.replace("http://", "ws://") + "/sensor/sessions/ws"
-    assert _ws_status(ws, evil) == 403  # DNS rebinding: the Host check
-    assert _ws_status(ws, {"Origin": f"http://evil.example:{port}"}) == 403  # Bokeh's own check
-    assert _ws_status(ws, {"Origin": f"http://localhost:{port}"}) != 403  # only the token missing
-
-
-def _ws_status(url: str, headers: dict[str, str]) -> int | str:
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    import tornado.httpclient
-    import tornado.websocket
-
-    async def connect() -> int | str:
-        request = tornado.httpclient.HTTPRequest(url, headers=headers)
-        try:
-            ws = await tornado.websocket.websocket_connect(request)
-        except tornado.httpclient.HTTPClientError as e:
-            return e.code
-        except tornado.websocket.WebSocketClosedError:
-            return "closed"
-        ws.close()
-        return "open"
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, connect()).result()
+    assert ws_status(ws, evil) == 403  # DNS rebinding: the Host check
+    assert ws_status(ws, {"Origin": f"http://evil.example:{port}"}) == 403  # Bokeh's own check
+    assert ws_status(ws, {"Origin": f"http://localhost:{port}"}) != 403  # only the token missing
 
 
 # ------------------------------------------------------------- issue 29, finding 1 (login)
@@ -266,7 +244,7 @@ def test_on_a_network_address_the_login_is_on_with_a_password_printed_once(tmp_p
             assert page.status_code == 302 and "login" in page.headers["location"], path
         # the sessions page's actions travel over Bokeh's websocket: no login, no socket
         ws = base.replace("http://", "ws://") + "/sensor/sessions/ws"
-        assert _ws_status(ws, {"Origin": f"http://127.0.0.1:{server.port}"}) != "open"
+        assert ws_status(ws, {"Origin": f"http://127.0.0.1:{server.port}"}) != "open"
         with httpx.Client(timeout=10) as client:
             login = client.post(
                 base + "/sensor/login", data={"username": "x", "password": password}

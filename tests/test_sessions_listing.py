@@ -90,9 +90,10 @@ def test_the_sessions_page_shows_20_sessions_and_pages_through_them(many_session
     assert page.rows[0].session_id == "s01979"
 
 
-def test_a_session_being_recorded_is_not_analysed_on_every_open(
-    recorded_swings, tmp_path, monkeypatch
-):
+@pytest.fixture
+def counted(recorded_swings, tmp_path, monkeypatch):
+    """A copy of the recorded session, a fresh summary memo, and the list of the analyses
+    the summaries ran (one entry per call of the detector)."""
     source, sim = recorded_swings
     data = tmp_path / "data"
     shutil.copytree(source, data)
@@ -102,6 +103,11 @@ def test_a_session_being_recorded_is_not_analysed_on_every_open(
         overview, "session_swings", lambda *a, **k: calls.append(a) or real(*a, **k)
     )
     monkeypatch.setattr(overview, "_memo", {})
+    return data, sim, calls
+
+
+def test_a_session_being_recorded_is_not_analysed_on_every_open(counted, monkeypatch):
+    data, sim, calls = counted
     monkeypatch.setattr(overview, "LIVE_ANALYSE_MAX_READINGS", 1000)  # "an hour long"
     row = session_rows(data, count_swings=False)[0]
     key = ("phone-1", "sim-swings")
@@ -196,18 +202,8 @@ def test_players_are_keyed_by_device_and_no_label_hides_another_device():
     assert device_labels(["p1"], {"p1": "Maya — belt phone"}) == {"Maya — belt phone": "p1"}
 
 
-def test_a_short_session_being_recorded_is_counted_once_in_a_while(
-    recorded_swings, tmp_path, monkeypatch
-):
-    source, sim = recorded_swings
-    data = tmp_path / "data"
-    shutil.copytree(source, data)
-    calls = []
-    real = overview.session_swings
-    monkeypatch.setattr(
-        overview, "session_swings", lambda *a, **k: calls.append(a) or real(*a, **k)
-    )
-    monkeypatch.setattr(overview, "_memo", {})
+def test_a_short_session_being_recorded_is_counted_once_in_a_while(counted, monkeypatch):
+    data, sim, calls = counted
     row = session_rows(data, count_swings=False)[0]
     key = ("phone-1", "sim-swings")
     assert row.readings < overview.LIVE_ANALYSE_MAX_READINGS

@@ -4,7 +4,6 @@ export's streaming and bound."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import threading
 import time
@@ -13,14 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import tornado.httpclient
-import tornado.websocket
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import ConfigError
 from hitting_coach.store.layout import session_dir
 from hitting_coach.web.hosts import HostGuard, host_name, server_names
-from support import motion_messages, post, serve_runtimes, wait_for
+from support import motion_messages, post, serve_runtimes, wait_for, ws_status
 
 T0 = (time.time_ns() // 10**9 - 60) * 10**9
 
@@ -46,22 +43,6 @@ def _rebound(url: str) -> dict[str, str]:
     """What a browser sends once evil.example resolves to this server (DNS rebinding)."""
     port = url.rsplit(":", 1)[1]
     return {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
-
-
-def _ws(url: str, headers: dict[str, str]) -> int | str:
-    """Open ``url`` as a websocket with ``headers``: "open", or the refusing HTTP status."""
-
-    async def connect() -> int | str:
-        request = tornado.httpclient.HTTPRequest(url, headers=headers)
-        try:
-            ws = await tornado.websocket.websocket_connect(request)
-        except tornado.httpclient.HTTPClientError as e:
-            return e.code
-        ws.close()
-        return "open"
-
-    with ThreadPoolExecutor(1) as pool:  # a loop of its own (Playwright may hold this one's)
-        return pool.submit(asyncio.run, connect()).result()
 
 
 # ------------------------------------------------------------------ finding 2: DNS rebinding
@@ -93,9 +74,9 @@ def test_dns_rebinding_is_refused_on_every_route_and_the_live_socket(app):
         assert by_name.status_code == 200
     token = runtime.feed.subscribe(window_s=10.0).token
     ws_url = url.replace("http://", "ws://") + f"/live.ws?token={token}"
-    assert _ws(ws_url, evil) == 403
-    assert _ws(ws_url, {"Host": "evil.example"}) == 403  # no Origin at all: still refused
-    assert _ws(ws_url, {"Origin": url}) == "open"
+    assert ws_status(ws_url, evil) == 403
+    assert ws_status(ws_url, {"Host": "evil.example"}) == 403  # no Origin at all: still refused
+    assert ws_status(ws_url, {"Origin": url}) == "open"
 
 
 def test_allowed_hosts_are_answered_and_other_names_are_not(app):
