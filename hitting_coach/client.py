@@ -10,14 +10,20 @@ and one background thread that feeds it through ``hub.ingest`` (the one ingest p
 - the MQTT broker (:func:`connect_mqtt`): a separate, non-persistent client (clean session,
   its own random client id, QoS 0), so it never steals or queues the server's messages.
 
-The same :class:`hitting_coach.ui.dashboard.Dashboard` the server shows renders on the local hub, and
+The same :class:`hitting_coach.ui.dashboard.Dashboard` the server shows renders on the local hub,
 :class:`~hitting_coach.ui.explorer.Explorer` picks a device, a sensor and a time window, pauses, and snapshots to a
-DataFrame::
+DataFrame, and :meth:`LiveSession.buffer` gives a sensor as a HoloViews ``Buffer`` for your own
+live plots::
 
+    import holoviews as hv
     from hitting_coach.client import connect
     live = connect("http://localhost:8000")
     live.dashboard()                  # the /sensor/ plots, live in the notebook
     live.snapshot("phone", "gyroscope", seconds=10)   # a DataFrame: time_ns, x, y, z
+    hv.DynamicMap(hv.Curve, streams=[live.buffer("phone", "gyroscope")])  # time, x: live
+
+Only a session that reads the broker directly finds swings itself, in what it receives
+(:attr:`LiveSession.swings_source` says which).
 """
 
 from __future__ import annotations
@@ -46,12 +52,15 @@ from hitting_coach.ingest.parse import SCHEMAS
 from hitting_coach.sensors import GYROSCOPE
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.explorer import Explorer
+from hitting_coach.ui.live_buffer import SensorBuffer
 
-__all__ = ["Explorer", "LiveSession", "ServerSwings", "connect", "connect_mqtt"]
+__all__ = ["Explorer", "LiveSession", "SensorBuffer", "ServerSwings", "connect", "connect_mqtt"]
 
 log = logging.getLogger(__name__)
 
 _LIVE_SESSION_ID = "live"
+#: The columns of a server's swing rows beyond the swing table's, shown before them.
+_SERVER_COLUMNS = ("session_id", "found_ns", "added_by_coach", "mark_id")
 
 
 class ServerSwings:
@@ -121,6 +130,14 @@ class LiveSession:
         self.swings: LiveSwings | ServerSwings = (
             ServerSwings() if url else LiveSwings(self.hub, placement)
         )
+        #: Where the swings come from, in words (the notebook prints it).
+        self.swings_source = (
+            f"the server's (swings.json at {url.rstrip('/')})"
+            if url
+            else "found in this notebook from the broker's stream (the server's numbers"
+            " and the coach's marks are not known here)"
+        )
+        self._buffers: list[SensorBuffer] = []
         self.period_s = period_s
         self.backlog = backlog
         self.timeout_s = timeout_s
@@ -156,6 +173,8 @@ class LiveSession:
     def stop(self) -> None:
         """Stop receiving; the local hub keeps what it has. Safe to call twice."""
         self._stop.set()
+        for buffer in self._buffers:
+            buffer.stop()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -262,10 +281,41 @@ class LiveSession:
         )
 
     def swing_table(self, device: str | None = None) -> pd.DataFrame:
-        """Swings found live so far for ``device`` (default: the first), as the swing table
-        of :func:`hitting_coach.analysis.swings.swings`."""
+        """The live swings of ``device`` (default: the first) as the swing table of
+        :func:`hitting_coach.analysis.swings.swings`: the server's (then with its
+        ``session_id``, ``found_ns``, ``added_by_coach`` and ``mark_id`` first), or, reading
+        the broker, those found here (:attr:`swings_source` says which)."""
         device = device or (self.devices() or [""])[0]
-        return swing_table(self.swings.rows(device))
+        rows = self.swings.rows(device)
+        table = swing_table(rows)
+        extra = [c for c in _SERVER_COLUMNS if any(c in r for r in rows)]
+        if not extra:
+            return table
+        front = pd.DataFrame({c: [r.get(c) for r in rows] for c in extra}, index=table.index)
+        return pd.concat([front, table], axis=1)
+
+    def buffer(
+        self,
+        device: str | None = None,
+        sensor: str = GYROSCOPE,
+        seconds: float | None = 10.0,
+        rows: int | None = None,
+        period_ms: int = 100,
+    ) -> SensorBuffer:
+        """``device``'s ``sensor`` (default: the first device) as a HoloViews
+        :class:`~holoviews.streams.Buffer`, fed as readings arrive: a DataFrame of ``time``
+        (datetime64, UTC) and the sensor's columns, the last ``seconds`` (or ``rows``
+        readings). ``hv.DynamicMap(hv.Curve, streams=[buffer])`` plots it live, in a notebook
+        or a ``panel serve`` app; it is pulled every ``period_ms`` on the plot's own event
+        loop, never on this session's thread. Stopped with the session (or ``.stop()``)."""
+        device = device or (self.devices() or [None])[0]
+        if device is None:
+            raise ConfigError("no device yet: give the device, or call wait_for_data() first")
+        buffer = SensorBuffer(
+            self.hub, device, sensor, seconds=seconds, rows=rows, period_ms=period_ms
+        )
+        self._buffers.append(buffer)
+        return buffer.start()
 
     def explorer(self, **params: Any) -> Explorer:
         """An :class:`Explorer` (device, sensor, time window, pause, snapshot) on this session."""

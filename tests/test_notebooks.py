@@ -89,7 +89,7 @@ def test_report_notebook_runs_as_committed_on_the_latest_session(recorded_swings
 
 
 @pytest.mark.integration
-def test_live_notebook_runs_against_a_fed_server(server):
+def test_live_notebook_runs_against_a_fed_server(server, tmp_path):
     started = time.monotonic()  # the first 20 s of readings end now, however long posting takes
     for m in live_messages():
         assert server.post(m)[0] == 200
@@ -106,23 +106,39 @@ def test_live_notebook_runs_against_a_fed_server(server):
 
     feeder = threading.Thread(target=keep_feeding, daemon=True)
     feeder.start()
+    nb = nbformat.read(LIVE_NOTEBOOK, as_version=4)
+    # After Run All, the swing table the notebook showed, as data (the test's own cell).
+    keys = ["session_id", "number", "placement", "start_ns", "pelvis_peak_dps"]
+    dump = f"import json\nprint('SHOWN', table[{keys!r}].to_json(orient='values'))"
+    nb.cells.append(nbformat.v4.new_code_cell(dump))
+    nbformat.write(nb, tmp_path / "live.ipynb")
     try:
-        nb = execute_notebook(LIVE_NOTEBOOK, {"SERVER_URL": server.base, "WAIT_S": 15})
+        nb = execute_notebook(
+            tmp_path / "live.ipynb",
+            {"SERVER_URL": server.base, "WAIT_S": 15},
+            cwd=LIVE_NOTEBOOK.parent,
+        )
     finally:
         stop.set()
         feeder.join(5)
+    server_rows = get_json(server.base + "/sensor/swings.json?device=phone-live")["swings"]
     text, html, panels = outputs(nb)
-    assert panels == 2  # the dashboard and the explorer
+    assert panels == 3  # the dashboard, the explorer and the live buffer's DynamicMap
     assert "receiving from phone-live" in text
     snapshot = next(line for line in text.splitlines() if line.startswith("snapshot: "))
     readings = int(snapshot.split()[1])
     assert 900 <= readings <= 1100, snapshot  # 10 s of gyroscope at 100 Hz
     assert "of gyroscope from phone-live" in snapshot
-    found = next(line for line in text.splitlines() if line.endswith("swing(s) found"))
-    assert int(found.split()[0]) >= 2, found
-    live_found = next(line for line in text.splitlines() if "swing(s) found live" in line)
-    assert int(live_found.split()[0]) >= 2, live_found
-    # The dashboard's own figures, and the explorer, rendered in the notebook.
+    # The swings are the server's: the same numbers, placement and figures, whatever part of
+    # the stream the notebook saw (the server may have found more since).
+    assert f"swings: the server's (swings.json at {server.base})" in text
+    shown = json.loads(next(line for line in text.splitlines() if line.startswith("SHOWN "))[6:])
+    assert len(shown) >= 2, shown  # the first 20 s hold several swings, found by the server
+    expected = [[r[k] for k in keys] for r in server_rows[: len(shown)]]
+    assert [r[:4] for r in shown] == [r[:4] for r in expected]  # session, number, placement
+    assert [r[4] for r in shown] == pytest.approx([r[4] for r in expected])  # pelvis peak
+    assert f"{len(shown)} swing(s) so far on phone-live" in text
+    # The dashboard's own figures, the explorer, and the HoloViews plot of the live buffer.
     assert "accelerometer-figure" in html and "gyroscope-figure" in html
     assert "explorer-figure" in html
     assert "Snapshot" in html
@@ -286,7 +302,7 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
         page.wait_for_function(f"({source})() > {first} + 1000", timeout=30_000)  # it moves
         # Dashboard (accelerometer, gyroscope) and explorer figures.
         assert outputs.locator(".bk-Canvas").count() >= 3
-        outputs.locator("pre", has_text="swing(s) found live").wait_for(timeout=60_000)
+        outputs.locator("pre", has_text="swing(s) so far on phone-live").wait_for(timeout=60_000)
         # The explorer redraws in place: its lines take new readings, twice ...
         latest = """() => { for (const d of Bokeh.documents) {
             const f = d.get_model_by_name("explorer-figure");
@@ -301,11 +317,23 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
             )
             shown.append(page.evaluate(f"({latest})()"))
         assert all(t.startswith("phone-live · gyroscope: last 10 s (") for t, _ in shown), shown
+        # The DynamicMap on live.buffer(): its curves' data source streams the phone's
+        # readings as they come (100 Hz: about 1,000 in its 10 s window), newest time moving.
+        buffered = """() => { for (const d of Bokeh.documents) for (const m of d.all_models) {
+            const t = m.data && m.data.x && m.data.time;
+            if (t && t.length) return [t[t.length - 1], t.length]; } return null; }"""
+        page.wait_for_function(f"({buffered})() !== null", timeout=30_000)
+        # (JupyterLab connects an output's comm once it is shown: scroll down to it)
+        page.locator(".jp-Cell", has_text="live.buffer(").last.scroll_into_view_if_needed()
+        newest, _ = page.evaluate(f"({buffered})()")
+        page.wait_for_function(f"({buffered})()[0] > {newest} + 1000", timeout=30_000)
+        page.wait_for_function(f"({buffered})()[1] > 700", timeout=30_000)
+        assert page.evaluate(f"({buffered})()")[1] <= 1100
         # ... and no cell shows an error: no error output, no traceback (Panel shows the
         # errors of its comms as HTML), nothing on stderr.
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
         traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call")
-        assert traceback.count() == 0
+        assert traceback.count() == 0, traceback.first.inner_text()[-3000:]
         assert page.locator(".jp-OutputArea-output[data-mime-type*=stderr]").count() == 0
         assert errors == [], errors
     finally:

@@ -1,0 +1,166 @@
+"""A live sensor stream as a HoloViews ``Buffer``: a pandas DataFrame that grows as readings
+arrive, for ``hv.DynamicMap(hv.Curve, streams=[buffer])`` in a notebook or a ``panel serve`` app.
+
+The readings reach a :class:`~hitting_coach.ingest.hub.Hub` on their own thread (a
+:class:`~hitting_coach.client.LiveSession`'s poller or MQTT client, or the server's ingest);
+the buffer only reads what is new through its own cursor (:class:`~hitting_coach.ingest.hub.Reader`)
+in a Panel periodic callback. That callback runs where Bokeh models may be changed: on the
+session's document (with its lock) under ``panel serve``, on the kernel's event loop in a
+notebook (HoloViews then pushes the change over the notebook's comm). The feeding thread never
+touches HoloViews or Bokeh, and nothing blocks the kernel: each tick copies only the new rows.
+
+Each frame has ``time`` (datetime64[ns], UTC) and the sensor's value columns from the sensor
+registry (:data:`hitting_coach.sensors.SENSORS`), in the units Sensor Logger sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from hitting_coach.errors import ConfigError
+from hitting_coach.ingest.hub import Hub, Reader
+from hitting_coach.sensors import SENSORS
+
+__all__ = ["SensorBuffer", "buffer_columns"]
+
+log = logging.getLogger(__name__)
+
+
+def buffer_columns(hub: Hub, device: str, sensor: str) -> tuple[str, ...]:
+    """The value columns of ``sensor``'s frames: the registry's, else what the hub holds.
+    Raises ConfigError for a sensor with neither (nothing to make columns of)."""
+    known = SENSORS.get(sensor)
+    if known is not None and known.columns:
+        return known.columns
+    if sensor in hub.sensors(device):
+        columns = hub.read(device, sensor, 0, last=1)[0]
+        if columns:
+            return tuple(columns)
+    raise ConfigError(
+        f"sensor {sensor!r} has no known columns and {device!r} has not sent it yet: "
+        f"known sensors are {', '.join(s for s, v in SENSORS.items() if v.columns)}"
+    )
+
+
+class SensorBuffer(hv.streams.Buffer):
+    """One device's sensor, live, as a HoloViews :class:`~holoviews.streams.Buffer`.
+
+    Keeps the last ``seconds`` of readings (by reading time), or the last ``rows`` readings
+    when given instead. ``backlog``: readings already in the hub to start with. Call
+    :meth:`start` (done by :meth:`LiveSession.buffer <hitting_coach.client.LiveSession.buffer>`)
+    to pull every ``period_ms`` from a Panel periodic callback, or :meth:`pull` yourself.
+    A device that has not sent yet is waited for. ``late`` counts readings dropped because
+    they were older than the newest already streamed (a plot's line cannot go back).
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        device: str,
+        sensor: str,
+        seconds: float | None = 10.0,
+        rows: int | None = None,
+        backlog: int = 5_000,
+        period_ms: int = 100,
+    ) -> None:
+        if rows is not None:
+            if rows < 1:
+                raise ConfigError(f"rows must be at least 1, not {rows}")
+            seconds = None
+        elif seconds is None or not seconds > 0:
+            raise ConfigError(f"give a window of seconds > 0 or a number of rows, not {seconds}")
+        self.hub, self.device, self.sensor = hub, device, sensor
+        self.columns = buffer_columns(hub, device, sensor)
+        self.seconds = seconds
+        self.period_ms = period_ms
+        self.backlog = backlog
+        self.late = 0
+        #: The last error of a periodic pull (logged once), None while all is well.
+        self.error: str | None = None
+        self._reader: Reader | None = None
+        self._newest_ns: int | None = None
+        self._callback: Any = None
+        empty = pd.DataFrame(
+            {"time": pd.Series(np.empty(0, "datetime64[ns]"))}
+            | {c: np.empty(0, float) for c in self.columns}
+        )
+        # A window in seconds holds a varying number of rows: ``length`` follows it (see
+        # _concat), so a plot's data source keeps as many rows as the window (its rollover).
+        super().__init__(empty, length=rows or 0, index=False)
+
+    def __repr__(self) -> str:
+        window = f"{self.seconds:g} s" if self.seconds else f"{self.length} rows"
+        return f"<SensorBuffer {self.device} · {self.sensor}: {window}, {len(self.data)} rows>"
+
+    # ------------------------------------------------------------------------- feeding
+    def start(self) -> SensorBuffer:
+        """Pull from a Panel periodic callback (on the session's document when served, on
+        the kernel's event loop in a notebook). Calling it again does nothing."""
+        if self._callback is None:
+            self.pull()
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.period_ms)
+        return self
+
+    def stop(self) -> None:
+        """Stop pulling; the frame keeps what it has."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    @property
+    def running(self) -> bool:
+        return self._callback is not None and self._callback.running
+
+    def _tick(self) -> None:
+        try:
+            self.pull()
+        except Exception as e:  # a periodic callback that raises stops: say why, keep going
+            if self.error is None:
+                log.exception("live buffer %s · %s: cannot update", self.device, self.sensor)
+            self.error = f"{type(e).__name__}: {e}"
+
+    def pull(self) -> int:
+        """Send what the hub got since the last pull to the plots; returns the rows sent."""
+        if self._reader is None:
+            if self.sensor not in self.hub.sensors(self.device):
+                return 0
+            self._reader = self.hub.reader(self.device, self.sensor, backlog=self.backlog)
+        columns, time_ns, values = self._reader.read_arrays()
+        if not len(time_ns):
+            return 0
+        if self._newest_ns is not None:
+            keep = time_ns > self._newest_ns
+            self.late += int(len(keep) - keep.sum())
+            time_ns, values = time_ns[keep], values[:, keep]
+            if not len(time_ns):
+                return 0
+        self._newest_ns = int(time_ns[-1])
+        index = {c: i for i, c in enumerate(columns)}
+        chunk = pd.DataFrame(
+            {"time": time_ns.astype("datetime64[ns]")}
+            | {
+                c: values[index[c]].astype(float) if c in index else np.full(len(time_ns), np.nan)
+                for c in self.columns
+            }
+        )
+        self.send(chunk)
+        return len(chunk)
+
+    def _concat(self, data: pd.DataFrame) -> pd.DataFrame:
+        if self.seconds is None:
+            return super()._concat(data)
+        whole = pd.concat([self.data, data], ignore_index=True) if len(self.data) else data
+        t = whole["time"].to_numpy("datetime64[ns]").view(np.int64)
+        start = int(np.searchsorted(t, t[-1] - int(self.seconds * 1e9)))
+        whole = whole.iloc[start:].reset_index(drop=True)
+        # HoloViews streams the last _chunk_length rows to a plot with ``length`` as the
+        # rollover: the plot then holds exactly this window.
+        self.length = len(whole)
+        self._chunk_length = min(len(data), len(whole))
+        return whole
