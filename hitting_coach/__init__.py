@@ -18,6 +18,8 @@ _LAZY = {
     "unmark": "hitting_coach.store.marks",
     # frames of readings by sensor (and an optional placement) -> one row per swing
     "swings": "hitting_coach.analysis.swings",
+    # a recorded session's linked views (HoloViews): timeline, swings scatter, sequence
+    "explore": "hitting_coach.ui.explore",
 }
 
 
