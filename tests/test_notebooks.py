@@ -25,6 +25,7 @@ from hitting_coach.sim.simulate import simulate
 from support import free_port, get_json, wait_for
 
 LIVE_NOTEBOOK = notebook_path("01-live.ipynb")
+EXPLORE_NOTEBOOK = notebook_path("03-explore.ipynb")
 
 
 PANEL_OUTPUT = "application/vnd.holoviews_exec.v0+json"
@@ -57,7 +58,9 @@ def live_messages(seconds: float = 20, device: str = "phone-live", seed: int = 1
     return sim.messages(device_id=device, session_id="live-test")
 
 
-@pytest.mark.parametrize("path", [LIVE_NOTEBOOK, REPORT_NOTEBOOK], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [LIVE_NOTEBOOK, REPORT_NOTEBOOK, EXPLORE_NOTEBOOK], ids=lambda p: p.name
+)
 def test_notebooks_are_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -142,6 +145,27 @@ def test_live_notebook_runs_against_a_fed_server(server, tmp_path):
     assert "accelerometer-figure" in html and "gyroscope-figure" in html
     assert "explorer-figure" in html
     assert "Snapshot" in html
+
+
+@pytest.mark.integration
+def test_explore_notebook_runs_on_a_recorded_session_with_a_live_cell(recorded_swings, server):
+    """03-explore top to bottom: the session's linked views, its marks, the question answered
+    in pandas, and the live cell's DynamicMap on a server's stream."""
+    data_dir, sim = recorded_swings
+    for m in live_messages(3):
+        assert server.post(m)[0] == 200
+    nb = execute_notebook(
+        EXPLORE_NOTEBOOK,
+        {"DATA_DIR": str(data_dir), "SERVER_URL": server.base, "WAIT_S": 15},
+    )
+    text, html, panels = outputs(nb)
+    assert f"sim-swings (phone-1): {len(sim.truth)} swings, placement: pelvis+wrist" in text
+    assert "0 mark(s) on phone-1/sim-swings" in text
+    gap = next(line for line in text.splitlines() if line.startswith("gap: "))
+    assert gap.endswith(f"ms per 100 °/s more pelvis speed ({len(sim.truth)} swings)"), gap
+    assert "live: phone-live · gyroscope, " in text
+    assert panels == 2  # the explorer and the live DynamicMap
+    assert "Swings: select to see them on the timeline" in html
 
 
 @pytest.mark.integration

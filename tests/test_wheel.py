@@ -104,6 +104,7 @@ def test_serve_demo_report_and_notebooks_from_the_wheel(installed):
         # The notebooks come out of the wheel, and the live one runs against this server.
         out = run(["hitting-coach", "notebooks", "nb"], work, env)
         assert "01-live.ipynb" in out and "02-session-report.ipynb" in out
+        assert "03-explore.ipynb" in out
         script = (
             "from hitting_coach.report import execute_notebook\n"
             f"nb = execute_notebook('nb/01-live.ipynb', {{'SERVER_URL': '{base}', 'WAIT_S': 60}})\n"
