@@ -60,3 +60,6 @@ def test_the_saved_html_holds_everything_and_fetches_nothing(explorer, tmp_path)
     assert not re.search(r"<script[^>]+src=\"https?://", text)
     assert not re.search(r"<link[^>]+href=\"https?://", text)
     assert "Swings: select to see them on the timeline" in text
+    # the sequence slider works saved: every swing's sequence is in the file
+    for number in explorer.swings["number"]:
+        assert f"Swing {number}: kinematic sequence" in text

@@ -201,7 +201,7 @@ class SessionExplorer(pn.viewable.Viewer):
         )
         return pn.Column(
             title,
-            pn.Row(pn.pane.HoloViews(self.scatter), pn.pane.HoloViews(self.sequence)),
+            pn.Row(pn.pane.HoloViews(self.scatter), pn.panel(self.sequence)),  # with its slider
             pn.pane.HoloViews(self.timeline, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -209,7 +209,9 @@ class SessionExplorer(pn.viewable.Viewer):
     def save(self, path: str | Path) -> Path:
         """One self-contained HTML file (Bokeh and Panel inline: nothing from the network)."""
         path = Path(path)
-        pn.panel(self).save(path, resources=INLINE, embed=True, title=self.data.title)
+        pn.panel(self).save(
+            path, resources=INLINE, embed=True, title=self.data.title, progress=False
+        )
         # Panel's page links its icons on its CDN: dropped, so opening the file fetches nothing
         text = _CDN_ICON.sub("", path.read_text(encoding="utf-8"))
         path.write_text(text, encoding="utf-8")
