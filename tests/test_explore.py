@@ -38,18 +38,18 @@ def test_selecting_swings_on_the_scatter_highlights_their_windows_on_the_timelin
     assert shown.iloc[:, 1].to_numpy("datetime64[ns]").view(np.int64).tolist() == list(
         want["end_ns"]
     )
-    assert explorer.selected()["number"].tolist() == [2, 4]
+    assert explorer.selected()["swing"].tolist() == [2, 4]
     explorer.selection.event(index=[])
     assert explorer.highlight[()].data.empty
 
 
 def test_the_sequence_steps_through_every_swing(explorer):
-    numbers = explorer.swings["number"].tolist()
+    numbers = explorer.swings["swing"].tolist()
     for number in (numbers[0], numbers[-1]):
         overlay = explorer.sequence[number]
         assert {c.label for c in overlay} == {"pelvis", "hand"}
         peak = max(c.dframe()["omega_dps"].max() for c in overlay if c.label == "pelvis")
-        row = explorer.swings[explorer.swings["number"] == number].iloc[0]
+        row = explorer.swings[explorer.swings["swing"] == number].iloc[0]
         assert peak == pytest.approx(row["pelvis_peak_measured_dps"], rel=0.05)
 
 
@@ -61,5 +61,5 @@ def test_the_saved_html_holds_everything_and_fetches_nothing(explorer, tmp_path)
     assert not re.search(r"<link[^>]+href=\"https?://", text)
     assert "Swings: select to see them on the timeline" in text
     # the sequence slider works saved: every swing's sequence is in the file
-    for number in explorer.swings["number"]:
+    for number in explorer.swings["swing"]:
         assert f"Swing {number}: kinematic sequence" in text

@@ -111,7 +111,7 @@ def test_live_notebook_runs_against_a_fed_server(server, tmp_path):
     feeder.start()
     nb = nbformat.read(LIVE_NOTEBOOK, as_version=4)
     # After Run All, the swing table the notebook showed, as data (the test's own cell).
-    keys = ["session_id", "number", "placement", "start_ns", "pelvis_peak_dps"]
+    keys = ["session_id", "swing", "placement", "start_ns", "pelvis_peak_dps"]
     dump = f"import json\nprint('SHOWN', table[{keys!r}].to_json(orient='values'))"
     nb.cells.append(nbformat.v4.new_code_cell(dump))
     nbformat.write(nb, tmp_path / "live.ipynb")

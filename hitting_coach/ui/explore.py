@@ -33,7 +33,7 @@ import panel as pn
 from bokeh.resources import INLINE
 from holoviews.operation.datashader import rasterize
 
-from hitting_coach.analysis.report_data import ReportData, swing_number
+from hitting_coach.analysis.report_data import ReportData
 from hitting_coach.sensors import SENSORS
 
 __all__ = ["SessionExplorer", "explore"]
@@ -55,8 +55,8 @@ def _datetimes(ns: Any) -> np.ndarray:
 class SessionExplorer(pn.viewable.Viewer):
     """The linked views of one session (a :class:`ReportData`); see the module docstring.
 
-    ``swings`` is the swing table shown (marks applied) with ``number`` (as a reader sees it),
-    ``start`` and ``end`` (datetimes); :attr:`selection` the scatter's selection (row
+    ``swings`` is the swing table shown (marks applied; ``swing`` its number in the session,
+    from 1) with ``start`` and ``end`` (datetimes); :attr:`selection` the scatter's selection (row
     positions in ``swings``), :attr:`highlight` the selected swings' windows."""
 
     def __init__(self, data: ReportData, rasterize_above: int = 20_000, **params: Any) -> None:
@@ -64,7 +64,6 @@ class SessionExplorer(pn.viewable.Viewer):
         self.data = data
         table = data.table.reset_index(drop=True)
         self.swings = table.assign(
-            number=[swing_number(s) for s in table["swing"]],
             start=_datetimes(table["start_ns"]),
             end=_datetimes(table["end_ns"]),
         )
@@ -143,14 +142,14 @@ class SessionExplorer(pn.viewable.Viewer):
         )
 
     def _scatter(self) -> hv.Points:
-        frame = self.swings[["pelvis_peak_dps", "hand_peak_dps", "peak_gap_ms", "number"]]
+        frame = self.swings[["pelvis_peak_dps", "hand_peak_dps", "peak_gap_ms", "swing"]]
         return hv.Points(
             frame,
             kdims=[
                 hv.Dimension("pelvis_peak_dps", label="pelvis peak (°/s)"),
                 hv.Dimension("hand_peak_dps", label="hand peak (°/s)"),
             ],
-            vdims=[hv.Dimension("peak_gap_ms", label="pelvis→hand gap (ms)"), "number"],
+            vdims=[hv.Dimension("peak_gap_ms", label="pelvis→hand gap (ms)"), "swing"],
         ).opts(
             color="peak_gap_ms",
             cmap="viridis",
@@ -166,11 +165,9 @@ class SessionExplorer(pn.viewable.Viewer):
 
     def _sequence_of(self, swing: int) -> hv.Overlay:
         traces = self.data.traces
-        rows = self.swings[self.swings["number"] == swing]
-        raw = rows["swing"].iloc[0] if len(rows) else None
         curves = []
         for segment, color in _SEGMENT_COLORS.items():
-            part = traces[(traces["swing"] == raw) & (traces["segment"] == segment)]
+            part = traces[(traces["swing"] == swing) & (traces["segment"] == segment)]
             if len(part):
                 curves.append(hv.Curve(part, "t_ms", "omega_dps", label=segment).opts(color=color))
         overlay = hv.Overlay(curves or [hv.Curve([], "t_ms", "omega_dps")])
@@ -187,7 +184,7 @@ class SessionExplorer(pn.viewable.Viewer):
         )
 
     def _sequence(self) -> hv.DynamicMap:
-        numbers = [int(n) for n in self.swings["number"]] or [0]
+        numbers = [int(n) for n in self.swings["swing"]] or [0]
         swing = hv.Dimension("swing", values=numbers, default=numbers[0])
         return hv.DynamicMap(self._sequence_of, kdims=[swing])
 
