@@ -63,3 +63,39 @@ def test_the_saved_html_holds_everything_and_fetches_nothing(explorer, tmp_path)
     # the sequence slider works saved: every swing's sequence is in the file
     for number in explorer.swings["swing"]:
         assert f"Swing {number}: kinematic sequence" in text
+
+
+def test_a_long_sensor_is_rasterized_by_datashader(recorded_swings):
+    explorer = hitting_coach.explore("latest", data_dir=recorded_swings[0], rasterize_above=5_000)
+    assert "gyroscope" in explorer.rasterized  # 12,000 readings
+    gyroscope = explorer.timeline.values()[explorer.sensors.index("gyroscope")]
+    plot = hv.renderer("bokeh").get_plot(gyroscope)
+    images = [s for s in plot.subplots.values() if type(s).__name__ == "RasterPlot"]
+    assert len(images) == 3  # x, y, z, each drawn by datashader at the plot's resolution
+    assert all(s.handles["source"].data["image"][0].shape[1] > 100 for s in images)
+
+
+@pytest.mark.integration
+def test_the_saved_html_renders_in_chromium_with_no_network(explorer, browser, tmp_path):
+    path = explorer.save(tmp_path / "explore.html")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    fetched: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def only_the_file(route):
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            fetched.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_file)
+    try:
+        page.goto(path.as_uri())
+        page.locator(".bk-Canvas").nth(3).wait_for(timeout=60_000)  # scatter, sequence, sensors
+        assert page.evaluate("() => Bokeh.documents.length") >= 1
+        assert errors == [] and fetched == [], (errors, fetched)
+    finally:
+        context.close()

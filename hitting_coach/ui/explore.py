@@ -18,6 +18,7 @@ works, but what needs Python (re-rasterizing a zoom, the selection's highlight) 
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import operator
@@ -45,6 +46,8 @@ _COLORS = ("#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e", "#8c564b", "#e
 _SEGMENT_COLORS = {"pelvis": "#1f77b4", "hand": "#d62728", "bat": "#2ca02c"}
 _MARK_COLORS = {"not_swing": "#d62728", "add_swing": "#2ca02c"}
 _CDN_ICON = re.compile(r'<link rel="(?:apple-touch-icon|icon)"[^>]*href="https?://[^"]*">\n?')
+_CDN_CSS = re.compile(r"https://cdn\.holoviz\.org/panel/[^/]+/dist/([\w./-]+\.css)(?:\?v=[\w.]*)?")
+_PANEL_DIST = Path(pn.__file__).parent / "dist"
 _TIME = hv.Dimension("time", label="time (UTC)")
 
 
@@ -124,11 +127,13 @@ class SessionExplorer(pn.viewable.Viewer):
         return overlay.opts(title=sensor + (" (rasterized)" if big else ""), show_legend=not big)
 
     def _timeline(self) -> hv.Layout:
-        plots = [
-            self._sensor_plot(sensor, frame)
+        #: the sensors on the timeline, top to bottom
+        self.sensors = [
+            sensor
             for sensor, frame in self.data.session.frames.items()
             if len(frame) and sensor in SENSORS and SENSORS[sensor].columns
         ]
+        plots = [self._sensor_plot(s, self.data.session.frames[s]) for s in self.sensors]
         return (
             hv.Layout(plots)
             .cols(1)
@@ -209,10 +214,18 @@ class SessionExplorer(pn.viewable.Viewer):
         pn.panel(self).save(
             path, resources=INLINE, embed=True, title=self.data.title, progress=False
         )
-        # Panel's page links its icons on its CDN: dropped, so opening the file fetches nothing
+        # Panel's page links its icons on its CDN (dropped) and its components' stylesheets
+        # (made data: URLs of the same files from this install): opening it fetches nothing.
         text = _CDN_ICON.sub("", path.read_text(encoding="utf-8"))
-        path.write_text(text, encoding="utf-8")
+        path.write_text(_CDN_CSS.sub(_inline_css, text), encoding="utf-8")
         return path
+
+
+def _inline_css(match: re.Match[str]) -> str:
+    local = _PANEL_DIST / match[1]
+    if not local.is_file():
+        return match[0]
+    return "data:text/css;base64," + base64.b64encode(local.read_bytes()).decode("ascii")
 
 
 def explore(
