@@ -459,3 +459,51 @@ def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
             assert errors == [], errors
         finally:
             context.close()
+
+
+@pytest.mark.integration
+def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
+    recorded_swings, browser, tmp_path
+):
+    """03-explore run from JupyterLab, no internet: swings selected on the scatter are shaded
+    on every sensor's timeline, the kernel knows which, and no output shows an error."""
+    data_dir, _ = recorded_swings
+    nb = nbformat.read(EXPLORE_NOTEBOOK, as_version=4)
+    inject_parameters(nb, {"SESSION": "latest", "DATA_DIR": str(data_dir)})
+    nbformat.write(nb, tmp_path / "explore.ipynb")
+    scatter = """() => { for (const d of Bokeh.documents) for (const m of d.all_models) {
+        if (m.data && m.data.pelvis_peak_dps && m.selected) return m; } return null; }"""
+    highlighted = """() => { const n = []; for (const d of Bokeh.documents) for (const m of d.all_models) {
+        const k = m.data ? Object.keys(m.data).sort().join() : '';
+        if (k === 'end,time') n.push(m.data.time.length); } return n; }"""
+    with jupyter_lab(tmp_path) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route(  # no internet: only the Lab server itself answers
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith(base + "/") else route.abort()
+            ),
+        )
+        try:
+            page.goto(f"{base}/lab/tree/explore.ipynb?token=test-token")
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            outputs = page.locator(".jp-OutputArea")
+            outputs.get_by_text("live: set SERVER_URL").wait_for(timeout=90_000)  # the last cell
+            page.wait_for_function(f"({scatter})() !== null", timeout=30_000)
+            sensors = len(page.evaluate(f"({highlighted})()")) // 2  # grey shading + highlight
+            assert sensors >= 3 and page.evaluate(f"({highlighted})()").count(0) == sensors
+            # what a box select of swings 2 and 4 does in the browser
+            page.evaluate(f"() => {{ ({scatter})().selected.indices = [1, 3]; }}")
+            page.wait_for_function(
+                f"({highlighted})().filter(n => n === 2).length === {sensors}", timeout=30_000
+            )
+            assert errors == [], errors
+            assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+            traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
+            assert traceback.count() == 0
+        finally:
+            context.close()
