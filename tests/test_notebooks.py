@@ -126,7 +126,7 @@ def test_live_notebook_runs_against_a_fed_server(server, tmp_path):
         feeder.join(5)
     server_rows = get_json(server.base + "/sensor/swings.json?device=phone-live")["swings"]
     text, html, panels = outputs(nb)
-    assert panels == 3  # the dashboard, the explorer and the live buffer's DynamicMap
+    assert panels == 2  # the dashboard and the explorer
     assert "receiving from phone-live" in text
     snapshot = next(line for line in text.splitlines() if line.startswith("snapshot: "))
     readings = int(snapshot.split()[1])
@@ -141,7 +141,7 @@ def test_live_notebook_runs_against_a_fed_server(server, tmp_path):
     assert [r[:4] for r in shown] == [r[:4] for r in expected]  # session, number, placement
     assert [r[4] for r in shown] == pytest.approx([r[4] for r in expected])  # pelvis peak
     assert f"{len(shown)} swing(s) so far on phone-live" in text
-    # The dashboard's own figures, the explorer, and the HoloViews plot of the live buffer.
+    # The dashboard's own figures and the explorer, rendered in the notebook.
     assert "accelerometer-figure" in html and "gyroscope-figure" in html
     assert "explorer-figure" in html
     assert "Snapshot" in html
@@ -341,19 +341,7 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
             )
             shown.append(page.evaluate(f"({latest})()"))
         assert all(t.startswith("phone-live · gyroscope: last 10 s (") for t, _ in shown), shown
-        # The DynamicMap on live.buffer(): its curves' data source streams the phone's
-        # readings as they come (100 Hz: about 1,000 in its 10 s window), newest time moving.
-        buffered = """() => { for (const d of Bokeh.documents) for (const m of d.all_models) {
-            const t = m.data && m.data.x && m.data.time;
-            if (t && t.length) return [t[t.length - 1], t.length]; } return null; }"""
-        page.wait_for_function(f"({buffered})() !== null", timeout=30_000)
-        # (JupyterLab connects an output's comm once it is shown: scroll down to it)
-        page.locator(".jp-Cell", has_text="live.buffer(").last.scroll_into_view_if_needed()
-        newest, _ = page.evaluate(f"({buffered})()")
-        page.wait_for_function(f"({buffered})()[0] > {newest} + 1000", timeout=30_000)
-        page.wait_for_function(f"({buffered})()[1] > 700", timeout=30_000)
-        assert page.evaluate(f"({buffered})()")[1] <= 1100
-        # ... and no cell shows an error: no error output, no traceback (Panel shows the
+        # No cell shows an error: no error output, no traceback (Panel shows the
         # errors of its comms as HTML), nothing on stderr.
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
         traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call")
