@@ -34,12 +34,14 @@ __all__ = [
     "WRITTEN_AGAINST",
     "ClosingSocketClient",
     "bokeh_http_server",
+    "buffer_concat",
     "can_sweep_connections",
     "import_nbformat",
     "login_handler_of",
     "login_is_valid",
     "offline_login_template",
     "server_connections",
+    "set_buffer_chunk_rows",
     "stream_wait",
     "versions_outside",
     "wrap_requests",
@@ -52,6 +54,7 @@ WRITTEN_AGAINST: dict[str, tuple[str, str]] = {
     "bokeh": ("3.9", "3.9"),  # bokeh.server.server.Server._http; BokehJS Range1d.update (JS)
     "panel": ("1.9", "1.9"),  # _templates/basic_login.html, BasicLoginHandler._validate, ...
     "paho-mqtt": ("2.2", "2.2"),  # Client._create_socket and the attributes it reads
+    "holoviews": ("1.23", "1.23"),  # streams.Buffer._concat and _chunk_length (a live window)
     "nbformat": ("5.10", "5.11"),  # imported with rfc3987_syntax kept out (jsonschema's import)
 }
 
@@ -237,3 +240,21 @@ def import_nbformat() -> Any:
         finally:
             del sys.modules["rfc3987_syntax"]
         return nbformat
+
+
+# ------------------------------------------------------------------------------ holoviews
+# ``streams.Buffer`` keeps a fixed number of rows (``length``); a live window is a span of
+# time, so ``ui.live_buffer.SensorBuffer`` overrides Buffer's private ``_concat`` hook (which
+# appends a chunk and trims) and sets ``_chunk_length``, the rows Bokeh's plot streams of the
+# last chunk (``holoviews/plotting/bokeh/plot.py`` reads it with ``length`` as the rollover).
+def buffer_concat(buffer: Any, data: Any) -> Any:
+    """What ``holoviews.streams.Buffer._concat`` makes of ``data``: the buffer's own append
+    and trim to ``length`` rows (it also sets the rows to stream)."""
+    import holoviews as hv
+
+    return hv.streams.Buffer._concat(buffer, data)
+
+
+def set_buffer_chunk_rows(buffer: Any, rows: int) -> None:
+    """Tell the buffer's plots to stream the last ``rows`` rows of what ``_concat`` kept."""
+    buffer._chunk_length = rows

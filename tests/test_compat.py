@@ -7,6 +7,7 @@ import importlib.metadata
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import paho.mqtt.client as paho
@@ -112,3 +113,21 @@ def test_nbformat_is_imported_without_rfc3987_syntax_unless_jsonschema_came_firs
         assert out == ["False", "False"]  # kept out, and not left blocked
     else:
         assert out == [str(installed), "False"]
+
+
+def test_holoviews_buffer_still_has_the_hook_and_the_chunk_its_plots_stream():
+    """A live window in seconds (ui.live_buffer) overrides Buffer._concat and sets the rows
+    the plot streams; both must still be what HoloViews calls and reads."""
+    import holoviews as hv
+    import pandas as pd
+
+    buffer = hv.streams.Buffer(pd.DataFrame({"t": [0.0], "v": [1.0]}), length=3, index=False)
+    kept = compat.buffer_concat(buffer, pd.DataFrame({"t": [1.0, 2.0, 3.0], "v": [2.0] * 3}))
+    assert kept["t"].tolist() == [1.0, 2.0, 3.0]  # trimmed to length, as the window expects
+    compat.set_buffer_chunk_rows(buffer, 2)
+    assert buffer._chunk_length == 2
+    plotting = Path(hv.__file__).parent / "plotting" / "bokeh" / "plot.py"
+    assert "stream._chunk_length" in plotting.read_text(), (
+        f"holoviews {hv.__version__}: the Bokeh plot no longer streams Buffer._chunk_length "
+        "rows; check the holoviews section of hitting_coach/compat.py"
+    )

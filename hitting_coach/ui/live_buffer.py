@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from hitting_coach.compat import buffer_concat, set_buffer_chunk_rows
 from hitting_coach.errors import ConfigError
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.sensors import SENSORS
@@ -152,15 +153,15 @@ class SensorBuffer(hv.streams.Buffer):
         self.send(chunk)
         return len(chunk)
 
-    def _concat(self, data: pd.DataFrame) -> pd.DataFrame:
+    def _concat(self, data: pd.DataFrame) -> pd.DataFrame:  # Buffer's private hook: see compat
         if self.seconds is None:
-            return super()._concat(data)
+            return buffer_concat(self, data)
         whole = pd.concat([self.data, data], ignore_index=True) if len(self.data) else data
         t = whole["time"].to_numpy("datetime64[ns]").view(np.int64)
         start = int(np.searchsorted(t, t[-1] - int(self.seconds * 1e9)))
         whole = whole.iloc[start:].reset_index(drop=True)
-        # HoloViews streams the last _chunk_length rows to a plot with ``length`` as the
-        # rollover: the plot then holds exactly this window.
+        # HoloViews streams the last chunk's rows to a plot with ``length`` as the rollover:
+        # the plot then holds exactly this window.
         self.length = len(whole)
-        self._chunk_length = min(len(data), len(whole))
+        set_buffer_chunk_rows(self, min(len(data), len(whole)))
         return whole
