@@ -197,7 +197,9 @@ def test_live_session_follows_pauses_and_snapshots(server):
         assert live.status()["sources"]["server"]["state"] == "paused"
         live.resume()
         wait_for(lambda: len(live.snapshot("phone-live", "gyroscope")) > len(sent), 10)
-        assert "connected to" in live.status()["sources"]["server"]["state"]
+        # the state says so once that poll is done (it also reads the server's swings after
+        # the readings: a moment after the snapshot grew)
+        wait_for(lambda: "connected to" in live.status()["sources"]["server"]["state"], 10)
     assert live.status()["sources"]["server"]["state"] == "stopped"
 
 
