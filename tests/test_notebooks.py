@@ -361,6 +361,30 @@ def test_live_notebook_in_jupyterlab_plots_live_data(server, browser, tmp_path):
 
 
 @contextlib.contextmanager
+def lab_notebook(browser, base: str, name: str):
+    """Open notebook ``name`` of the Lab at ``base`` in a new Chromium page with no internet
+    (only the Lab server answers) and run all its cells: yields ``(page, errors)``, the
+    page's uncaught JavaScript errors collected as they come."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(base + "/") else route.abort()
+        ),
+    )
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token=test-token")
+        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        yield page, errors
+    finally:
+        context.close()
+
+
+@contextlib.contextmanager
 def jupyter_lab(root):
     """``jupyter lab`` as installed, serving ``root``: yields its base URL (token
     ``test-token``); stopped with SIGTERM, and it must exit cleanly."""
@@ -404,51 +428,38 @@ def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
     nbformat.write(nb, tmp_path / "report.ipynb")
     find = """const find = (name) => { for (const d of Bokeh.documents) {
         const m = d.get_model_by_name(name); if (m) return m; } return null; };"""
-    with jupyter_lab(tmp_path) as base:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.route(  # no internet: only the Lab server itself answers
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(base + "/") else route.abort()
-            ),
+    with (
+        jupyter_lab(tmp_path) as base,
+        lab_notebook(browser, base, "report.ipynb") as (page, errors),
+    ):
+        page.wait_for_function(
+            f"() => {{ {find} return window.Bokeh !== undefined && find('swing-slider'); }}",
+            timeout=60_000,
         )
-        try:
-            page.goto(f"{base}/lab/tree/report.ipynb?token=test-token")
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        for number in [*range(2, len(table) + 1), 1]:
+            page.evaluate(f"() => {{ {find} find('swing-slider').value = {number}; }}")
             page.wait_for_function(
-                f"() => {{ {find} return window.Bokeh !== undefined && find('swing-slider'); }}",
-                timeout=60_000,
+                f"""() => {{ {find}
+                  return find('swing-summary').text.startsWith('<b>Swing {number}</b>')
+                    && find('sequence-pelvis').data_source.data.t.length > 50
+                    && find('sequence-hand').data_source.data.t.length > 50; }}""",
+                timeout=10_000,
             )
-            for number in [*range(2, len(table) + 1), 1]:
-                page.evaluate(f"() => {{ {find} find('swing-slider').value = {number}; }}")
-                page.wait_for_function(
-                    f"""() => {{ {find}
-                      return find('swing-summary').text.startsWith('<b>Swing {number}</b>')
-                        && find('sequence-pelvis').data_source.data.t.length > 50
-                        && find('sequence-hand').data_source.data.t.length > 50; }}""",
-                    timeout=10_000,
-                )
-                peaks = page.evaluate(
-                    f"""() => {{ {find} return ['pelvis', 'hand'].map(
-                      s => Math.max(...find('sequence-' + s).data_source.data.w)); }}"""
-                )  # the curves are that swing's: their peaks are the table's
-                row = table.iloc[number - 1]
-                assert peaks[0] == pytest.approx(row["pelvis_peak_measured_dps"], rel=0.05), number
-                # the watch's largest reading is the forearm rolling over after the hand peak
-                assert peaks[1] > row["hand_peak_measured_dps"], number
-            # The last cell's output (the reference figures' source line): every cell ran.
-            last = page.locator(".jp-OutputArea-output", has_text="Group figures, not targets")
-            last.first.wait_for(timeout=60_000)
-            assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
-            traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
-            assert traceback.count() == 0
-            assert errors == [], errors
-        finally:
-            context.close()
+            peaks = page.evaluate(
+                f"""() => {{ {find} return ['pelvis', 'hand'].map(
+                  s => Math.max(...find('sequence-' + s).data_source.data.w)); }}"""
+            )  # the curves are that swing's: their peaks are the table's
+            row = table.iloc[number - 1]
+            assert peaks[0] == pytest.approx(row["pelvis_peak_measured_dps"], rel=0.05), number
+            # the watch's largest reading is the forearm rolling over after the hand peak
+            assert peaks[1] > row["hand_peak_measured_dps"], number
+        # The last cell's output (the reference figures' source line): every cell ran.
+        last = page.locator(".jp-OutputArea-output", has_text="Group figures, not targets")
+        last.first.wait_for(timeout=60_000)
+        assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+        traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
+        assert traceback.count() == 0
+        assert errors == [], errors
 
 
 @pytest.mark.integration
@@ -466,34 +477,21 @@ def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
     highlighted = """() => { const n = []; for (const d of Bokeh.documents) for (const m of d.all_models) {
         const k = m.data ? Object.keys(m.data).sort().join() : '';
         if (k === 'end,time') n.push(m.data.time.length); } return n; }"""
-    with jupyter_lab(tmp_path) as base:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.route(  # no internet: only the Lab server itself answers
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(base + "/") else route.abort()
-            ),
+    with (
+        jupyter_lab(tmp_path) as base,
+        lab_notebook(browser, base, "explore.ipynb") as (page, errors),
+    ):
+        outputs = page.locator(".jp-OutputArea")
+        outputs.get_by_text("live: set SERVER_URL").wait_for(timeout=90_000)  # the last cell
+        page.wait_for_function(f"({scatter})() !== null", timeout=30_000)
+        sensors = len(page.evaluate(f"({highlighted})()")) // 2  # grey shading + highlight
+        assert sensors >= 3 and page.evaluate(f"({highlighted})()").count(0) == sensors
+        # what a box select of swings 2 and 4 does in the browser
+        page.evaluate(f"() => {{ ({scatter})().selected.indices = [1, 3]; }}")
+        page.wait_for_function(
+            f"({highlighted})().filter(n => n === 2).length === {sensors}", timeout=30_000
         )
-        try:
-            page.goto(f"{base}/lab/tree/explore.ipynb?token=test-token")
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            outputs = page.locator(".jp-OutputArea")
-            outputs.get_by_text("live: set SERVER_URL").wait_for(timeout=90_000)  # the last cell
-            page.wait_for_function(f"({scatter})() !== null", timeout=30_000)
-            sensors = len(page.evaluate(f"({highlighted})()")) // 2  # grey shading + highlight
-            assert sensors >= 3 and page.evaluate(f"({highlighted})()").count(0) == sensors
-            # what a box select of swings 2 and 4 does in the browser
-            page.evaluate(f"() => {{ ({scatter})().selected.indices = [1, 3]; }}")
-            page.wait_for_function(
-                f"({highlighted})().filter(n => n === 2).length === {sensors}", timeout=30_000
-            )
-            assert errors == [], errors
-            assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
-            traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
-            assert traceback.count() == 0
-        finally:
-            context.close()
+        assert errors == [], errors
+        assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+        traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
+        assert traceback.count() == 0
