@@ -22,7 +22,10 @@ import dataclasses
 import hashlib
 import io
 import logging
+import os
+import shutil
 import threading
+import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -50,7 +53,7 @@ from hitting_coach.store.marks import (
     read_marks,
     write_marks_file,
 )
-from hitting_coach.store.parts import frame_from_tables, write_table
+from hitting_coach.store.parts import IMPORTING, frame_from_tables, write_table
 from hitting_coach.store.players import clean_name
 from hitting_coach.store.sessions import (
     Session,
@@ -154,55 +157,89 @@ def _read_export(
     limits: Limits,
     stack: contextlib.ExitStack,
 ) -> Session:
+    meta, chunks = _export_chunks(path, progress, max_bytes, limits, stack)
+    pieces: dict[str, list[pd.DataFrame]] = {}
+    files_of: dict[str, str] = {}  # sensor: the file its readings came from
+    for sensor, source, chunk in chunks:
+        pieces.setdefault(sensor, []).append(chunk)
+        files_of[sensor] = source
+    if not pieces:
+        raise SessionError(f"{path}: no sensor readings found (expected Sensor Logger CSVs)")
+    frames = {
+        s: p[0] if len(p) == 1 else pd.concat(p, ignore_index=True) for s, p in pieces.items()
+    }
+    for sensor, frame in frames.items():
+        _check_schema(sensor, frame, files_of[sensor])
+    frames = {s: _normalize(s, f) for s, f in sorted(frames.items())}
+    start = min(int(f["time_ns"].iloc[0]) for f in frames.values() if len(f))
+    device_id, session_id, name = _identity(path, meta, start, limits)
+    for sensor in frames:
+        _check_name(f"{path.name}: the sensor name", sensor, limits.max_name_bytes)
+    return Session(device_id, session_id, name, frames)
+
+
+Chunk = tuple[str, str, pd.DataFrame]  # (sensor, the file it came from, readings)
+
+
+def _export_chunks(
+    path: Path,
+    progress: Progress | None,
+    max_bytes: int | None,
+    limits: Limits,
+    stack: contextlib.ExitStack,
+) -> tuple[dict[str, str], Iterator[Chunk]]:
+    """An export's metadata, and its readings as they are read: at most
+    :data:`_CHUNK_ROWS` rows of one sensor at a time from a CSV export (the JSON export, one
+    document, comes whole). Everything about the files that can be checked before reading
+    them (sizes, how many sensors, the metadata) is checked before this returns."""
     say = progress or (lambda text: None)
     budget = _Budget(_import_max_bytes() if max_bytes is None else max_bytes)
-    files_of: dict[str, str] = {}  # sensor: the file its readings came from
     if path.is_file() and path.suffix.lower() == ".json":
         size = path.stat().st_size
         budget.check(path.name, size)
         say(f"reading {path.name} ({size / 1e6:.1f} MB)")
         frames, meta = _read_json_export(path)
-    else:
-        frames, meta = {}, {}
-        files = _csv_files(path, stack)
-        for name, (size, _) in files.items():  # what they say they hold, before reading any
-            budget.check(name, size)
-        sensors = [n for n in files if n[: -len(".csv")].lower() != "metadata"]
-        if len(sensors) > limits.max_sensors:
-            raise SessionError(
-                f"{path.name}: {len(sensors):,} sensor files; a recording has at most "
-                f"{limits.max_sensors} sensors, as live (HITTING_COACH_MAX_SENSORS); "
-                "nothing imported"
-            )
-        for name, (size, open_file) in files.items():
-            stem = name[: -len(".csv")]
+        return meta, ((s, path.name, f) for s, f in frames.items())
+    files = _csv_files(path, stack)
+    for name, (size, _) in files.items():  # what they say they hold, before reading any
+        budget.check(name, size)
+    sensors = [n for n in files if n[: -len(".csv")].lower() != "metadata"]
+    if len(sensors) > limits.max_sensors:
+        raise SessionError(
+            f"{path.name}: {len(sensors):,} sensor files; a recording has at most "
+            f"{limits.max_sensors} sensors, as live (HITTING_COACH_MAX_SENSORS); "
+            "nothing imported"
+        )
+    meta: dict[str, str] = {}
+    for name in files.keys() - set(sensors):  # the metadata first: it names the session
+        size, open_file = files[name]
+        with _reading(name), open_file() as raw:
+            stream = io.BufferedReader(_Counted(raw, name, budget), _PIECE_BYTES)
+            meta = _read_metadata(_read_small(stream, name), name)
+
+    def chunks() -> Iterator[Chunk]:
+        for name in sensors:
+            size, open_file = files[name]
+            sensor = _FILE_TO_SENSOR.get(name[: -len(".csv")].lower(), name[: -len(".csv")].lower())
+            _check_name(f"{path.name}: the sensor name", sensor, limits.max_name_bytes)
             with _reading(name), open_file() as raw:
                 stream = io.BufferedReader(_Counted(raw, name, budget), _PIECE_BYTES)
-                if stem.lower() == "metadata":
-                    meta = _read_metadata(_read_small(stream, name), name)
-                    continue
                 say(f"reading {name} ({size / 1e6:.1f} MB)")
                 _check_header(stream, name, limits)
-                frame = _read_sensor_csv(stream, name)
-            if frame is not None:
-                sensor = _FILE_TO_SENSOR.get(stem.lower(), stem.lower())
-                frames[sensor] = frame
-                files_of[sensor] = name
-    if not frames:
-        raise SessionError(f"{path}: no sensor readings found (expected Sensor Logger CSVs)")
-    for sensor, frame in frames.items():
-        _check_schema(sensor, frame, files_of.get(sensor, sensor))
-    frames = {s: _normalize(s, f) for s, f in sorted(frames.items())}
-    start = min(int(f["time_ns"].iloc[0]) for f in frames.values() if len(f))
+                for chunk in _read_sensor_csv(stream, name):
+                    yield sensor, name, chunk
+
+    return meta, chunks()
+
+
+def _identity(path: Path, meta: dict[str, str], start: int, limits: Limits) -> tuple[str, str, str]:
+    """The device id, session id and name an export is stored under, checked as live names."""
     device_id = meta.get("device id") or meta.get("device name") or "sensor-logger"
     session_id = meta.get("session id") or meta.get("recording time") or _stamp(meta, start)
     name = meta.get("name") or (path.stem if path.is_file() else path.name)
     for what, value in (("device id", device_id), ("session id", session_id)):
         _check_name(f"{path.name}: its {what}", value, limits.max_name_bytes)
-    for sensor in frames:
-        _check_name(f"{path.name}: the sensor name", sensor, limits.max_name_bytes)
-    name = clean_name(name, f"{path.name}: its session name")  # the rename rules
-    return Session(device_id, session_id, name, frames)
+    return device_id, session_id, clean_name(name, f"{path.name}: its session name")
 
 
 #: What an import may carry unless its caller passes the live limits of its settings
@@ -398,22 +435,34 @@ def _read_metadata(data: bytes, name: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in zip(rows[0], rows[1], strict=False) if v.strip()}
 
 
-def _read_sensor_csv(stream: IO[bytes], name: str) -> pd.DataFrame | None:
+#: Rows of a sensor CSV parsed at a time: an import holds this many readings of one sensor in
+#: memory, whatever the file's size (a one-hour 100 Hz file has 360,000).
+_CHUNK_ROWS = 100_000
+
+
+def _read_sensor_csv(stream: IO[bytes], name: str) -> Iterator[pd.DataFrame]:
+    """A sensor CSV's readings, :data:`_CHUNK_ROWS` rows at a time: ``time_ns`` and its value
+    columns. Raises :class:`SessionError` naming the file (and the row) if it cannot be read."""
+    row = 0
     try:
         # pandas >= 3 parses floats exactly (round trip) by default.
-        frame = pd.read_csv(stream, dtype={"time": str}, encoding="utf-8")
+        reader = pd.read_csv(stream, dtype={"time": str}, encoding="utf-8", chunksize=_CHUNK_ROWS)
+        for frame in reader:
+            frame.columns = [str(c).strip() for c in frame.columns]
+            if "time" not in frame.columns:
+                raise SessionError(
+                    f"{name}: no 'time' column (columns: {', '.join(frame.columns)[:200]})"
+                )
+            if frame.empty:
+                continue
+            time_ns = _times(frame["time"].tolist(), name, row)
+            row += len(frame)
+            values = {c: _values(frame[c]) for c in frame.columns if c not in _NOT_VALUES}
+            yield pd.DataFrame({"time_ns": time_ns, **values})
     except pd.errors.EmptyDataError:
-        return None
+        return
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise SessionError(f"{name}: not a readable CSV ({e})") from None
-    if "time" not in frame.columns:
-        raise SessionError(f"{name}: no 'time' column (columns: {', '.join(frame.columns)})")
-    if frame.empty:
-        return None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    time_ns = _times(frame["time"].tolist(), name)
-    values = {c: frame[c] for c in frame.columns if c not in _NOT_VALUES}
-    return pd.DataFrame({"time_ns": time_ns, **{c: _values(v) for c, v in values.items()}})
 
 
 def _read_json_export(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -450,8 +499,9 @@ def _read_json_export(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, st
     return frames, meta
 
 
-def _times(items: list, label: str) -> np.ndarray:
-    """Epoch nanoseconds, exactly (strings or numbers; ``1.6985e18`` is rounded)."""
+def _times(items: list, label: str, first_row: int = 0) -> np.ndarray:
+    """Epoch nanoseconds, exactly (strings or numbers; ``1.6985e18`` is rounded); an error
+    names the row (``first_row``: the rows of the file before ``items``)."""
     try:
         return np.array([int(v) for v in items], dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
@@ -462,7 +512,7 @@ def _times(items: list, label: str) -> np.ndarray:
             out[i] = int(Decimal(str(v).strip()).to_integral_value())
         except (InvalidOperation, ValueError, OverflowError):
             raise SessionError(
-                f"{label}: row {i + 1}: time {v!r} is not epoch nanoseconds"
+                f"{label}: row {first_row + i + 1}: time {v!r} is not epoch nanoseconds"
             ) from None
     return out
 
@@ -493,7 +543,12 @@ def _normalize(sensor: str, frame: pd.DataFrame) -> pd.DataFrame:
     arrays = {"time_ns": pa.array(frame["time_ns"].to_numpy(), pa.int64())}
     for c in columns[1:]:
         v = frame[c].to_numpy()
-        arrays[c] = pa.array(v, pa.float64()) if v.dtype.kind == "f" else pa.array(v, pa.string())
+        if v.dtype.kind == "f":
+            arrays[c] = pa.array(v, pa.float64())
+        else:  # text (a column of numbers in one piece of the file and text in another, too)
+            arrays[c] = pa.array(
+                [None if x is None or x != x else str(x) for x in v.tolist()], pa.string()
+            )
     return frame_from_tables([pa.table(arrays)])
 
 
@@ -510,38 +565,68 @@ def import_export(
     """Import a Sensor Logger export into ``data_dir`` (default: the data-dir setting);
     ``max_bytes`` as for :func:`read_export`.
 
+    The readings are stored as they are read, :data:`_CHUNK_ROWS` rows at a time (one Parquet
+    part each), so an import's memory does not grow with the export's size. They are written
+    into a folder of their own under the data directory first and moved into the session only
+    once the whole export has been read and checked: an export refused half-way (a text value
+    in row 2,000,000) leaves nothing behind.
+
     Raises :class:`SessionError` if the export cannot be read or stored.
     """
     root = data_path(data_dir)
-    session = read_export(path, progress, max_bytes=max_bytes, limits=limits)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise SessionError(f"{path} does not exist")
+    limits = limits or IMPORT_LIMITS
     marks = marks_from_export(path)  # checked before anything is stored
-    if name:
-        session.name = clean_name(name, "the session's name")
+    given = clean_name(name, "the session's name") if name else None
     say = progress or (lambda text: None)
+    staging = root / f"{IMPORTING}{os.getpid()}-{uuid.uuid4().hex}"
     try:
-        for sensor, frame in session.frames.items():
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            digest = hashlib.sha1(frame["time_ns"].to_numpy().tobytes()).hexdigest()[:16]
-            part = sensor_dir(root, session.device_id, session.session_id, sensor)
-            write_table(part / f"part-import-{digest}.parquet", table)
-            say(f"stored {sensor}: {len(frame):,} readings")
+        with contextlib.ExitStack() as stack:
+            stack.callback(shutil.rmtree, staging, ignore_errors=True)
+            meta, chunks = _export_chunks(path, progress, max_bytes, limits, stack)
+            counts: dict[str, int] = {}
+            spans: dict[str, tuple[int, int]] = {}
+            for i, (sensor, source, chunk) in enumerate(chunks):
+                _check_schema(sensor, chunk, source)
+                frame = _normalize(sensor, chunk)
+                if frame.empty:
+                    continue
+                times = frame["time_ns"].to_numpy()
+                digest = hashlib.sha1(times.tobytes()).hexdigest()[:16]
+                part = staging / sensor / f"part-import-{i:05d}-{digest}.parquet"
+                write_table(part, pa.Table.from_pandas(frame, preserve_index=False))
+                counts[sensor] = counts.get(sensor, 0) + len(frame)
+                low, high = spans.get(sensor, (int(times[0]), int(times[-1])))
+                spans[sensor] = (min(low, int(times[0])), max(high, int(times[-1])))
+                say(f"stored {sensor}: {counts[sensor]:,} readings")
+            if not counts:
+                raise SessionError(
+                    f"{path}: no sensor readings found (expected Sensor Logger CSVs)"
+                )
+            start = min(low for low, _ in spans.values())
+            device_id, session_id, session_name = _identity(path, meta, start, limits)
+            session_name = given or session_name
+            for sensor in counts:  # into the session, whole: only now
+                target = sensor_dir(root, device_id, session_id, sensor)
+                target.mkdir(parents=True, exist_ok=True)
+                for part in sorted((staging / sensor).glob("part-import-*.parquet")):
+                    os.replace(part, target / part.name)
         write_json(
-            session_dir(root, session.device_id, session.session_id) / "meta.json",
-            {"name": session.name, "imported_from": str(Path(path).resolve())},
+            session_dir(root, device_id, session_id) / "meta.json",
+            {"name": session_name, "imported_from": str(path.resolve())},
         )
-        new_marks = merge_marks(root, session.device_id, session.session_id, marks)
+        new_marks = merge_marks(root, device_id, session_id, marks)
         refresh_index(root)
     except OSError as e:
         raise SessionError(f"cannot store the import in {root}: {e.strerror}") from None
-    counts = {s: len(f) for s, f in session.frames.items()}
-    rates = {}
-    for s, f in session.frames.items():
-        t = f["time_ns"].to_numpy()
-        if len(t) > 1 and t[-1] > t[0]:
-            rates[s] = (len(t) - 1) * 1e9 / float(t[-1] - t[0])
-    return ImportResult(
-        session.device_id, session.session_id, session.name, counts, rates, Path(path), new_marks
-    )
+    rates = {
+        s: (counts[s] - 1) * 1e9 / float(high - low)
+        for s, (low, high) in spans.items()
+        if counts[s] > 1 and high > low
+    }
+    return ImportResult(device_id, session_id, session_name, counts, rates, path, new_marks)
 
 
 # ------------------------------------------------------------------------------- writing

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -44,6 +45,9 @@ __all__ = [
     "SensorStats",
     "batches_to_table",
     "compact_session",
+    "IMPORTING",
+    "process_alive",
+    "remove_dead_imports",
     "remove_dead_temporaries",
     "frame_from_tables",
     "part_stats",
@@ -274,7 +278,7 @@ def remove_dead_temporaries(data_dir: Path) -> int:
     removed = 0
     for tmp in (data_dir / SESSIONS).glob("device=*/session=*/sensor=*/.part-*.tmp"):
         bits = tmp.name.rsplit(".", 3)  # [.part-....parquet, pid, thread, "tmp"]
-        if len(bits) == 4 and bits[1].isdigit() and _alive(int(bits[1])):
+        if len(bits) == 4 and bits[1].isdigit() and process_alive(int(bits[1])):
             continue
         try:
             tmp.unlink()
@@ -284,7 +288,26 @@ def remove_dead_temporaries(data_dir: Path) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
+#: The folder (under the data directory) an import writes into before its session's: a dot
+#: folder, so that nothing lists it; the importing process's id follows (see
+#: :func:`remove_dead_imports`).
+IMPORTING = ".importing-"
+
+
+def remove_dead_imports(data_dir: Path) -> int:
+    """Remove what imports killed half-way left (their folders, ``.importing-<pid>-*``)."""
+    removed = 0
+    for folder in data_dir.glob(f"{IMPORTING}*"):
+        pid = folder.name[len(IMPORTING) :].split("-", 1)[0]
+        if pid.isdigit() and process_alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process ``pid`` (on this machine) still runs."""
     if pid == os.getpid():
         return True
     try:

@@ -46,6 +46,7 @@ from hitting_coach.store.layout import JOURNAL, SESSIONS, list_parts, session_di
 from hitting_coach.store.parts import (
     Pending,
     compact_session,
+    remove_dead_imports,
     remove_dead_temporaries,
     settled_parts,
     write_session_parts,
@@ -296,6 +297,9 @@ class Recorder:
         removed = remove_dead_temporaries(self.data_dir)
         if removed:
             log.info("removed %d temporary files a killed writer left", removed)
+        removed = remove_dead_imports(self.data_dir)
+        if removed:
+            log.info("removed %d imports a killed import left half-way", removed)
         self.unconverted.update(recover(self.data_dir, self.journal.segment, self.counters))
         for device, session, path in session_dirs(self.data_dir):
             if any(len(p) > 1 for p in list_parts(path).values()):
