@@ -35,7 +35,6 @@ from hitting_coach.analysis.swing_metrics import (
 )
 from hitting_coach.analysis.swings import SWEET_SPOT_M, guess_placement, swings
 from hitting_coach.errors import SessionError
-from hitting_coach.ingest.parse import SCHEMAS
 from hitting_coach.sensors import GYROSCOPE, WRIST_MOTION, detector_sensors
 from hitting_coach.store.marks import (
     Mark,
@@ -47,7 +46,7 @@ from hitting_coach.store.marks import (
     save_mark,
     swing_time_ns,
 )
-from hitting_coach.store.sessions import data_path, load_session
+from hitting_coach.store.sessions import data_path, load_session, schema_problem
 
 __all__ = [
     "MATCH_TOLERANCE_NS",
@@ -307,24 +306,13 @@ def session_swings(
 
 
 def check_columns(session_id: str, frames: Mapping[str, pd.DataFrame]) -> None:
-    """Raise :class:`SessionError` naming the sensor if a known sensor's readings lack a value
-    column it must have, or hold text where it must hold numbers (an import made before
+    """Raise :class:`SessionError` naming the sensor if a known sensor's readings cannot be
+    analysed (:func:`~hitting_coach.store.sessions.schema_problem`; an import made before
     imports checked them): the swing detector would fail on it."""
     for sensor, frame in frames.items():
-        need = SCHEMAS.get(sensor, ())
-        missing = [c for c in need if c not in frame.columns]
-        if missing:
-            have = ", ".join(c for c in frame.columns if c != "time_ns")[:200] or "none"
-            raise SessionError(
-                f"cannot analyse session {session_id}: its {sensor} readings have no "
-                f"{', '.join(missing)} (columns: {have})"
-            )
-        text = [c for c in need if frame[c].dtype.kind not in "fiu"]
-        if text:
-            raise SessionError(
-                f"cannot analyse session {session_id}: its {sensor} column {text[0]} holds "
-                "text, not numbers"
-            )
+        problem = schema_problem(sensor, frame)
+        if problem:
+            raise SessionError(f"cannot analyse session {session_id}: {problem}")
 
 
 def swings_text(table: pd.DataFrame, format: str = "csv") -> str:

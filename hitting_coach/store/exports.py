@@ -61,6 +61,7 @@ from hitting_coach.store.sessions import (
     data_path,
     load_session,
     refresh_index,
+    schema_problem,
 )
 from hitting_coach.store.takes import Take
 
@@ -289,20 +290,9 @@ def _check_header(stream: io.BufferedReader, name: str, limits: Limits) -> None:
 def _check_schema(sensor: str, frame: pd.DataFrame, source: str) -> None:
     """Refuse a known sensor's readings without the value columns it must have (as numbers),
     as live ingest refuses such a reading: the swing detector needs them."""
-    need = SCHEMAS.get(sensor, ())
-    missing = [c for c in need if c not in frame.columns]
-    if missing:
-        have = ", ".join(c for c in frame.columns if c != "time_ns")[:200] or "none"
-        raise SessionError(
-            f"{source}: {sensor} readings need the columns {', '.join(need)}; it has {have} "
-            "(missing " + ", ".join(missing) + "); nothing imported"
-        )
-    for c in need:
-        if frame[c].dtype.kind != "f":
-            raise SessionError(
-                f"{source}: column {c} holds text; {sensor} readings need numbers there; "
-                "nothing imported"
-            )
+    problem = schema_problem(sensor, frame)
+    if problem:
+        raise SessionError(f"{source}: {problem}; nothing imported")
 
 
 def _stamp(meta: dict[str, str], first_ns: int) -> str:

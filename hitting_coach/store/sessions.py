@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hitting_coach.errors import SessionError
+from hitting_coach.ingest.parse import SCHEMAS
 from hitting_coach.store.journal import read_tail
 from hitting_coach.store.layout import (
     SESSIONS,
@@ -46,6 +47,7 @@ from hitting_coach.store.takes import Take, read_takes
 from hitting_coach.text import printable
 
 __all__ = [
+    "schema_problem",
     "Session",
     "SessionSummary",
     "data_path",
@@ -394,6 +396,24 @@ def indexed_summaries(data_dir: str | Path) -> list[SessionSummary]:
                 if len(b):
                     stats.add(len(b), int(b.time_ns.min()), int(b.time_ns.max()))
     return sorted(summaries.values(), key=lambda s: (s.start_ns or 0, s.device_id, s.session_id))
+
+
+def schema_problem(sensor: str, frame: pd.DataFrame) -> str | None:
+    """What keeps a known sensor's readings from being analysed, in words (``None``: nothing):
+    a value column it must have is missing, or holds text where it must hold numbers. Imports
+    refuse such files, and the analysis refuses sessions stored before imports checked."""
+    need = SCHEMAS.get(sensor, ())
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        have = ", ".join(c for c in frame.columns if c != "time_ns")[:200] or "none"
+        return (
+            f"{sensor} readings need the columns {', '.join(need)}; it has {have} "
+            f"(missing {', '.join(missing)})"
+        )
+    text = [c for c in need if frame[c].dtype.kind not in "fiu"]
+    if text:
+        return f"column {text[0]} holds text; {sensor} readings need numbers there"
+    return None
 
 
 def list_sessions(data_dir: str | Path | None = None) -> pd.DataFrame:
