@@ -330,25 +330,33 @@ def serve_runtimes(data_dir: Path):
 
 
 def ws_status(url: str, headers: dict[str, str]) -> int | str:
-    """Open ``url`` as a websocket with ``headers``: "open", "closed" (closed by the server
-    during the handshake), or the refusing HTTP status. On a loop of its own thread
-    (Playwright, or an earlier test, may hold this thread's)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    """Open ``url`` as a websocket with ``headers``: "open" (101 Switching Protocols),
+    "closed" (the server closed the connection during the handshake), or the refusing HTTP
+    status. The handshake is written by hand on a socket closed before this returns (a
+    websocket client left to a closed event loop leaked its socket into a later test)."""
+    import base64
+    import os
+    import socket
+    from urllib.parse import urlsplit
 
-    import tornado.httpclient
-    import tornado.websocket
-
-    async def connect() -> int | str:
-        request = tornado.httpclient.HTTPRequest(url, headers=headers)
-        try:
-            ws = await tornado.websocket.websocket_connect(request)
-        except tornado.httpclient.HTTPClientError as e:
-            return e.code
-        except tornado.websocket.WebSocketClosedError:
-            return "closed"
-        ws.close()
-        return "open"
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, connect()).result()
+    parts = urlsplit(url)
+    fields = {
+        "Host": parts.netloc,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        "Sec-WebSocket-Version": "13",
+        **headers,
+    }
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    request = f"GET {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=30) as sock:
+        sock.sendall((request + "\r\n").encode())
+        answer = b""
+        while b"\r\n" not in answer:
+            piece = sock.recv(4096)
+            if not piece:
+                return "closed"
+            answer += piece
+    status = int(answer.split(b" ", 2)[1])
+    return "open" if status == 101 else status
