@@ -86,3 +86,15 @@ def test_what_a_killed_import_left_is_removed_and_a_running_one_kept(tmp_path):
     assert remove_dead_imports(tmp_path) == 1
     assert not dead.parent.exists()
     assert running.exists()
+
+
+def test_the_pieces_are_named_as_imported_parts(tmp_path, small_pieces):
+    """The store tells an import's parts from a journal's by their names (``part-import-*``):
+    they are settled at once, never waiting for a journal checkpoint."""
+    from hitting_coach.store.layout import part_origin
+
+    export_folder(tmp_path / "export", xyz_rows(T0, 2_500, 100))
+    import_export(tmp_path / "export", tmp_path / "data")
+    parts = list(sensor_dir(tmp_path / "data", "phoneA", "evening", "accelerometer").iterdir())
+    assert len(parts) == 3
+    assert {part_origin(p)[0] for p in parts} == {"import"}

@@ -584,8 +584,9 @@ def import_export(
                 if frame.empty:
                     continue
                 times = frame["time_ns"].to_numpy()
-                digest = hashlib.sha1(times.tobytes()).hexdigest()[:16]
-                part = staging / sensor / f"part-import-{i:05d}-{digest}.parquet"
+                # named by place and content: importing the same export again changes nothing
+                digest = hashlib.sha1(i.to_bytes(4, "big") + times.tobytes()).hexdigest()[:16]
+                part = staging / sensor / f"part-import-{digest}.parquet"
                 write_table(part, pa.Table.from_pandas(frame, preserve_index=False))
                 counts[sensor] = counts.get(sensor, 0) + len(frame)
                 low, high = spans.get(sensor, (int(times[0]), int(times[-1])))
