@@ -12,11 +12,12 @@ import fcntl
 import logging
 import os
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from hitting_coach import __version__
-from hitting_coach.analysis.corrections import MarkedLiveSwings, json_ready
+from hitting_coach.analysis.corrections import MarkedLiveSwings, json_ready, stored_swing_count
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
@@ -119,6 +120,8 @@ class Runtime:
             sweet_spot_m=settings.sweet_spot_m,
             players=PlayerNames(settings.data_path),  # a hitter's level is the player's
             session_of=lambda device: self.recorder.device_clock(device)[1],
+            # a restart in the middle of a session numbers on from what it recorded before
+            stored_swings=partial(stored_swing_count, settings.data_path),
         )
         #: the live swings with the coach's marks, kept with each device's recorded session
         self.marked_swings = MarkedLiveSwings(

@@ -148,3 +148,45 @@ def test_a_devices_new_session_restarts_at_swing_1_as_its_report_does(tmp_path):
     after = [(r["session_id"], r["swing"]) for r in marked.rows("d") if not r["added_by_coach"]]
     assert ("s-2", 1) not in after and ("s-1", 1) in after
     assert mark.time_ns >= second.start_ns
+
+
+def test_a_server_restarted_mid_session_numbers_on_from_what_it_recorded(tmp_path):
+    """The server stops after the session's first swings and starts again while the phone
+    keeps sending the same session: the next swing is numbered after the recorded ones, as
+    the session's report numbers it (it was #1 again)."""
+    from functools import partial
+
+    from hitting_coach.analysis.corrections import stored_swing_count
+    from hitting_coach.store.recorder import Recorder
+
+    sim = simulate("pelvis+wrist", duration_s=20.0, rate_hz=100, seed=5)
+    messages = list(sim.messages(device_id="d", session_id="s"))
+    report = list(swings(sim.frames)["swing"])
+    assert report == [1, 2, 3]
+    cut = int(sim.truth["end_ns"].iloc[1]) + 1_000_000_000  # after the second swing
+    data = tmp_path / "data"
+
+    def run(part: list[dict]) -> list[int]:
+        recorder = Recorder(data)
+        hub = Hub(sink=recorder)
+        recorder.open()
+        live = LiveSwings(
+            hub, session_of={"d": "s"}.get, stored_swings=partial(stored_swing_count, data)
+        )
+        try:
+            for k, message in enumerate(part):
+                hub.ingest(orjson.dumps(message), source="replay")
+                if k % 3 == 0:
+                    live.poll()
+            live.poll()
+        finally:
+            recorder.close()
+        return [r["swing"] for r in live.rows("d")]
+
+    def first_time(message: dict) -> int:
+        return min(int(r["time"]) for r in message["payload"])
+
+    before = run([m for m in messages if first_time(m) < cut])
+    after = run([m for m in messages if first_time(m) >= cut])
+    assert before == [1, 2]
+    assert after == [3]

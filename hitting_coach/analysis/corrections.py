@@ -305,14 +305,40 @@ def session_swings(
     return apply_marks(table, found, loaded.frames, placement)
 
 
+def stored_swing_count(
+    data_dir: str | Path, device_id: str, session_id: str, before_ns: int
+) -> int:
+    """How many swings the recorded ``device_id``/``session_id`` holds before ``before_ns``
+    (as its report numbers them, before the coach's marks): where a server restarted in the
+    middle of the session numbers on from. 0 for a session not (yet) on disk."""
+    try:
+        loaded = load_session((device_id, session_id), data_dir, end_ns=before_ns)
+    except SessionError:
+        return 0
+    if not loaded.readings or check_columns_problem(loaded.frames):
+        return 0
+    try:
+        return len(swings(loaded.frames, guess_placement(loaded.frames)))
+    except ValueError:  # too little data to guess from
+        return 0
+
+
+def check_columns_problem(frames: Mapping[str, pd.DataFrame]) -> str | None:
+    """The first reason a sensor's readings cannot be analysed, or None."""
+    for sensor, frame in frames.items():
+        problem = schema_problem(sensor, frame)
+        if problem:
+            return problem
+    return None
+
+
 def check_columns(session_id: str, frames: Mapping[str, pd.DataFrame]) -> None:
     """Raise :class:`SessionError` naming the sensor if a known sensor's readings cannot be
     analysed (:func:`~hitting_coach.store.sessions.schema_problem`; an import made before
     imports checked them): the swing detector would fail on it."""
-    for sensor, frame in frames.items():
-        problem = schema_problem(sensor, frame)
-        if problem:
-            raise SessionError(f"cannot analyse session {session_id}: {problem}")
+    problem = check_columns_problem(frames)
+    if problem:
+        raise SessionError(f"cannot analyse session {session_id}: {problem}")
 
 
 def swings_text(table: pd.DataFrame, format: str = "csv") -> str:

@@ -14,6 +14,8 @@ What the trackers did not list as swings is counted by reason (:meth:`status`).
 A swing's number (``swing``) counts from 1 in its device's session, as the report of that
 session numbers it: ``session_of(device)`` names the session the device is recording (None
 while unknown: the last one known is kept), and a new session starts a new tracker and #1.
+A server restarted in the middle of a session numbers on from the swings that session already
+holds on disk (``stored_swings``), as its report does.
 """
 
 from __future__ import annotations
@@ -56,9 +58,13 @@ class LiveSwings:
         min_interval_s: float = 0.02,
         players: Callable[[], dict[str, str]] | None = None,
         session_of: Callable[[str], str | None] | None = None,
+        stored_swings: Callable[[str, str, int], int] | None = None,
     ) -> None:
         self.hub = hub
         self.session_of = session_of
+        #: ``(device, session, before_ns)``: how many swings the recorded session holds before
+        #: ``before_ns`` (called once per session, on this detector's thread)
+        self.stored_swings = stored_swings
         self.placement = placement
         self.gyro_range_dps = gyro_range_dps
         self.sweet_spot_m = sweet_spot_m
@@ -72,6 +78,7 @@ class LiveSwings:
         self._counts: dict[str, int] = {}  # swings found per device (the list's revision)
         self._session: dict[str, str | None] = {}  # the session each device's tracker follows
         self._numbers: dict[tuple[str, str | None], int] = {}  # swings per (device, session)
+        self._first_ns: dict[str, int] = {}  # the first reading each device's tracker was fed
         self._players = players or dict
         self._levels: dict[str, HitterLevel] = {}  # per player
         self._player: dict[str, str] = {}  # the player each device's tracker follows
@@ -140,6 +147,8 @@ class LiveSwings:
                 columns, time_ns, values = reader.read_arrays()
                 if len(time_ns):
                     chunks[sensor] = (time_ns, {c: values[i] for i, c in enumerate(columns)})
+            if chunks and device not in self._first_ns:
+                self._first_ns[device] = min(int(t[0]) for t, _ in chunks.values())
             rows = tracker.feed_many(chunks) if chunks else []
             if rows:
                 self._keep(device, rows)
@@ -175,6 +184,7 @@ class LiveSwings:
             kept.update(self._trackers[device].discards)
         del self._trackers[device]
         self._player.pop(device, None)
+        self._first_ns.pop(device, None)
 
     def _reader(self, device: str, sensor: str) -> Reader | None:
         reader = self._readers.get((device, sensor))
@@ -185,11 +195,24 @@ class LiveSwings:
             )
         return reader
 
+    def _already_stored(self, device: str, session: str | None) -> int:
+        """Swings of ``device``'s ``session`` recorded before this detector's tracker started
+        (a server restarted mid-session): 0 unless the session is new to this detector."""
+        if session is None or self.stored_swings is None or (device, session) in self._numbers:
+            return 0
+        try:
+            return self.stored_swings(device, session, self._first_ns.get(device, 0))
+        except Exception:  # numbering from 1 is better than no live swings
+            log.exception("cannot count the stored swings of %s/%s", device, session)
+            return 0
+
     def _keep(self, device: str, found: list[SwingRow]) -> None:
         now_ns = time.time_ns()
+        before = self._already_stored(device, self._session.get(device))
         with self._lock:
             rows = self._rows.setdefault(device, [])
             session = self._session.get(device)
+            self._numbers.setdefault((device, session), before)
             for row in found:
                 self._counts[device] = self._counts.get(device, 0) + 1
                 number = self._numbers.get((device, session), 0) + 1
