@@ -8,6 +8,7 @@ import panel as pn
 from hitting_coach.runtime import served_runtime
 from hitting_coach.store.players import PlayerNames
 from hitting_coach.ui.dashboard import Dashboard
+from hitting_coach.ui.shell import SHELL_CSS, header
 from hitting_coach.ui.swing_panel import SHRINKS
 from hitting_coach.ui.takes_panel import TakesPanel
 from hitting_coach.web.login import FAVICON
@@ -29,7 +30,7 @@ dashboard = Dashboard(
 # Two roots: what changes size as swings come (the swing list, the status line) is laid out
 # again on its own, without the plots (the browser's layout pass is per root).
 pn.Column(
-    pn.pane.Markdown("## Hitting Coach · live sensors"),
+    pn.pane.HTML(header("live"), stylesheets=[SHELL_CSS], sizing_mode="stretch_width"),
     *([dashboard.phone_card] if dashboard.phone_card is not None else []),
     TakesPanel(runtime.recorder, runtime.hub, device=dashboard.param.device),
     dashboard.controls,

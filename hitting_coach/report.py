@@ -377,7 +377,7 @@ def write_report(
     finally:
         kernel.shutdown()
     say("exporting HTML")
-    body = notebook_to_html(nb, title=f"Hitting Coach report: {session_id}")
+    body = with_header(notebook_to_html(nb, title=report_title(root, device, session_id)))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(body, encoding="utf-8")
@@ -385,6 +385,28 @@ def write_report(
         raise ReportError(f"cannot write {output}: {e.strerror}") from None
     say(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
     return output
+
+
+def report_title(data_dir: Path, device: str, session_id: str) -> str:
+    """The report's ``<title>`` (the browser tab, the name a browser saves it under): the
+    session's and the player's given names (their ids when they have none)."""
+    from hitting_coach.store.layout import read_meta, session_dir
+    from hitting_coach.store.players import display_name, read_players
+
+    name = str(read_meta(session_dir(data_dir, device, session_id)).get("name") or session_id)
+    return f"{name} · {display_name(device, read_players(data_dir))} · Hitting Coach report"
+
+
+def with_header(body: str) -> str:
+    """The report's HTML with the app's header (:mod:`hitting_coach.ui.shell`: plain links to
+    Live, Sessions and Players) at the top of its body."""
+    from hitting_coach.ui.shell import SHELL_CSS, header
+
+    shell = f"<style>{SHELL_CSS}</style>{header()}"
+    found = re.search(r"<body[^>]*>", body)
+    if found is None:
+        return shell + body
+    return body[: found.end()] + shell + body[found.end() :]
 
 
 # ----------------------------------------------------------------------------------- CLI

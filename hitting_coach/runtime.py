@@ -9,6 +9,7 @@ Panel apps in ``apps/`` show (Panel runs an app's script once per page, in this 
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import threading
@@ -193,6 +194,20 @@ class Runtime:
             worker.stop()
         if workers:
             release_data_dir(self.settings.data_path)
+
+    @functools.cached_property
+    def pages(self) -> Any:
+        """The sessions and players pages (:mod:`hitting_coach.ui.sessions_page`), made the
+        first time one is asked for (it imports the page's libraries)."""
+        from hitting_coach.ui.sessions_page import SessionsPage
+
+        self.reports.prepare()  # someone may ask for a report: have a kernel ready for it
+        return SessionsPage(
+            self.settings.data_path,
+            recording=lambda device, session: self.recorder.device_clock(device)[1] == session,
+            start_report=self.reports.start,
+            report_status=self.reports.status,
+        )
 
     def live_swings(self, device: str) -> list[dict[str, Any]] | None:
         """``device``'s live swings, oldest first, the coach's marks applied, as plain JSON

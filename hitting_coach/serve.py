@@ -5,7 +5,7 @@ It builds the :class:`~hitting_coach.runtime.Runtime`, starts it, and hands its 
 The equivalent command line, for deployments that prefer it (:mod:`hitting_coach.plugin`
 builds the runtime from the environment there)::
 
-    panel serve apps/sensor.py apps/sessions.py --prefix sensor --index sensor \\
+    panel serve apps/sensor.py --prefix sensor --index sensor \\
         --plugins hitting_coach.plugin --port 8000
 """
 
@@ -102,7 +102,6 @@ def panel_serve_args(
     origins += [h for h in settings.extra_hosts if ":" not in host_name(h)]
     args = [
         str(app),
-        str(app_path("sessions.py")),  # the sessions page, /sensor/sessions
         "--prefix",
         "sensor",
         "--index",

@@ -2,7 +2,8 @@
 
 Starts ``hitting-coach serve --demo`` (a free port, a fresh data folder), lets the demo swing
 for a while, and with Chromium takes: the live view on a desktop (1280×900) and on a phone
-(390×844), the sessions page, and the report of the demo session. Writes PNGs to docs/images/::
+(390×844), the sessions page and a player's page (desktop and phone), and the report of the demo
+session. Writes PNGs to docs/images/::
 
     uv run python scripts/screenshots.py [--wait 40]
 """
@@ -107,9 +108,27 @@ def shoot(base: str, data: Path) -> None:
             page.screenshot(path=str(OUT / "report.png"))
             print(f"wrote {OUT / 'report.png'}")
             page.goto(f"{base}/sensor/sessions")
-            page.wait_for_timeout(8000)
+            page.wait_for_timeout(3000)
             page.screenshot(path=str(OUT / "sessions.png"))
             print(f"wrote {OUT / 'sessions.png'}")
+            page.locator("a.hc-player").first.click()  # the player's page
+            page.wait_for_timeout(4000)
+            page.screenshot(path=str(OUT / "player.png"))
+            print(f"wrote {OUT / 'player.png'}")
+            player_url = page.url
+            context.close()
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
+            page = context.new_page()
+            for name, url in (
+                ("sessions-phone", f"{base}/sensor/sessions"),
+                ("player-phone", player_url),
+            ):
+                page.goto(url)
+                page.wait_for_timeout(3000)
+                page.screenshot(path=str(OUT / f"{name}.png"))
+                print(f"wrote {OUT / name}.png")
             context.close()
         finally:
             browser.close()

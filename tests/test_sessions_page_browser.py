@@ -118,13 +118,16 @@ def test_a_named_player_shows_instead_of_the_device_id(recorded, page):
         15,
         what="the player's name on the sessions",
     )
-    assert DEVICE not in _text(page, ".hc-session")
-    # a player's sessions side by side: the filter and the trend of the headline numbers
-    page.locator(".hc-player-filter select").select_option("Maya — belt phone")
-    wait_for(lambda: "2 sessions side by side" in _text(page, ".hc-trend-title"), 15)
-    assert page.locator(".hc-trend canvas").count() >= 1
-    # and after a reload, in the CLI's table too
-    page.reload()
+    assert DEVICE not in _text(page, ".hc-player")  # the id only in small print
+    assert DEVICE in _text(page, ".hc-id")
+    # a player's sessions: the filter, and their page with the trend of the headline numbers
+    page.locator(".hc-player-filter select").select_option(label="Maya — belt phone")
+    wait_for(lambda: "player=" in page.url, 15, what="the filtered page")
+    page.locator(".hc-trend-link a").click()
+    wait_for(lambda: "2 sessions" in _text(page, ".hc-trend-title"), 15)
+    wait_for(lambda: page.locator(".hc-trend canvas").count() >= 1, 30, what="the trend")
+    # and after a reload of the sessions page
+    page.goto(server.base + "/sensor/sessions")
     wait_for(lambda: page.locator(".hc-session-card").count() == 2, 60, what="two sessions")
     assert "Maya — belt phone" in _text(page, ".hc-session")
 
@@ -139,19 +142,28 @@ def test_rename_and_delete_with_confirmation(recorded, page):
     renamed = _card(page, "Tee work <i>1</i>")
     wait_for(lambda: renamed.count() == 1, 15, what="the renamed session")
     assert renamed.locator("i").count() == 0
+    assert "renamed to Tee work <i>1</i>" in _text(page, ".hc-msg")
 
-    # the session being recorded right now cannot be deleted
+    # the session being recorded right now cannot be deleted: said before anyone asks
     evening = _card(page, "evening")
-    evening.locator(".hc-delete button").click()
-    evening.locator(".hc-delete-yes button").click()
-    wait_for(lambda: "being recorded right now" in _text(page, ".hc-msg"), 15)
-    assert page.locator(".hc-session-card").count() == 2
+    assert evening.locator(".hc-delete button").is_disabled()
+    assert "being recorded right now" in evening.inner_text()
+    assert evening.locator(".hc-confirm-text").count() == 0
+    # (and a POST for it anyway is refused without a confirmation)
+    answer = page.request.post(
+        server.base + "/sensor/sessions/delete",
+        form={"device": DEVICE, "session": "evening", "step": "yes"},
+        headers={"Origin": server.base},
+    )
+    assert answer.ok and "being recorded right now" in answer.text()
 
     # Delete asks first; "Keep it" keeps it
+    page.goto(server.base + "/sensor/sessions")
+    assert page.locator(".hc-session-card").count() == 2
     renamed.locator(".hc-delete button").click()
     wait_for(lambda: "cannot be undone" in _text(renamed, ".hc-confirm-text"), 15)
-    renamed.locator(".hc-delete-no button").click()
-    wait_for(lambda: not renamed.locator(".hc-confirm-text").is_visible(), 10)
+    renamed.locator(".hc-delete-no").click()
+    wait_for(lambda: renamed.locator(".hc-confirm-text").count() == 0, 10)
     assert page.locator(".hc-session-card").count() == 2
 
     # once its readings are all in its folder (not only in the journal), it goes

@@ -76,6 +76,8 @@ class SessionRow:
     speed_only: int = 0
     #: The summary is of the session as it was a little while ago (it is being recorded).
     so_far: bool = False
+    #: Each counted swing's headline values (``{column: [value, ...]}``).
+    values: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -95,8 +97,8 @@ _memo: dict[tuple[str, str, str], tuple[tuple[int, int, int], float, dict]] = {}
 
 def _summary_path(data_dir: Path, device: str, session: str, key: tuple[int, int, int]) -> Path:
     end_ns, readings, marks = key
-    # v2: swings and medians of the counted swings (practice and arms-only rows listed apart)
-    return derived_dir(data_dir, device, session) / f"swings-v2-{end_ns}-{readings}-m{marks}.json"
+    # v3: swings, medians and values of the counted swings (practice and arms-only rows apart)
+    return derived_dir(data_dir, device, session) / f"swings-v3-{end_ns}-{readings}-m{marks}.json"
 
 
 def swing_summary(
@@ -180,15 +182,19 @@ def _summarise(data_dir: Path, device: str, session: str) -> dict:
         return {"swings": None, "medians": {}, "problem": _problem(reason, session)}
     counted = counted_swings(table)  # practice swings and arms-only motions are not counted
     medians: dict[str, float] = {}
+    every: dict[str, list[float]] = {}
     for column in HEADLINES:
         if column in counted.columns:
             values = pd.to_numeric(counted[column], errors="coerce").dropna()
+            values = values[values.map(math.isfinite)]
             if len(values):
                 medians[column] = float(values.median())
+                every[column] = [round(float(v), 2) for v in values]
     speed_only = int(table["speed_only"].fillna(False).sum()) if "speed_only" in table else 0
     return {
         "swings": len(counted),
         "medians": medians,
+        "values": every,  # each counted swing's value (a player's distribution)
         "problem": "",
         "not_counted": len(table) - len(counted),
         "speed_only": speed_only,
@@ -328,6 +334,7 @@ def sessions_page(
             row.not_counted = summary.get("not_counted", 0)
             row.speed_only = summary.get("speed_only", 0)
             row.so_far = bool(summary.get("so_far"))
+            row.values = summary.get("values", {})
         rows.append(row)
     return SessionListing(rows, total, page, per_page, devices)
 

@@ -32,6 +32,7 @@ __all__ = [
     "newest_report",
     "prune_reports",
     "report_is_stale",
+    "report_key",
     "session_reports",
     "read_derived_json",
     "rename_session",
@@ -148,7 +149,7 @@ def report_path(
     return derived_dir(data_dir, device_id, session_id) / name
 
 
-def _report_key(path: Path) -> tuple[int, int]:
+def report_key(path: Path) -> tuple[int, int]:
     """``(end_ns, marks stamp)`` of a report file (older names carry no stamp: 0)."""
     end, _, marks = path.stem[len("report-") :].partition("-m")
     try:
@@ -160,7 +161,7 @@ def _report_key(path: Path) -> tuple[int, int]:
 def session_reports(data_dir: Path, device_id: str, session_id: str) -> list[Path]:
     """The session's cached reports, oldest first (by the readings they cover, then marks)."""
     found = derived_dir(data_dir, device_id, session_id).glob("report-*.html")
-    return sorted((p for p in found if _report_key(p)[0] >= 0), key=_report_key)
+    return sorted((p for p in found if report_key(p)[0] >= 0), key=report_key)
 
 
 def newest_report(data_dir: Path, device_id: str, session_id: str) -> Path | None:
@@ -174,7 +175,7 @@ def report_is_stale(data_dir: Path, device_id: str, session_id: str) -> bool:
     newest = newest_report(data_dir, device_id, session_id)
     if newest is None:
         return False
-    return _report_key(newest)[1] != marks_stamp(data_dir, device_id, session_id)
+    return report_key(newest)[1] != marks_stamp(data_dir, device_id, session_id)
 
 
 def prune_reports(data_dir: Path, device_id: str, session_id: str, keep: int) -> int:

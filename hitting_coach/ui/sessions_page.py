@@ -1,87 +1,141 @@
-"""The sessions page (``/sensor/sessions``): every recorded session and its takes, with the
-player, date, duration and swings; per session: its report (made in the background, progress
-shown), its export, rename, delete (after a confirmation). Players: name a device once, filter
-by player, and see a player's headline numbers session by session.
+"""The sessions page (``/sensor/sessions``) and the players pages (``/sensor/players``,
+``/sensor/player?device=D``) as the server's own HTML: every recorded session and its takes,
+with the player, date, duration and swings; per session its report (made in the background,
+its progress shown), its export, rename, delete (after a confirmation, never while it is being
+recorded). Players: name a device once, list a player's sessions, see their numbers over time.
 
-Ids and names come from phones and users: every one is escaped before it is shown. The page
-never runs a report itself: ``start_report`` and ``report_status`` (see
-:mod:`hitting_coach.report_jobs`) do, and a periodic callback of this page reads their state.
+One page of 20 sessions is one HTML document made off the event loop (by the web layer's
+handlers, :mod:`hitting_coach.web.pages`, on a worker thread): no widget model per session, so
+it shows at once and costs the phones' POSTs nothing. Its buttons are small forms that POST to
+the server's routes (same-origin checked, behind the dashboard login); the only script on the
+page polls a report being made.
+
+Ids and names come from phones and users: every one is escaped before it is shown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
-import panel as pn
-from bokeh.models import HoverTool
-from bokeh.plotting import figure
 
 from hitting_coach.analysis.session_overview import (
-    HEADLINES,
-    SessionListing,
     SessionRow,
-    device_trend_rows,
     forget_summary,
-    player_trend,
     sessions_page,
 )
 from hitting_coach.errors import HittingCoachError
+from hitting_coach.store.layout import read_meta, session_dir
 from hitting_coach.store.players import display_name, read_players, set_player
 from hitting_coach.store.session_admin import (
     delete_session,
     newest_report,
     rename_session,
     report_is_stale,
-    report_path,
+    report_key,
 )
+from hitting_coach.store.sessions import indexed_summaries
+from hitting_coach.ui.shell import page
 from hitting_coach.ui.swing_panel import SPEED_ONLY_HINT
 
-__all__ = ["ALL_PLAYERS", "PER_PAGE", "SessionsPage", "device_labels", "file_form"]
+__all__ = [
+    "ALL_PLAYERS",
+    "PER_PAGE",
+    "Done",
+    "SessionsPage",
+    "device_labels",
+    "file_form",
+    "report_state",
+]
 
 log = logging.getLogger(__name__)
 
 ALL_PLAYERS = "All players"
 #: Sessions shown per page, newest first.
 PER_PAGE = 20
-#: Lists and summaries are made here, never on the event loop (the server's one thread that
-#: answers the phones): one worker, so pages opened at once wait their turn.
-_worker = ThreadPoolExecutor(1, thread_name_prefix="sessions-page")
-#: Session cards added to a served page per tick of its event loop (each costs the loop tens
-#: of milliseconds of Bokeh models).
-_CARDS_PER_TICK = 2
-CSS = """
-.hc-session { font-size: 15px; line-height: 1.4; }
-.hc-session b { font-size: 17px; }
-.hc-session .hc-muted { color: #555; }
-.hc-message { font-size: 15px; }
+
+#: Polls each report being made (``data-pending``) and shows its state as it changes.
+_POLL_SCRIPT = """
+<script>
+(function () {
+  function poll() {
+    var pending = document.querySelectorAll(".hc-report[data-pending]");
+    if (!pending.length) return;
+    pending.forEach(function (box) {
+      var q = "device=" + encodeURIComponent(box.dataset.device) +
+              "&session=" + encodeURIComponent(box.dataset.session);
+      fetch("/sensor/sessions/report_state.json?" + q, {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (s) {
+          if (!s) return;
+          if (box.innerHTML !== s.html) box.innerHTML = s.html;
+          if (!s.pending) box.removeAttribute("data-pending");
+        }).catch(function () {});
+    });
+    setTimeout(poll, 1000);
+  }
+  setTimeout(poll, 1000);
+})();
+</script>
+"""
+
+#: Fills the player-name box with the chosen device's name.
+_NAME_SCRIPT = """
+<script>
+(function () {
+  var pick = document.querySelector(".hc-device-select select");
+  var box = document.querySelector(".hc-player-name input");
+  if (!pick || !box) return;
+  var names = JSON.parse(pick.dataset.names || "{}");
+  pick.addEventListener("change", function () { box.value = names[pick.value] || ""; });
+})();
+</script>
 """
 
 
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _fields(**values: Any) -> str:
+    return "".join(
+        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in values.items()
+    )
+
+
 def file_form(kind: str, device_id: str, session_id: str) -> str:
-    """The button (a small form, relative to the sessions page) that opens a session's report
-    in a new tab or downloads its export: a POST, so that no link or image of another site can
-    start one (the server takes them from this page only; README, Security)."""
+    """The button (a small form) that opens a session's report in a new tab or downloads its
+    export: a POST, so that no link or image of another site can start one (the server takes
+    them from this server's pages only; README, Security)."""
     name, label, target = {
         "report": ("session_report.html", "Open report", ' target="_blank" rel="noopener"'),
         "export": ("session_export.zip", "⬇ Download export (CSV, zip)", ""),
     }[kind]
-    fields = "".join(
-        f'<input type="hidden" name="{k}" value="{_e(v)}">'
-        for k, v in (("device", device_id), ("session", session_id))
-    )
+    css = "hc-open-report" if kind == "report" else "hc-export"
     return (
-        f'<form class="hc-{"open-report" if kind == "report" else "export"}" method="post" '
-        f'action="{name}"{target} style="display:inline;margin:0">{fields}'
-        '<button type="submit" style="background:none;border:none;padding:0;color:#0645ad;'
-        f'text-decoration:underline;cursor:pointer;font:inherit">{label}</button></form>'
+        f'<form class="{css} hc-inline" method="post" action="/sensor/{name}"{target}>'
+        f"{_fields(device=device_id, session=session_id)}"
+        f'<button type="submit">{label}</button></form>'
+    )
+
+
+def action_form(
+    action: str, device_id: str, session_id: str, label: str, css: str, **more: Any
+) -> str:
+    """A button that POSTs ``action`` (``/sensor/sessions/<action>``) for one session."""
+    danger = " hc-danger" if "delete" in css else ""
+    return (
+        f'<form class="{css} hc-inline" method="post" action="/sensor/sessions/{action}">'
+        f"{_fields(device=device_id, session=session_id, **more)}"
+        f'<button type="submit" class="{danger.strip()}">{label}</button></form>'
     )
 
 
@@ -104,14 +158,16 @@ def device_labels(devices: list[str], players: dict[str, str]) -> dict[str, str]
     return labels
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+def clock(ns: int | float | None, with_date: bool = True) -> str:
+    """A time in the server's local time zone (``2026-05-01 18:02`` or ``18:02:10``)."""
+    if ns is None or (isinstance(ns, float) and ns != ns) or not ns:
+        return "–"
+    when = datetime.fromtimestamp(int(ns) / 1e9).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M") if with_date else when.strftime("%H:%M:%S")
 
 
 def _when(start: pd.Timestamp) -> str:
-    if pd.isna(start):
-        return "–"
-    return datetime.fromtimestamp(start.value / 1e9).astimezone().strftime("%Y-%m-%d %H:%M")
+    return "–" if pd.isna(start) else clock(start.value)
 
 
 def _length(seconds: float) -> str:
@@ -120,11 +176,78 @@ def _length(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class SessionsPage(pn.viewable.Viewer):
-    """The sessions of ``data_dir``. ``recording(device, session)`` says whether a session is
-    being recorded right now (it cannot be deleted); ``start_report(data_dir, device,
-    session, end_ns)`` starts making a report, ``report_status(data_dir, device, session)``
-    returns its job (``state``, ``progress``, ``error``) or None."""
+def card_id(device_id: str, session_id: str) -> str:
+    """The HTML id of a session's card (a page can link to it after an action)."""
+    digest = hashlib.sha1(f"{device_id}\0{session_id}".encode()).hexdigest()[:12]
+    return f"s-{digest}"
+
+
+def report_state(
+    data_dir: Path, device_id: str, session_id: str, end_ns: int, start_ns: int, job: Any
+) -> tuple[str, bool]:
+    """What a session's card says of its report, and whether one is being made.
+
+    The newest report of the session on disk (``data/derived``, so after a restart too) can
+    always be opened; it says the time it covers, and "make again" when the session grew after
+    it or its marks changed. ``job`` is the session's report job (``state``, ``progress``,
+    ``error``) or None."""
+    making = job is not None and job.state in ("queued", "running")
+    newest = newest_report(data_dir, device_id, session_id)
+    make_label = "Make report"
+    parts: list[str] = []
+    if newest is not None:
+        covered, _ = report_key(newest)
+        since = f"{clock(start_ns, with_date=False)}–" if start_ns else "up to "
+        parts.append(
+            file_form("report", device_id, session_id)
+            + f' <span class="hc-report-covers">report of {since}'
+            f"{clock(covered, with_date=False)}</span>"
+        )
+        if end_ns and covered < end_ns:
+            parts.append(
+                '<span class="hc-report-stale">the session has grown since: make again '
+                "for the rest</span>"
+            )
+            make_label = "Make again"
+        elif report_is_stale(data_dir, device_id, session_id):
+            parts.append(
+                '<span class="hc-report-stale">made before your last mark; make again</span>'
+            )
+            make_label = "Make again"
+        else:
+            make_label = ""
+    if making:
+        parts.append(f'<span class="hc-report-state">making the report: {_e(job.progress)}…</span>')
+    elif job is not None and job.state == "failed":
+        parts.append(
+            f'<span class="hc-report-state hc-problem">report failed: {_e(job.error)}</span>'
+        )
+        make_label = "Try again"
+    if newest is None and not making and (job is None or job.state != "failed"):
+        parts.append('<span class="hc-muted">no report yet</span>')
+    if make_label and not making:
+        parts.append(action_form("report", device_id, session_id, make_label, "hc-make-report"))
+    return " ".join(parts), making
+
+
+@dataclass
+class Done:
+    """What an action did: a line to show (``error`` when refused) and where to go next
+    (``query``: the sessions page's query, or ``to``: another page of the server)."""
+
+    message: str
+    error: bool = False
+    query: dict[str, str] | None = None
+    to: str = ""
+
+
+class SessionsPage:
+    """The sessions and players pages of ``data_dir``, as HTML. ``recording(device, session)``
+    says whether a session is being recorded right now (it cannot be deleted);
+    ``start_report(data_dir, device, session, end_ns)`` starts making a report,
+    ``report_status(data_dir, device, session)`` returns its job or None.
+
+    Every method reads files: call them off the event loop."""
 
     def __init__(
         self,
@@ -133,248 +256,142 @@ class SessionsPage(pn.viewable.Viewer):
         recording: Callable[[str, str], bool] = lambda device, session: False,
         start_report: Callable[[Path, str, str, int], Any] | None = None,
         report_status: Callable[[Path, str, str], Any] | None = None,
-        period_ms: int = 1000,
-        **params: Any,
+        footer: Callable[[], str] | None = None,
     ) -> None:
-        super().__init__(**params)
         self.data_dir = Path(data_dir)
         self.recording = recording
         self.start_report = start_report
         self.report_status = report_status
-        self.rows: list[SessionRow] = []
-        self.page_number = 0
-        self.total = 0
-        self._jobs_seen: dict[tuple[str, str], Any] = {}
-        self._loads = 0  # the newest load asked for; an older one's result is dropped
-        self._lock = threading.Lock()
-        self._doc = pn.state.curdoc
-        self._background = self._doc is not None and self._doc.session_context is not None
-        self._report_panes: dict[tuple[str, str], tuple[pn.pane.HTML, SessionRow]] = {}
-        self.message = pn.pane.HTML("", css_classes=["hc-message"], sizing_mode="stretch_width")
-        self.player_filter = pn.widgets.Select(
-            label="Player", options=[ALL_PLAYERS], width=260, css_classes=["hc-player-filter"]
-        )
-        self.refresh_button = pn.widgets.Button(
-            label="↻ Refresh", width=110, css_classes=["hc-refresh"]
-        )
-        self.device_select = pn.widgets.Select(
-            label="Device", options=[], width=300, css_classes=["hc-device-select"]
-        )
-        self.player_name = pn.widgets.TextInput(
-            label="Player name",
-            placeholder="e.g. Maya — belt phone",
-            width=260,
-            css_classes=["hc-player-name"],
-        )
-        self.name_button = pn.widgets.Button(
-            label="Name this device", width=160, css_classes=["hc-name-device"]
-        )
-        self.trend = pn.Column(sizing_mode="stretch_width", css_classes=["hc-trend"])
-        self.listing = pn.Column(
-            pn.pane.HTML('<p class="hc-loading">Reading the sessions…</p>'),
-            sizing_mode="stretch_width",
-            css_classes=["hc-sessions"],
-        )
-        self.newer = pn.widgets.Button(label="← Newer", width=110, css_classes=["hc-newer"])
-        self.older = pn.widgets.Button(label="Older →", width=110, css_classes=["hc-older"])
-        self.page_info = pn.pane.HTML("", css_classes=["hc-page-info"], width=260)
-        self.newer.on_click(lambda event: self._turn(-1))
-        self.older.on_click(lambda event: self._turn(+1))
-        self.player_filter.param.watch(lambda event: self._filter_changed(), "value")
-        self.refresh_button.on_click(lambda event: self.refresh())
-        self.name_button.on_click(lambda event: self._name_device())
-        self.device_select.param.watch(lambda event: self._fill_player_name(), "value")
-        self.layout = pn.Column(
-            pn.pane.HTML(
-                '<h2>Hitting Coach · sessions</h2><p><a href="./">← live view</a></p>',
-                sizing_mode="stretch_width",
-            ),
-            self.message,
-            pn.Row(self.player_filter, self.refresh_button),
-            pn.Card(
-                pn.Row(self.device_select, self.player_name, self.name_button),
-                title="Players: name a device once",
-                collapsed=False,
-                sizing_mode="stretch_width",
-            ),
-            self.trend,
-            pn.Row(self.newer, self.page_info, self.older),
-            self.listing,
-            pn.Row(self.newer, self.page_info, self.older),
-            sizing_mode="stretch_width",
-            stylesheets=[CSS],
-        )
-        if self._background:  # once the page is connected: its list arrives after it
-            pn.state.onload(self.refresh)
-        else:
-            self.refresh()
-        if pn.state.curdoc is not None and period_ms:
-            self._callback = pn.state.add_periodic_callback(self._poll_reports, period=period_ms)
+        #: HTML shown at the end of the sessions page (e.g. the server's own status).
+        self.footer = footer
 
-    def __panel__(self) -> pn.Column:
-        return self.layout
-
-    # ----------------------------------------------------------------------------- state
-    def refresh(self) -> None:
-        """Read the sessions of the current page again and show them: in the background when
-        served (the page shows what it has meanwhile), else right away."""
-        with self._lock:
-            self._loads += 1
-            ticket = self._loads
-        device = self._device()
-        page = self.page_number
-        if not self._background:
-            self._apply(ticket, *self._load(page, device))
-            return
-        doc = self._doc
-
-        def work() -> None:
-            try:
-                result = self._load(page, device)
-            except Exception:  # a page must show something: the error, not a spinner
-                log.exception("cannot list the sessions")
-                result = (None, [], {}, "cannot list the sessions (see the server's log)")
-            try:
-                doc.add_next_tick_callback(lambda: self._apply(ticket, *result))
-            except Exception:  # the page was closed meanwhile
-                log.debug("sessions page gone before its list was ready", exc_info=True)
-
-        _worker.submit(work)
-
-    def _device(self) -> str | None:
-        value = self.player_filter.value
-        return None if value in (None, ALL_PLAYERS) else value
-
-    def _load(
-        self, page: int, device: str | None
-    ) -> tuple[SessionListing | None, list[SessionRow], dict[str, str], str]:
-        """What a refresh shows (run off the event loop): the page of sessions, the chosen
-        device's trend rows, the player names, and an error to say."""
+    # ------------------------------------------------------------------------ sessions
+    def sessions(
+        self,
+        page_number: int = 0,
+        player: str | None = None,
+        *,
+        said: tuple[str, bool] | None = None,
+        ask_delete: tuple[str, str] | None = None,
+    ) -> str:
+        """The sessions page: page ``page_number`` (0: the newest) of ``player``'s (a device
+        id; None: everyone's) sessions, ``said`` (a line, and whether it is an error) at the
+        top, and the delete confirmation of ``ask_delete`` (device, session) if given."""
+        error = ""
         try:
             listing = sessions_page(
-                self.data_dir, page, PER_PAGE, device=device, growing=self.recording
+                self.data_dir, page_number, PER_PAGE, device=player, growing=self.recording
             )
-            trend = (
-                device_trend_rows(self.data_dir, device, self.recording)
-                if device is not None
-                else []
+            rows, total, devices, page_number = (
+                listing.rows,
+                listing.total,
+                listing.devices,
+                listing.page,
             )
         except (HittingCoachError, OSError) as e:
-            return None, [], {}, f"cannot list the sessions: {e}"
-        return listing, trend, read_players(self.data_dir), ""
-
-    def _apply(
-        self,
-        ticket: int,
-        listing: SessionListing | None,
-        trend: list[SessionRow],
-        names: dict[str, str],
-        error: str,
-    ) -> None:
-        with self._lock:
-            if ticket != self._loads:
-                return  # a newer load is on its way
+            error = f"cannot list the sessions: {e}"
+            rows, total, devices = [], 0, []
+        names = read_players(self.data_dir)
+        parts = ["<h1>Sessions</h1>"]
+        if said and said[0]:
+            parts.append(_message(*said))
         if error:
-            self._say(error, error=True)
-        if listing is None:
-            self.rows, self.total, devices = [], 0, sorted(names)
-        else:
-            self.rows, self.total, devices = listing.rows, listing.total, listing.devices
-            self.page_number = listing.page
-        self._trend_rows = trend
-        labels = device_labels(devices, names)
-        current = self.player_filter.value
-        self._applying = True
-        try:
-            self.player_filter.options = {ALL_PLAYERS: ALL_PLAYERS, **labels}
-            if current not in labels.values():
-                self.player_filter.value = ALL_PLAYERS
-        finally:
-            self._applying = False
-        every = device_labels(sorted(set(devices) | set(names)), names)
-        chosen = self.device_select.value
-        self.device_select.options = every
-        self.device_select.value = (
-            chosen if chosen in every.values() else next(iter(every.values()), None)
-        )
-        self._fill_player_name()
-        self._show()
-
-    def _filter_changed(self) -> None:
-        if getattr(self, "_applying", False):
-            return
-        self.page_number = 0
-        self.refresh()
-
-    def _turn(self, step: int) -> None:
-        self.page_number = max(0, self.page_number + step)
-        self.refresh()
-
-    def _say(self, text: str, error: bool = False) -> None:
-        color = "#b00020" if error else "#1b5e20"
-        self.message.object = (
-            f'<p class="hc-msg" style="color:{color}">{_e(text)}</p>' if text else ""
-        )
-
-    def _fill_player_name(self) -> None:
-        device = self.device_select.value
-        self.player_name.value = read_players(self.data_dir).get(device, "") if device else ""
-
-    def _name_device(self) -> None:
-        device = self.device_select.value
-        if not device:
-            self._say("no device to name yet: record a session first", error=True)
-            return
-        try:
-            set_player(self.data_dir, device, self.player_name.value)
-        except HittingCoachError as e:
-            self._say(str(e), error=True)
-            return
-        name = self.player_name.value.strip()
-        self._say(f"{device} is now {name}" if name else f"{device} has no name now")
-        self.refresh()
-
-    # ------------------------------------------------------------------------- showing
-    def _show(self) -> None:
-        rows = self.rows
-        self._report_panes = {}
+            parts.append(_message(error, True))
+        parts.append(self._filter(devices, names, player))
+        parts.append(self._name_form(sorted(set(devices) | set(names)), names, "/sensor/sessions"))
+        if player is not None:
+            who = display_name(player, names)
+            parts.append(
+                f'<p class="hc-trend-link"><a href="/sensor/player?{urlencode({"device": player})}">'
+                f"{_e(who)}: sessions, numbers over time and against the levels →</a></p>"
+            )
+        pager = self._pager(page_number, len(rows), total, player)
+        parts.append(pager)
         if not rows:
-            self.listing.objects = [pn.pane.HTML("<p>No sessions recorded yet.</p>")]
-        elif not self._background:
-            self.listing.objects = [self._session_card(r) for r in rows]
-        else:  # a few cards a tick: the phones' POSTs are answered in between
-            self.listing.objects = [self._session_card(r) for r in rows[:_CARDS_PER_TICK]]
-            self._add_cards(self._loads, rows[_CARDS_PER_TICK:])
-        first = self.page_number * PER_PAGE
-        self.page_info.object = (
-            f'<span class="hc-muted">sessions {first + 1:,}–{first + len(rows):,} of '
-            f"{self.total:,}, newest first</span>"
-            if rows
-            else ""
+            parts.append('<p class="hc-box">No sessions recorded yet.</p>')
+        parts.append('<div class="hc-sessions">')
+        parts.extend(self._card(r, names, ask_delete) for r in rows)
+        parts.append("</div>")
+        if rows:
+            parts.append(pager)
+        if self.footer is not None:
+            parts.append(f'<footer class="hc-footer hc-muted">{self.footer()}</footer>')
+        return page(
+            "Hitting Coach · sessions",
+            "".join(parts) + _POLL_SCRIPT + _NAME_SCRIPT,
+            active="sessions",
         )
-        self.newer.disabled = self.page_number == 0
-        self.older.disabled = first + len(rows) >= self.total
-        device = self._device()
-        self.trend.objects = [] if device is None else self._trend(device)
 
-    def _add_cards(self, ticket: int, rest: list[SessionRow]) -> None:
-        if not rest:
-            return
+    def _filter(self, devices: list[str], names: dict[str, str], player: str | None) -> str:
+        labels = device_labels(devices, names)
+        options = [f'<option value="">{ALL_PLAYERS}</option>'] + [
+            f'<option value="{_e(d)}"{" selected" if d == player else ""}>{_e(label)}</option>'
+            for label, d in labels.items()
+        ]
+        return (
+            '<form class="hc-row hc-filter" method="get" action="/sensor/sessions">'
+            '<label class="hc-player-filter">Player'
+            f'<select name="player" onchange="this.form.submit()">{"".join(options)}</select>'
+            '</label><button type="submit" class="hc-refresh">↻ Show</button></form>'
+        )
 
-        def more() -> None:
-            if ticket != self._loads:
-                return  # a newer list replaced this one
-            self.listing.extend([self._session_card(r) for r in rest[:_CARDS_PER_TICK]])
-            self._add_cards(ticket, rest[_CARDS_PER_TICK:])
+    def _name_form(self, devices: list[str], names: dict[str, str], back: str) -> str:
+        if not devices:
+            return ""
+        labels = device_labels(devices, names)
+        first = next(iter(labels.values()))
+        options = "".join(
+            f'<option value="{_e(d)}">{_e(label)}</option>' for label, d in labels.items()
+        )
+        known = html.escape(_json({d: names.get(d, "") for d in devices}), quote=True)
+        return (
+            '<details class="hc-box hc-players-card" open><summary><b>Players: name a device '
+            "once</b></summary>"
+            '<form class="hc-row" method="post" action="/sensor/players/name">'
+            f"{_fields(back=back)}"
+            '<label class="hc-device-select">Device'
+            f'<select name="device" data-names="{known}">{options}</select></label>'
+            '<label class="hc-player-name">Player name'
+            f'<input type="text" name="name" maxlength="80" value="{_e(names.get(first, ""))}" '
+            'placeholder="e.g. Maya — belt phone"></label>'
+            '<span class="hc-name-device"><button type="submit" class="hc-primary">'
+            "Name this device</button></span></form></details>"
+        )
 
-        self._doc.add_next_tick_callback(more)
+    def _pager(self, page_number: int, shown: int, total: int, player: str | None) -> str:
+        if not total:
+            return ""
+        first = page_number * PER_PAGE
 
-    def _session_card(self, row: SessionRow) -> pn.Column:
-        title = _e(row.name) if row.name else _e(row.session_id)
+        def link(to: int, label: str, css: str, enabled: bool) -> str:
+            if not enabled:
+                return f'<span class="hc-button {css}" aria-disabled="true">{label}</span>'
+            query = {"page": str(to), **({"player": player} if player else {})}
+            return (
+                f'<a class="hc-button {css}" href="/sensor/sessions?{urlencode(query)}">{label}</a>'
+            )
+
+        return (
+            '<div class="hc-pager">'
+            + link(page_number - 1, "← Newer", "hc-newer", page_number > 0)
+            + f'<span class="hc-page-info hc-muted">sessions {first + 1:,}–{first + shown:,} '
+            f"of {total:,}, newest first</span>"
+            + link(page_number + 1, "Older →", "hc-older", first + shown < total)
+            + "</div>"
+        )
+
+    def _card(
+        self, row: SessionRow, names: dict[str, str], ask_delete: tuple[str, str] | None
+    ) -> str:
+        device, session = row.key
+        title = _e(row.name) if row.name else _e(session)
+        live = self.recording(device, session)
         if row.swings is not None:
-            swings = f"{row.swings} swings" + (" so far" if row.so_far else "")
+            swings = f"{row.swings} swing{'' if row.swings == 1 else 's'}" + (
+                " so far" if row.so_far else ""
+            )
         elif row.problem:
-            swings = f'<span class="hc-problem" style="color:#b00020">{_e(row.problem)}</span>'
+            swings = f'<span class="hc-problem">{_e(row.problem)}</span>'
         else:
             swings = "recording now: swings are counted when it stops"
         if row.not_counted:
@@ -391,162 +408,158 @@ class SessionsPage(pn.viewable.Viewer):
             + "</li>"
             for t in row.takes
         )
-        session_line = (
-            f'<span class="hc-muted">session {_e(row.session_id)}</span>' if row.name else ""
+        ids = f"device {_e(device)}" + (f" · session {_e(session)}" if row.name else "")
+        player_link = f"/sensor/player?{urlencode({'device': device})}"
+        job = self.report_status(self.data_dir, device, session) if self.report_status else None
+        start_ns = 0 if pd.isna(row.start) else int(row.start.value)
+        report, pending = report_state(self.data_dir, device, session, row.end_ns, start_ns, job)
+        pending_attr = (
+            f' data-pending="1" data-device="{_e(device)}" data-session="{_e(session)}"'
+            if pending
+            else f' data-device="{_e(device)}" data-session="{_e(session)}"'
         )
-        export = file_form("export", *row.key)
-        info = pn.pane.HTML(
-            f'<hr><div class="hc-session"><b class="hc-player">{_e(row.player)}</b> · '
-            f'<span class="hc-title">{title}</span> {session_line}<br>'
-            f"{_when(row.start)} · {_length(row.duration_s)} · "
+        if live:
+            delete = (
+                '<span class="hc-delete"><button type="button" disabled>Delete…</button></span>'
+                ' <span class="hc-muted hc-live-note">being recorded right now: it can be '
+                "deleted once the phone stops</span>"
+            )
+        else:
+            delete = action_form("delete", device, session, "Delete…", "hc-delete", step="ask")
+        confirm = ""
+        if ask_delete == row.key and not live:
+            confirm = (
+                '<div class="hc-confirm"><p class="hc-confirm-text">Delete session '
+                f"<b>{title}</b> of {_e(row.player)} ({row.readings:,} readings, its marks and "
+                'reports)? This cannot be undone.</p><div class="hc-row">'
+                + action_form(
+                    "delete", device, session, "Yes, delete it", "hc-delete-yes", step="yes"
+                )
+                + '<a class="hc-button hc-delete-no" href="/sensor/sessions#'
+                + card_id(device, session)
+                + '">Keep it</a></div></div>'
+            )
+        return (
+            f'<article class="hc-session-card" id="{card_id(device, session)}">'
+            f'<div class="hc-session"><b class="hc-title">{title}</b> · '
+            f'<a class="hc-player" href="{_e(player_link)}">{_e(row.player)}</a>'
+            + (' <span class="hc-live">● recording</span>' if live else "")
+            + f"<br>{_when(row.start)} · {_length(row.duration_s)} · "
             f'<span class="hc-swing-count">{swings}</span> · {row.readings:,} readings'
             + (f"<ul>{takes}</ul>" if takes else "")
             + hint
-            + f"<br>{export}</div>",
-            sizing_mode="stretch_width",
-        )
-        report_pane = pn.pane.HTML(
-            self._report_html(row), css_classes=["hc-report"], sizing_mode="stretch_width"
-        )
-        self._report_panes[row.key] = (report_pane, row)
-        self._jobs_seen.pop(row.key, None)  # a new card: its first poll looks again
-        make = pn.widgets.Button(label="Make report", width=130, css_classes=["hc-make-report"])
-        make.on_click(lambda event, r=row: self._make_report(r))
-        rename_input = pn.widgets.TextInput(
-            value=row.name, placeholder="session name", width=220, css_classes=["hc-rename-input"]
-        )
-        rename = pn.widgets.Button(label="Rename", width=100, css_classes=["hc-rename"])
-        rename.on_click(lambda event, r=row, w=rename_input: self._rename(r, w.value))
-        delete = pn.widgets.Button(
-            label="Delete…", color="danger", width=100, css_classes=["hc-delete"]
-        )
-        confirm = pn.Row(visible=False, css_classes=["hc-confirm"])
-        delete.on_click(lambda event, r=row, c=confirm: self._ask_delete(r, c))
-        return pn.Column(
-            info,
-            pn.Row(make, report_pane),
-            pn.Row(rename_input, rename, delete),
-            confirm,
-            sizing_mode="stretch_width",
-            css_classes=["hc-session-card"],
+            + f'<div class="hc-id">{ids}</div></div>'
+            f'<div class="hc-report"{pending_attr}>{report}</div>'
+            '<div class="hc-row">'
+            f'<form class="hc-row" method="post" action="/sensor/sessions/rename">'
+            f"{_fields(device=device, session=session)}"
+            f'<label class="hc-rename-input">Session name<input type="text" name="name" '
+            f'maxlength="80" value="{_e(row.name)}" placeholder="session name"></label>'
+            '<span class="hc-rename"><button type="submit">Rename</button></span></form>'
+            "</div>"
+            f'<div class="hc-row">{file_form("export", device, session)} {delete}</div>'
+            f"{confirm}</article>"
         )
 
-    def _report_html(self, row: SessionRow) -> str:
-        job = self.report_status(self.data_dir, *row.key) if self.report_status else None
-        link = file_form("report", *row.key)
-        if job is not None and job.state in ("queued", "running"):
-            return f'<span class="hc-report-state">making the report: {_e(job.progress)}…</span>'
-        if report_path(self.data_dir, *row.key, row.end_ns).is_file():
-            return link
-        if job is not None and job.state == "failed":
-            return f'<span class="hc-report-state" style="color:#b00020">report failed: {_e(job.error)}</span>'
-        if newest_report(self.data_dir, *row.key) is not None and report_is_stale(
-            self.data_dir, *row.key
-        ):
-            return (
-                f'{link} <span class="hc-report-stale" style="color:#8a5a00">made before your '
-                "last mark; make again</span>"
+    # -------------------------------------------------------------------------- players
+    def players(self, *, said: tuple[str, bool] | None = None) -> str:
+        """The players page: every device by its player's name, and naming one."""
+        from hitting_coach.ui.player_page import players_html
+
+        line = _message(*said) if said and said[0] else ""
+        return players_html(self.data_dir, self._name_form, line)
+
+    def player(self, device_id: str) -> str | None:
+        """One player's page (None for a device that recorded nothing and has no name)."""
+        from hitting_coach.ui.player_page import player_html
+
+        return player_html(
+            self.data_dir,
+            device_id,
+            self.recording,
+            lambda device, session: file_form("report", device, session),
+        )
+
+    def report_state(self, device_id: str, session_id: str) -> dict[str, Any]:
+        """``{"html": what the card shows of the report, "pending": whether one is being
+        made}`` (the page polls it while a report is made)."""
+        end_ns, start_ns = self._span(device_id, session_id)
+        job = (
+            self.report_status(self.data_dir, device_id, session_id) if self.report_status else None
+        )
+        text, pending = report_state(self.data_dir, device_id, session_id, end_ns, start_ns, job)
+        return {"html": text, "pending": pending}
+
+    def _span(self, device_id: str, session_id: str) -> tuple[int, int]:
+        """The session's last and first reading times (0, 0 for an unknown session)."""
+        for s in reversed(indexed_summaries(self.data_dir)):
+            if s.device_id == device_id and s.session_id == session_id:
+                return s.end_ns or 0, s.start_ns or 0
+        return 0, 0
+
+    # ------------------------------------------------------------------------- actions
+    def act(self, action: str, form: dict[str, str]) -> Done:
+        """Do what a button of the page asks (``rename``, ``delete``, ``report``, ``name``:
+        the form's fields); say what happened. Nothing changes on a refusal."""
+        device, session = form.get("device", ""), form.get("session", "")
+        back = {"card": card_id(device, session)}
+        try:
+            if action == "name":
+                return self._name_device(device, form.get("name", ""), form.get("back", ""))
+            if action == "rename":
+                stored = rename_session(self.data_dir, device, session, form.get("name", ""))
+                return Done(f"renamed to {stored}" if stored else "name removed", query=back)
+            if action == "delete":
+                return self._delete(device, session, form.get("step") == "yes")
+            if action == "report":
+                return self._make_report(device, session)
+        except HittingCoachError as e:
+            return Done(str(e), error=True, query=back)
+        return Done(f"no such action: {action[:40]}", error=True)
+
+    def _name_device(self, device: str, name: str, back: str) -> Done:
+        to = back if back in ("/sensor/sessions", "/sensor/players") else "/sensor/sessions"
+        if not device:
+            return Done("no device to name yet: record a session first", error=True, to=to)
+        set_player(self.data_dir, device, name)
+        name = name.strip()
+        return Done(f"{device} is now {name}" if name else f"{device} has no name now", to=to)
+
+    def _delete(self, device: str, session: str, confirmed: bool) -> Done:
+        title = str(read_meta(session_dir(self.data_dir, device, session)).get("name") or session)
+        if self.recording(device, session):  # refused before it asks
+            return Done(
+                f"{title} is being recorded right now: stop the phone first, then delete it",
+                error=True,
+                query={"card": card_id(device, session)},
             )
-        return '<span class="hc-muted">no report yet</span>'
+        if not confirmed:
+            ask = {"ask_device": device, "ask_session": session, "card": card_id(device, session)}
+            return Done("", query=ask)
+        delete_session(self.data_dir, device, session, self.recording)
+        forget_summary(self.data_dir, device, session)
+        return Done(f"deleted session {title}")
 
-    def _make_report(self, row: SessionRow) -> None:
+    def _make_report(self, device: str, session: str) -> Done:
+        back = {"card": card_id(device, session)}
         if self.start_report is None:
-            self._say("reports cannot be made from this page here", error=True)
-            return
+            return Done("reports cannot be made from this page here", error=True, query=back)
+        end_ns, _ = self._span(device, session)
+        if not end_ns:
+            return Done(f"no session {session} to report on", error=True)
         try:
-            self.start_report(self.data_dir, row.device_id, row.session_id, row.end_ns)
-        except (HittingCoachError, OSError) as e:
-            self._say(f"cannot make the report: {e}", error=True)
-            return
-        self._poll_reports()
+            self.start_report(self.data_dir, device, session, end_ns)
+        except OSError as e:
+            return Done(f"cannot make the report: {e.strerror}", error=True, query=back)
+        return Done("making the report: it opens here when it is ready", query=back)
 
-    def _poll_reports(self) -> None:
-        """Show each card's report state again where its job changed (the job table is in
-        memory; the files are looked at only then: this runs every second on the loop)."""
-        seen = self._jobs_seen
-        for key, (pane, row) in self._report_panes.items():
-            job = self.report_status(self.data_dir, *key) if self.report_status else None
-            state = None if job is None else (id(job), job.state, job.progress, job.path)
-            if key in seen and seen[key] == state:
-                continue
-            seen[key] = state
-            text = self._report_html(row)
-            if pane.object != text:
-                pane.object = text
 
-    def _rename(self, row: SessionRow, name: str) -> None:
-        try:
-            stored = rename_session(self.data_dir, row.device_id, row.session_id, name)
-        except HittingCoachError as e:
-            self._say(str(e), error=True)
-            return
-        self._say(f"renamed to {stored}" if stored else "name removed")
-        self.refresh()
+def _message(text: str, error: bool = False) -> str:
+    css = "hc-error" if error else "hc-ok"
+    return f'<p class="hc-msg {css}" role="status">{_e(text)}</p>'
 
-    def _ask_delete(self, row: SessionRow, confirm: pn.Row) -> None:
-        title = row.name or row.session_id
-        yes = pn.widgets.Button(
-            label="Yes, delete it", color="danger", width=140, css_classes=["hc-delete-yes"]
-        )
-        no = pn.widgets.Button(label="Keep it", width=100, css_classes=["hc-delete-no"])
-        yes.on_click(lambda event: self._delete(row))
-        no.on_click(lambda event: setattr(confirm, "visible", False))
-        confirm.objects = [
-            pn.pane.HTML(
-                f'<p class="hc-confirm-text">Delete session <b>{_e(title)}</b> of '
-                f"{_e(row.player)} ({row.readings:,} readings, its marks and report)? "
-                "This cannot be undone.</p>"
-            ),
-            yes,
-            no,
-        ]
-        confirm.visible = True
 
-    def _delete(self, row: SessionRow) -> None:
-        try:
-            delete_session(self.data_dir, row.device_id, row.session_id, self.recording)
-        except HittingCoachError as e:
-            self._say(str(e), error=True)
-            return
-        forget_summary(self.data_dir, row.device_id, row.session_id)
-        self._say(f"deleted session {row.name or row.session_id}")
-        self.refresh()
+def _json(value: Any) -> str:
+    import orjson
 
-    # ---------------------------------------------------------------------------- trend
-    def _trend(self, device: str) -> list[Any]:
-        rows = getattr(self, "_trend_rows", [])
-        player = display_name(device, read_players(self.data_dir))
-        trend = player_trend(rows, device)
-        if trend.empty:
-            return [pn.pane.HTML(f"<p>No swings measured for {_e(player)} yet.</p>")]
-        plots = []
-        x = list(range(1, len(trend) + 1))
-        for column, (label, unit) in HEADLINES.items():
-            if column not in trend.columns or trend[column].isna().all():
-                continue
-            fig = figure(
-                title=f"{label} ({unit}), median per session",
-                height=220,
-                sizing_mode="stretch_width",
-                toolbar_location=None,
-                x_axis_label="session",
-                name=f"trend-{column}",
-            )
-            data = {
-                "x": x,
-                "y": trend[column].tolist(),
-                "session": trend["session"].astype(str).tolist(),
-                "swings": trend["swings"].tolist(),
-            }
-            fig.line("x", "y", source=data, line_width=2)
-            fig.scatter("x", "y", source=data, size=9)
-            fig.add_tools(
-                HoverTool(tooltips=[("session", "@session"), ("swings", "@swings"), (unit, "@y")])
-            )
-            fig.xaxis.ticker = x
-            plots.append(pn.pane.Bokeh(fig, sizing_mode="stretch_width", min_width=260))
-        heading = pn.pane.HTML(
-            f'<h3 class="hc-trend-title">{_e(player)}: {len(trend)} sessions side by side</h3>',
-            sizing_mode="stretch_width",
-        )
-        return [heading, pn.FlexBox(*plots, sizing_mode="stretch_width")]
+    return orjson.dumps(value).decode()

@@ -123,7 +123,11 @@ class LoginRequired(AppHandler):
         else:
             return
         if not user:
-            self.reply(401, {"error": "log in first: open /sensor/ in this browser"})
+            self.refuse_login()
+
+    def refuse_login(self) -> None:
+        """Answer a request that needs the login, without it (a page redirects to the login)."""
+        self.reply(401, {"error": "log in first: open /sensor/ in this browser"})
 
     def same_origin(self) -> bool:
         """The request comes from this server's own page (or an allowed host's), or from no

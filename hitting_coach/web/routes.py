@@ -22,6 +22,13 @@ from hitting_coach.web.app import App, AppHandler, LoginRequired
 from hitting_coach.web.data import DataEndpoint
 from hitting_coach.web.files import ExportHandler, ReportHandler
 from hitting_coach.web.live import LiveSocket
+from hitting_coach.web.pages import (
+    ActionHandler,
+    PlayerPageHandler,
+    PlayersPageHandler,
+    ReportStateHandler,
+    SessionsPageHandler,
+)
 
 __all__ = [
     "MetricsHandler",
@@ -135,4 +142,11 @@ def routes(app: App) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/swings.json", SwingsHandler, kwargs),
         (r"$|/", RootRedirect, {}),
         (r"/live\.ws", LiveSocket, kwargs),
+        # the server's own pages (web/pages.py)
+        (r"/sessions", SessionsPageHandler, kwargs),
+        (r"/sessions/report_state\.json", ReportStateHandler, kwargs),
+        (r"/sessions/(rename|delete|report)", ActionHandler, kwargs),
+        (r"/players/(name)", ActionHandler, kwargs),
+        (r"/players", PlayersPageHandler, kwargs),
+        (r"/player", PlayerPageHandler, kwargs),
     ]
