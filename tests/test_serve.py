@@ -208,15 +208,15 @@ def test_at_the_open_file_limit_the_log_stays_small_and_the_server_recovers(tmp_
 
 # ------------------------------------------------------------- issue 29, finding 2 (Bokeh)
 def test_bokeh_pages_and_their_websocket_refuse_other_hosts_and_origins(server):
-    """The Panel pages and Bokeh's own websocket (where the sessions page's Delete, Rename,
-    players and reports, and the dashboard's marks, travel) check Host like our routes, and
-    Bokeh checks the websocket's Origin (``--allow-websocket-origin``, from the same list)."""
+    """The pages and Bokeh's own websocket (where the dashboard's marks travel) check Host like
+    our routes, and Bokeh checks the websocket's Origin (``--allow-websocket-origin``, from
+    the same list)."""
     port = server.port
     evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
     for path in ("/sensor/", "/sensor/sessions"):
         assert httpx.get(server.base + path, headers=evil, timeout=30).status_code == 403
         assert httpx.get(server.base + path, timeout=60).status_code == 200
-    ws = server.base.replace("http://", "ws://") + "/sensor/sessions/ws"
+    ws = server.base.replace("http://", "ws://") + "/sensor/ws"
     assert ws_status(ws, evil) == 403  # DNS rebinding: the Host check
     assert ws_status(ws, {"Origin": f"http://evil.example:{port}"}) == 403  # Bokeh's own check
     assert ws_status(ws, {"Origin": f"http://localhost:{port}"}) != 403  # only the token missing
@@ -242,8 +242,8 @@ def test_on_a_network_address_the_login_is_on_with_a_password_printed_once(tmp_p
         for path in ("/sensor/", "/sensor/sessions"):
             page = httpx.get(base + path, timeout=30)
             assert page.status_code == 302 and "login" in page.headers["location"], path
-        # the sessions page's actions travel over Bokeh's websocket: no login, no socket
-        ws = base.replace("http://", "ws://") + "/sensor/sessions/ws"
+        # the dashboard's marks travel over Bokeh's websocket: no login, no socket
+        ws = base.replace("http://", "ws://") + "/sensor/ws"
         assert ws_status(ws, {"Origin": f"http://127.0.0.1:{server.port}"}) != "open"
         with httpx.Client(timeout=10) as client:
             login = client.post(

@@ -129,10 +129,10 @@ def test_the_live_page_and_the_sessions_page_say_once_what_to_switch_on(tmp_path
         assert all("speed only" in text for text in rows.all_inner_texts())
         page.goto(server.base + "/sensor/sessions")
         card = page.locator(".hc-session-card")
-        wait_for(lambda: card.count() == 1, 60, what="the recorded session")
+        wait_for(lambda: page.reload() or card.count() == 1, 60, what="the recorded session")
         summary = card.locator(".hc-session")
         wait_for(
-            lambda: "judged by speed only" in "".join(summary.all_inner_texts()),
+            lambda: page.reload() or "judged by speed only" in "".join(summary.all_inner_texts()),
             60,
             what="the hint on its card",
         )
