@@ -88,6 +88,10 @@ def _browser_renders(url: str, times: int, timeout_s: float) -> list[float | Non
                     took = time.perf_counter() - start
                     break
                 time.sleep(0.05)
+            answered = page.evaluate(
+                "() => performance.getEntriesByType('navigation')[0].responseStart / 1000"
+            )
+            print(f"  (Chromium: the server's answer began {answered:.2f} s after navigation)")
             out.append(took)
             page.close()
         browser.close()

@@ -33,6 +33,9 @@ __all__ = ["ReportJob", "ReportJobs"]
 log = logging.getLogger(__name__)
 
 _PREPARE = "prepare"  # a queue item: have a kernel ready
+#: The report kernel runs this much nicer than the server: its start-up and reports yield the
+#: CPU to the phones' POSTs and the pages (a report waits a little on a busy machine instead).
+KERNEL_NICE = 10
 _STOP = None  # the sentinel that stops the worker
 
 
@@ -184,7 +187,7 @@ class ReportJobs:
             self.spare = None
         if self.spare is None:
             try:
-                self.spare = WarmKernel(self.notebook.parent)
+                self.spare = WarmKernel(self.notebook.parent, nice=KERNEL_NICE)
             except Exception:  # the report then starts its own and says what fails
                 log.exception("cannot start a report kernel ahead")
         return self.spare

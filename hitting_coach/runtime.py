@@ -21,7 +21,7 @@ from hitting_coach import __version__
 from hitting_coach.analysis.corrections import MarkedLiveSwings, json_ready, stored_swing_count
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.config import Settings
-from hitting_coach.errors import StartupError
+from hitting_coach.errors import HittingCoachError, StartupError
 from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.parse import Limits
 from hitting_coach.report_jobs import ReportJobs
@@ -89,6 +89,11 @@ def release_data_dir(data_dir: Path) -> None:
         fd = _held.pop(data_dir.resolve(), None)
     if fd is not None:
         os.close(fd)
+
+
+#: Seconds after the first open of the sessions or players pages that the report kernel kept
+#: ready starts (a report asked for before then starts its own kernel).
+PREPARE_AFTER_S = 10.0
 
 
 class Runtime:
@@ -201,13 +206,23 @@ class Runtime:
         first time one is asked for (it imports the page's libraries)."""
         from hitting_coach.ui.sessions_page import SessionsPage
 
-        self.reports.prepare()  # someone may ask for a report: have a kernel ready for it
+        # Someone may ask for a report: have a kernel ready for it, started a little after the
+        # first page is on screen (its start-up would slow that page's first answer).
+        timer = threading.Timer(PREPARE_AFTER_S, self._prepare_report)
+        timer.daemon = True
+        timer.start()
         return SessionsPage(
             self.settings.data_path,
             recording=lambda device, session: self.recorder.device_clock(device)[1] == session,
             start_report=self.reports.start,
             report_status=self.reports.status,
         )
+
+    def _prepare_report(self) -> None:
+        try:
+            self.reports.prepare()
+        except HittingCoachError as e:  # stopping meanwhile: no kernel needed
+            log.debug("no report kernel ahead: %s", e)
 
     def live_swings(self, device: str) -> list[dict[str, Any]] | None:
         """``device``'s live swings, oldest first, the coach's marks applied, as plain JSON

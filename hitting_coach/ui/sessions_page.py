@@ -362,6 +362,12 @@ class SessionsPage:
         if not total:
             return ""
         first = page_number * PER_PAGE
+        info = (
+            f'<span class="hc-page-info hc-muted">sessions {first + 1:,}–{first + shown:,} '
+            f"of {total:,}, newest first</span>"
+        )
+        if total <= PER_PAGE:
+            return f'<div class="hc-pager">{info}</div>'
 
         def link(to: int, label: str, css: str, enabled: bool) -> str:
             if not enabled:
@@ -374,8 +380,7 @@ class SessionsPage:
         return (
             '<div class="hc-pager">'
             + link(page_number - 1, "← Newer", "hc-newer", page_number > 0)
-            + f'<span class="hc-page-info hc-muted">sessions {first + 1:,}–{first + shown:,} '
-            f"of {total:,}, newest first</span>"
+            + info
             + link(page_number + 1, "Older →", "hc-older", first + shown < total)
             + "</div>"
         )
@@ -408,7 +413,10 @@ class SessionsPage:
             + "</li>"
             for t in row.takes
         )
-        ids = f"device {_e(device)}" + (f" · session {_e(session)}" if row.name else "")
+        ids = " · ".join(
+            ([f"device {_e(device)}"] if row.player != device else [])
+            + ([f"session {_e(session)}"] if row.name else [])
+        )
         player_link = f"/sensor/player?{urlencode({'device': device})}"
         job = self.report_status(self.data_dir, device, session) if self.report_status else None
         start_ns = 0 if pd.isna(row.start) else int(row.start.value)
@@ -450,14 +458,13 @@ class SessionsPage:
             + hint
             + f'<div class="hc-id">{ids}</div></div>'
             f'<div class="hc-report"{pending_attr}>{report}</div>'
-            '<div class="hc-row">'
+            '<div class="hc-row hc-actions">'
             f'<form class="hc-row" method="post" action="/sensor/sessions/rename">'
             f"{_fields(device=device, session=session)}"
             f'<label class="hc-rename-input">Session name<input type="text" name="name" '
             f'maxlength="80" value="{_e(row.name)}" placeholder="session name"></label>'
             '<span class="hc-rename"><button type="submit">Rename</button></span></form>'
-            "</div>"
-            f'<div class="hc-row">{file_form("export", device, session)} {delete}</div>'
+            f"{file_form('export', device, session)} {delete}</div>"
             f"{confirm}</article>"
         )
 

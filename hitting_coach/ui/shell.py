@@ -64,7 +64,7 @@ button, .hc-button { font: inherit; font-size: 15px; padding: 7px 12px; border-r
 button:hover, .hc-button:hover { background: #eef2f6; }
 button.hc-primary { background: #12324a; color: #fff; border-color: #12324a; }
 button.hc-danger { background: #b00020; color: #fff; border-color: #b00020; }
-button[disabled] { opacity: .5; cursor: not-allowed; }
+button[disabled], .hc-button[aria-disabled=true] { opacity: .45; cursor: not-allowed; }
 form { margin: 0; max-width: 100%; }
 .hc-inline { display: inline; }
 .hc-msg { padding: 8px 12px; border-radius: 6px; margin: 8px 0; font-size: 15px; }
