@@ -122,7 +122,7 @@ def test_a_named_player_shows_instead_of_the_device_id(recorded, page):
     assert DEVICE in _text(page, ".hc-id")
     # a player's sessions: the filter, and their page with the trend of the headline numbers
     page.locator(".hc-player-filter select").select_option(label="Maya — belt phone")
-    wait_for(lambda: "player=" in page.url, 15, what="the filtered page")
+    page.wait_for_url("**/sensor/sessions?player=**")
     page.locator(".hc-trend-link a").click()
     wait_for(lambda: "2 sessions" in _text(page, ".hc-trend-title"), 15)
     wait_for(lambda: page.locator(".hc-trend canvas").count() >= 1, 30, what="the trend")
