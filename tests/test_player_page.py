@@ -47,7 +47,7 @@ def test_with_one_session_the_trend_reads_as_dates_and_a_readable_scale(one_sess
         r"peak pelvis speed \(°/s\): \d+ swings against the levels", levels[0].title.text
     )
     assert set(levels[0].y_range.factors) == {
-        "you",
+        "this player",
         "high school",
         "college",
         "independent",

@@ -41,6 +41,8 @@ BOKEH_JS = '<script src="/sensor/static/js/bokeh.min.js"></script>'
 #: The reference level the trend plots shade (its middle half).
 TREND_LEVEL = "college"
 _DAY_NS = 86_400 * 10**9
+#: The row of the player's own swings on the levels plots.
+PLAYER_ROW = "this player"
 
 
 def _e(text: Any) -> str:
@@ -185,7 +187,7 @@ def _trend_figures(trend: pd.DataFrame) -> list[tuple[Any, str]]:
     out = []
     starts = pd.to_datetime(trend["start"], utc=True).dt.tz_convert(None)
     x_ns = starts.astype("int64").tolist()
-    pad = max((max(x_ns) - min(x_ns)) * 0.08, _DAY_NS / 2)
+    pad = max((max(x_ns) - min(x_ns)) * 0.1, 1.5 * _DAY_NS)  # days on the axis, even for one
     for column, (label, unit) in HEADLINES.items():
         if column not in trend.columns or trend[column].isna().all():
             continue
@@ -195,7 +197,7 @@ def _trend_figures(trend: pd.DataFrame) -> list[tuple[Any, str]]:
         bounds = seen + ([ref[0], ref[2]] if ref else [])
         low, high = _padded(bounds, max(abs(v) for v in bounds) * 0.2 or 1.0)
         fig = figure(
-            title=f"{label} ({unit}): median per session",
+            title=f"{label} ({unit})",
             height=240,
             sizing_mode="stretch_width",
             min_width=260,
@@ -207,8 +209,9 @@ def _trend_figures(trend: pd.DataFrame) -> list[tuple[Any, str]]:
             name=f"trend-{column}",
         )
         fig.xaxis.formatter = DatetimeTickFormatter(
-            days="%b %d", months="%b %Y", hours="%b %d %H:%M", minutes="%H:%M"
+            days="%b %d", months="%b %Y", hours="%H:%M", minutes="%H:%M"
         )
+        fig.xaxis.ticker.desired_num_ticks = 4
         if ref:
             fig.harea(
                 x1=[fig.x_range.start] * 2,
@@ -253,7 +256,7 @@ def _distribution_figures(rows: list[SessionRow]) -> list[tuple[Any, str]]:
             continue
         label, unit = HEADLINES[column]
         refs = table[table["metric"] == column]
-        levels = ["you", *refs["level"].tolist()][::-1]
+        levels = [PLAYER_ROW, *refs["level"].tolist()][::-1]
         fig = figure(
             title=f"{label} ({unit}): {plural(len(values), 'swing')} against the levels",
             height=60 + 36 * len(levels),
@@ -283,11 +286,16 @@ def _distribution_figures(rows: list[SessionRow]) -> list[tuple[Any, str]]:
         )
         q1, median, q3 = np.percentile(values, [25, 50, 75])
         fig.hbar(
-            y=["you"], left=[q1], right=[q3], height=0.5, fill_color="#f6c26b", line_color="#b07a1a"
+            y=[PLAYER_ROW],
+            left=[q1],
+            right=[q3],
+            height=0.5,
+            fill_color="#f6c26b",
+            line_color="#b07a1a",
         )
         fig.scatter(
             [median],
-            ["you"],
+            [PLAYER_ROW],
             marker="dash",
             size=18,
             line_width=3,
@@ -296,7 +304,7 @@ def _distribution_figures(rows: list[SessionRow]) -> list[tuple[Any, str]]:
         )
         rng = np.random.default_rng(0)
         jitter = rng.uniform(-0.2, 0.2, len(values)).tolist()
-        fig.scatter(values, [("you", j) for j in jitter], size=6, alpha=0.6, color="#b00020")
+        fig.scatter(values, [(PLAYER_ROW, j) for j in jitter], size=6, alpha=0.6, color="#b00020")
         lows = [min(values), *refs["q1"].tolist()]
         highs = [max(values), *refs["q3"].tolist()]
         low, high = _padded([min(lows), max(highs)], max(highs) * 0.1)
