@@ -84,7 +84,8 @@ def _open_report(page, card) -> str:
     assert PLAYER in report.title() and SESSION in report.title(), report.title()
     body = report.content()
     assert "Swings found" in body
-    _fits(report, "the report") if page.viewport_size["width"] > 600 else None
+    report.wait_for_timeout(2000)  # (its plots laid out to the screen's width)
+    _fits(report, "the report")
     for label in ("Live", "Sessions", "Players"):  # the app's header, as plain links
         assert report.locator(".hc-shell nav a", has_text=label).count() == 1
     report.close()

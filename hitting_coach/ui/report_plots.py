@@ -72,6 +72,8 @@ _EVENT_COLORS = {
     "impact": "#d62728",
 }
 _WIDTH = 900
+#: The narrowest a report figure gets (a 390 px phone screen, less the page's margins).
+_MIN_WIDTH = 280
 #: Plots of a session's time: zoom and pan along time only.
 _TOOLS_X = "xpan,xwheel_zoom,box_zoom,reset,save"
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
@@ -181,7 +183,11 @@ def at_a_glance(data: ReportData) -> pn.viewable.Viewable:
         f"<style>{_CARD_CSS}</style><div class='hc-cards'>{''.join(cards)}</div>",
         sizing_mode="stretch_width",
     )
-    return pn.Column(head, pn.pane.Bokeh(_timeline(data)))
+    return pn.Column(
+        head,
+        pn.pane.Bokeh(_timeline(data), sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
 
 
 def _timeline(data: ReportData) -> figure:
@@ -277,7 +283,7 @@ def raw_signals(data: ReportData, buckets: int = 2000) -> pn.viewable.Viewable:
         plots.append(plot)
     if not plots:
         return pn.pane.Markdown("*No numeric sensor readings in this session.*")
-    return pn.pane.Bokeh(_grid(plots, ncols=1))
+    return _grid(plots, ncols=1)
 
 
 def _numeric_columns(frame: pd.DataFrame) -> tuple[str, ...]:
@@ -312,6 +318,9 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
     first = str(numbers[0])
     plot = figure(
         width=_WIDTH,
+        sizing_mode="stretch_width",
+        min_width=_MIN_WIDTH,
+        max_width=_WIDTH,
         height=320,
         x_axis_label=data.trace_axis_label,
         y_axis_label="|ω| (°/s)",
@@ -378,7 +387,13 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
         )
     plot.legend.location = "top_left"
     summaries = data.swing_summaries()
-    info = Div(text=summaries.get(first, ""), width=_WIDTH, name="swing-summary")
+    info = Div(
+        text=summaries.get(first, ""),
+        sizing_mode="stretch_width",
+        min_width=_MIN_WIDTH,
+        max_width=_WIDTH,
+        name="swing-summary",
+    )
     slider = Slider(
         start=min(numbers),
         end=max(max(numbers), min(numbers) + 1),
@@ -386,7 +401,9 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
         step=1,
         title="Swing",
         name="swing-slider",
-        width=_WIDTH // 2,
+        sizing_mode="stretch_width",
+        min_width=_MIN_WIDTH,
+        max_width=_WIDTH // 2,
     )
     slider.js_on_change(
         "value",
@@ -411,7 +428,10 @@ def swing_sequences(data: ReportData) -> pn.viewable.Viewable:
             """,
         ),
     )
-    return pn.pane.Bokeh(bk_column(slider, info, plot))
+    return pn.pane.Bokeh(
+        bk_column(slider, info, plot, sizing_mode="stretch_width", max_width=_WIDTH),
+        sizing_mode="stretch_width",
+    )
 
 
 # ------------------------------------------------------------------------------ trends
@@ -455,7 +475,7 @@ def trends(data: ReportData) -> pn.viewable.Viewable:
             plots.append(plot)
     if not plots:
         return pn.pane.Markdown("*No swing metrics to trend.*")
-    return pn.pane.Bokeh(_grid(plots, ncols=2))
+    return _grid(plots, ncols=2)
 
 
 # --------------------------------------------------------------------------- reference
@@ -517,7 +537,7 @@ def reference_comparison(data: ReportData) -> pn.viewable.Viewable:
             tables.append(placed)
     if not plots:
         return pn.pane.Markdown("*No reference figures for the metrics of this placement.*")
-    parts: list[Any] = [pn.pane.Bokeh(_grid(plots, ncols=2))]
+    parts: list[Any] = [_grid(plots, ncols=2)]
     if tables:
         table = pd.concat(tables, ignore_index=True)
         table["percentile"] = table["percentile"].round(0)
@@ -546,6 +566,9 @@ def _figure(
         y_axis_label=y_label,
         width=width,
         height=height,
+        sizing_mode="stretch_width",  # the page's width on a phone, at most ``width``
+        min_width=min(width, _MIN_WIDTH),
+        max_width=width,
         tools=tools,
         **({"x_range": x_range} if x_range is not None else {}),
     )
@@ -559,5 +582,15 @@ def _legend_top_left(plot: figure) -> None:
 
 
 def _grid(plots: list[figure], ncols: int) -> Any:
-    """Plots in a grid with one toolbar above them all."""
-    return gridplot(plots, ncols=ncols, toolbar_location="above", merge_tools=True)
+    """Plots one under the other with one toolbar above them all (``ncols=1``), or side by
+    side as the page's width allows (two on a desktop, one on a phone)."""
+    if ncols == 1:
+        grid = gridplot(
+            plots, ncols=1, toolbar_location="above", merge_tools=True, sizing_mode="stretch_width"
+        )
+        return pn.pane.Bokeh(grid, sizing_mode="stretch_width", max_width=_WIDTH)
+    return pn.FlexBox(
+        *(pn.pane.Bokeh(p, sizing_mode="stretch_width", min_width=_MIN_WIDTH) for p in plots),
+        sizing_mode="stretch_width",
+        max_width=_WIDTH,
+    )
