@@ -18,7 +18,7 @@ import pytest
 
 from hitting_coach.sim.simulate import simulate
 from hitting_coach.store.journal import read_tail
-from hitting_coach.store.layout import session_dir
+from hitting_coach.store.layout import read_meta, session_dir
 from support import ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -186,8 +186,23 @@ def test_with_a_login_the_sessions_page_and_its_files_need_it(tmp_path):
         for path in ("/sensor/session_report.html", "/sensor/session_export.zip"):
             answer = httpx.post(server.base + path, data=query, timeout=10)
             assert answer.status_code == 401 and b"log in first" in answer.content, path
-        page = httpx.get(server.base + "/sensor/sessions", timeout=10, follow_redirects=False)
-        assert page.status_code == 302 and "login" in page.headers["location"]
+        for path in ("/sensor/sessions", "/sensor/players", "/sensor/player?device=x"):
+            page = httpx.get(server.base + path, timeout=10, follow_redirects=False)
+            assert page.status_code == 302 and "login" in page.headers["location"], path
+        # the pages' buttons: not without the login, never from another site's page
+        for path in ("sessions/delete", "sessions/rename", "sessions/report", "players/name"):
+            fields = {**query, "step": "yes", "name": "x"}
+            answer = httpx.post(f"{server.base}/sensor/{path}", data=fields, timeout=10)
+            assert answer.status_code == 401, path
+            evil = {"Origin": "http://evil.example"}
+            answer = httpx.post(
+                f"{server.base}/sensor/{path}", data=fields, headers=evil, timeout=10
+            )
+            assert answer.status_code == 403 and answer.json()["reason"] == "cross_site", path
+        data = server.workdir / "data"
+        assert not (data / "players.json").exists()
+        wait_for(lambda: session_dir(data, DEVICE, "morning").is_dir(), 30, what="its folder")
+        assert "name" not in read_meta(session_dir(data, DEVICE, "morning"))  # not renamed
     finally:
         assert server.stop() == 0, server.output()
 
