@@ -7,6 +7,10 @@ foreground; and prints what to type into Sensor Logger and into ``.env``.
 
 ``hitting-coach broker --print-config`` renders the template for a server instead (Debian's
 paths by default) and prints it.
+
+``--bridge-to HOST`` makes either one a cage broker: it also forwards the phones' topic to a
+central broker (``deploy/mosquitto/bridge.conf``: QoS 1, a persistent queue while the uplink is
+down, TLS verified against ``--bridge-ca``, its own user and password at the centre).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -39,10 +43,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
-from hitting_coach.resources import mosquitto_template
+from hitting_coach.resources import mosquitto_template, shipped
 
 __all__ = [
+    "Bridge",
     "BrokerFiles",
+    "bridge_config",
     "Pki",
     "add_parser",
     "ensure_pki",
@@ -115,6 +121,103 @@ def render_config(values: Mapping[str, object], template: Path | None = None) ->
     if missing:
         raise StartupError(f"{template}: no value for {', '.join(sorted(missing))}")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ bridge
+#: The system's CA bundle (Debian, Ubuntu): the default for a centre with a public certificate.
+SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A cage broker's link to the central broker (see ``deploy/mosquitto/bridge.conf``)."""
+
+    host: str
+    username: str
+    password: str = field(repr=False)
+    port: int = 8883
+    ca_file: str = SYSTEM_CA_FILE
+    topic: str = Settings.mqtt_topic
+    name: str = ""
+    retry_s: int = 2
+    retry_max_s: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.host or any(c.isspace() or c in "#/" for c in self.host):
+            raise StartupError(f"--bridge-to {self.host!r}: give the central broker's host name")
+        if not 0 < self.port < 65536:
+            raise StartupError(f"--bridge-to port {self.port} is not a TCP port")
+        for what, value in (("user", self.username), ("password", self.password)):
+            if not value or any(c.isspace() for c in value):
+                raise StartupError(
+                    f"bridge {what} must be one word (Mosquitto's config splits on spaces)"
+                )
+        if self.name and not _NAME.match(self.name):
+            raise StartupError(f"bridge name {self.name!r}: letters, digits, '.', '_' and '-' only")
+        if not self.topic or any(c.isspace() for c in self.topic):
+            raise StartupError(f"bridge topic {self.topic!r} must be one word")
+        if not 0 < self.retry_s <= self.retry_max_s:
+            raise StartupError("bridge retry: 0 < first wait <= longest wait")
+        if not Path(self.ca_file).is_file():
+            raise StartupError(
+                f"--bridge-ca {self.ca_file}: no such file (the CA the central broker's "
+                "certificate chains to)"
+            )
+
+    @property
+    def connection(self) -> str:
+        """The connection's name: ``name``, else ``cage-<this host>``."""
+        if self.name:
+            return self.name
+        host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:58] or "box"
+        return f"cage-{host}"
+
+
+def bridge_config(bridge: Bridge) -> str:
+    """The bridge section for a cage broker (appended to its ``mosquitto.conf``)."""
+    return render_config(
+        {
+            "bridge_name": bridge.connection,
+            "bridge_address": f"{bridge.host}:{bridge.port}",
+            "bridge_topic": bridge.topic,
+            "bridge_cafile": Path(bridge.ca_file).resolve(),
+            "bridge_username": bridge.username,
+            "bridge_password": bridge.password,
+            "bridge_retry_s": bridge.retry_s,
+            "bridge_retry_max_s": bridge.retry_max_s,
+        },
+        shipped("deploy/mosquitto/bridge.conf"),
+    )
+
+
+def _bridge_from_args(args: argparse.Namespace, settings: Settings) -> Bridge | None:
+    if not args.bridge_to:
+        return None
+    host, port = args.bridge_to, ""
+    if ":" in host:
+        host, port = host.rsplit(":", 1)
+    if port and not port.isdigit():
+        raise StartupError(f"--bridge-to {args.bridge_to}: the port must be a number")
+    if not args.bridge_password_file:
+        raise StartupError(
+            "--bridge-to needs --bridge-password-file: the file holding this cage's password at "
+            "the central broker (a password on the command line would show in `ps`)"
+        )
+    try:
+        password = Path(args.bridge_password_file).read_text().strip()
+    except OSError as e:
+        raise StartupError(f"--bridge-password-file: cannot read it: {e.strerror}") from None
+    return Bridge(
+        host=host,
+        port=int(port or 8883),
+        username=args.bridge_user or "",
+        password=password,
+        ca_file=args.bridge_ca,
+        topic=settings.mqtt_topic,
+        name=args.bridge_name or "",
+        retry_max_s=args.bridge_retry_max_s,
+    )
 
 
 # ------------------------------------------------------------------------------ users
@@ -302,9 +405,11 @@ def prepare(
     bind_address: str = "",
     log_dest: str = "stderr",
     max_message_bytes: int = Settings.max_message_bytes,
+    bridge: Bridge | None = None,
 ) -> BrokerFiles:
     """Certificates, password file and rendered configuration in ``directory``; the broker
-    refuses messages over ``max_message_bytes`` (the server's limit)."""
+    refuses messages over ``max_message_bytes`` (the server's limit); with ``bridge`` it
+    forwards to a central broker (and the config, which then holds a password, is private)."""
     directory = directory.resolve()
     pki = ensure_pki(directory, hosts)
     password_file = directory / "passwd"
@@ -328,7 +433,9 @@ def prepare(
             **size_limits(max_message_bytes),
         }
     )
-    config.write_text(text)
+    if bridge is not None:
+        text += "\n" + bridge_config(bridge)
+    _write_private(config, text.encode())
     return BrokerFiles(
         directory, pki, password_file, config, persistence_dir, mqtt_port, websockets_port
     )
@@ -368,6 +475,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the configuration for a server (Debian paths) and exit",
     )
+    p.add_argument(
+        "--bridge-to",
+        metavar="HOST[:PORT]",
+        help="a cage broker: forward the phones' topic to this central broker (QoS 1, queued "
+        "here while the link is down)",
+    )
+    p.add_argument(
+        "--bridge-ca",
+        default=SYSTEM_CA_FILE,
+        help=f"CA file the centre's certificate must chain to (default {SYSTEM_CA_FILE})",
+    )
+    p.add_argument("--bridge-user", help="this cage's user name at the central broker")
+    p.add_argument(
+        "--bridge-password-file", metavar="FILE", help="file holding that user's password"
+    )
+    p.add_argument("--bridge-name", help="the link's name and client id (default cage-<host>)")
+    p.add_argument(
+        "--bridge-retry-max-s",
+        type=int,
+        default=30,
+        help="longest wait between reconnection attempts of a dropped bridge (default 30)",
+    )
     for name, default in SERVER_DEFAULTS.items():
         if name not in ("bind_address", "mqtt_port", "websockets_port", *_FROM_SETTINGS):
             flag = "--" + name.replace("_", "-")
@@ -381,7 +510,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         values.update(bind_address=args.address, mqtt_port=args.port)
         values["websockets_port"] = args.websockets_port
         values.update(size_limits(settings.max_message_bytes))
-        sys.stdout.write(render_config(values))
+        text = render_config(values)
+        bridge = _bridge_from_args(args, settings)
+        if bridge is not None:
+            text += "\n" + bridge_config(bridge)
+        sys.stdout.write(text)
         return 0
     return run_local(settings, args)
 
@@ -403,6 +536,7 @@ def run_local(settings: Settings, args: argparse.Namespace) -> int:
         websockets_port=args.websockets_port,
         bind_address=args.address,
         max_message_bytes=settings.max_message_bytes,
+        bridge=_bridge_from_args(args, settings),
     )
     proc = subprocess.Popen([mosquitto_binary(), "-c", str(files.config)])
     stop = {"signal": None}

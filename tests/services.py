@@ -52,13 +52,21 @@ class Mosquitto:
     session find it again.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        bridge: broker.Bridge | None = None,
+    ) -> None:
+        """``users`` beside the phone and the server; ``bridge``: a cage broker forwarding
+        to another (``hitting-coach broker --bridge-to``)."""
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.files = broker.prepare(
             workdir / "broker",
             hosts=["localhost", "127.0.0.1"],
-            users=dict([PHONE, SERVER]),
+            users={**dict([PHONE, SERVER]), **(users or {})},
+            bridge=bridge,
             mqtt_port=free_port(),
             websockets_port=free_port(),
             bind_address=self.host,

@@ -21,7 +21,13 @@
   any way, with backoff (1 s doubling to 30 s), forever; the subscription is renewed in
   ``on_connect``.
 * **Visible state.** ``hub.set_source_state("mqtt", ...)``: ``state`` (one line for people),
-  ``connected``, ``reconnects``, ``last_error``, ``received``, ``errors``.
+  ``connected``, ``reconnects``, ``last_error``, ``received``, ``errors``, and how old the
+  last message was when it arrived (``message_age_s``: receive time less its newest reading's
+  time; ``late`` says so when over :data:`LATE_S`: a cage broker delivering what it queued
+  while its uplink was down). The recording keeps the readings' own times either way.
+* **Workers share.** With ``share_group`` the subscription is MQTT's shared subscription
+  ``$share/<group>/<topic>``: the broker hands each message to one of the group's clients
+  (``hitting-coach serve --worker``), each with its own client id and persistent session.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ QOS = 1
 _LOG_EVERY_S = 10.0
 QUIET_S = 0.25  # at a stop, wait for this long a pause in deliveries ...
 QUIET_MAX_S = 2.0  # ... but no longer than this
+LATE_S = 5.0  # a message whose newest reading is older than this on arrival is late
 
 
 class MqttConsumer:
@@ -58,11 +65,24 @@ class MqttConsumer:
     (the broker keeps our session) and is safe to call twice.
     """
 
-    def __init__(self, settings: Settings, hub: Hub) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hub: Hub,
+        *,
+        share_group: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
         if not settings.mqtt_broker:
             raise ConfigError("MQTT_BROKER is empty: nothing to connect to")
         self.settings = settings
         self.hub = hub
+        self.client_id = client_id or settings.mqtt_client_id
+        self.topic = settings.mqtt_topic
+        if share_group is not None:
+            if not share_group or any(c in share_group for c in "/+#") or share_group.isspace():
+                raise ConfigError(f"share group {share_group!r}: one name, without / + #")
+            self.topic = f"$share/{share_group}/{settings.mqtt_topic}"
         self.broker = f"{settings.mqtt_broker}:{settings.mqtt_port}"
         self._closing = threading.Event()
         self._subscribed = threading.Event()
@@ -96,7 +116,7 @@ class MqttConsumer:
 
     def start(self) -> MqttConsumer:
         s = self.settings
-        options = MqttOptions.from_settings(s, manual_ack=True)
+        options = MqttOptions.from_settings(s, manual_ack=True, client_id=self.client_id)
         try:
             client = self._make_client(options)
         except ConfigError as e:
@@ -112,8 +132,8 @@ class MqttConsumer:
             broker=self.broker,
             transport=s.mqtt_transport,
             tls=options.tls_state,
-            topic=s.mqtt_topic,
-            client_id=s.mqtt_client_id,
+            topic=self.topic,
+            client_id=self.client_id,
             received=0,
             errors=0,
         )
@@ -123,7 +143,7 @@ class MqttConsumer:
             self.broker,
             s.mqtt_transport,
             options.tls_state,
-            s.mqtt_topic,
+            self.topic,
         )
         return self
 
@@ -165,8 +185,9 @@ class MqttConsumer:
             self._last_message = time.monotonic()
             if self._closing.is_set() and msg.qos > 0:
                 return  # not acknowledged: the broker hands it over again after the restart
+            age: dict[str, Any] = {}
             try:
-                self.hub.ingest(msg.payload, source=SOURCE)
+                result = self.hub.ingest(msg.payload, source=SOURCE)
             except (MessageError, Busy) as e:  # counted by the hub, by reason
                 self._log_rejection(e)
             except RecordingError as e:  # not on disk: not acknowledged, so sent again
@@ -176,13 +197,14 @@ class MqttConsumer:
                 self._error("ingesting a message", e)
             else:
                 self._redelivery_delay_s = 1.0
+                age = _age(result.message.latest_ns)
             self._received += 1
             if msg.qos > 0:
                 try:
                     client.ack(msg.mid, msg.qos)
                 except Exception as e:
                     self._error("acknowledging a message", e)
-            self._publish(received=self._received)
+            self._publish(received=self._received, **age)
 
     def _not_recorded(self, e: RecordingError) -> None:
         """A message the recorder could not journal stays unacknowledged. The broker sends
@@ -229,7 +251,7 @@ class MqttConsumer:
                 log.warning("MQTT %s (check MQTT_USERNAME / MQTT_PASSWORD)", error)
                 return
             self._connects += 1
-            client.subscribe(self.settings.mqtt_topic, qos=QOS)
+            client.subscribe(self.topic, qos=QOS)
             self._last_connect_error = None
             reconnects = self._connects - 1
             again = f" (reconnected {reconnects}x)" if reconnects else ""
@@ -291,7 +313,7 @@ class MqttConsumer:
             if not failed:
                 self._subscribed.set()
             else:
-                text = f"subscription to {self.settings.mqtt_topic!r} refused: {failed[0]}"
+                text = f"subscription to {self.topic!r} refused: {failed[0]}"
                 self._publish(state=text, last_error=text)
                 log.error("MQTT %s (check the broker's ACL for this user)", text)
         except Exception as e:
@@ -330,6 +352,16 @@ class MqttConsumer:
                 log.error("MQTT %s", text, exc_info=e)
         except Exception:  # the last line of defence of paho's thread
             pass
+
+
+def _age(latest_ns: int) -> dict[str, Any]:
+    """``message_age_s`` of a message whose newest reading is ``latest_ns`` (the phone's
+    clock), and ``late`` (a phrase for the status line, or None) when it is over LATE_S."""
+    if not latest_ns:
+        return {}
+    age_s = (time.time_ns() - latest_ns) / 1e9
+    late = f"messages arrive {age_s:.0f} s late" if age_s > LATE_S else None
+    return {"message_age_s": round(age_s, 1), "late": late}
 
 
 def _describe(error: BaseException) -> str:

@@ -81,7 +81,8 @@ def status_text(status: dict[str, Any], device: str | None) -> str:
     if status["duplicates"]:
         parts.append(f"{status['duplicates']} duplicates")
     for name, state in sorted(status.get("sources", {}).items()):
-        parts.append(f"{name.upper()}: {state.get('state', '?')}")
+        late = f" ({state['late']})" if state.get("late") else ""  # a cage's queue arriving
+        parts.append(f"{name.upper()}: {state.get('state', '?')}{late}")
     recording = status["recording"]
     if recording["enabled"]:
         parts.append(
