@@ -17,6 +17,10 @@ __all__ = ["main", "run"]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.worker:
+        from hitting_coach.worker import run_worker
+
+        return run_worker(settings, args.name, args.group)
     from hitting_coach.serve import run
 
     run(
@@ -40,6 +44,18 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "(default: HITTING_COACH_BASIC_AUTH; auto: a kept password off the loopback)",
     )
     p.add_argument("--use-xheaders", action="store_true", help="behind a proxy (nginx)")
+    p.add_argument(
+        "--worker",
+        action="store_true",
+        help="no pages: record MQTT into the store, sharing the topic with other workers "
+        "($share/GROUP/topic; see docs/scaling.md)",
+    )
+    p.add_argument("--name", help="with --worker: this worker's name, unique and kept (host)")
+    p.add_argument(
+        "--group",
+        default="hitting-coach-recorders",
+        help="with --worker: the shared subscription's group (hitting-coach-recorders)",
+    )
     p.set_defaults(func=_serve, overrides=("port", "address"))
 
 

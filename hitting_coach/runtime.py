@@ -47,7 +47,7 @@ _held: dict[Path, int] = {}
 _held_lock = threading.Lock()
 
 
-def hold_data_dir(data_dir: Path) -> Path:
+def hold_data_dir(data_dir: Path, shared: bool = False) -> Path:
     """Take the data directory for this process: one server per data directory, so two never
     recover, convert or append to the same journal. The lock is an exclusive ``flock`` on
     ``<data_dir>/server.lock``, held until the process ends (the OS drops it even on
@@ -55,6 +55,9 @@ def hold_data_dir(data_dir: Path) -> Path:
     it again in the same process does nothing. Returns the lock file.
 
     Raises :class:`StartupError` naming the holder's pid if another process holds it.
+
+    ``shared``: for ``serve --worker``, whose processes record into one store together (each
+    its own journal segment); a shared ``flock``, which a server's exclusive one excludes.
     """
     path = data_dir / LOCK_FILE
     with _held_lock:
@@ -69,16 +72,23 @@ def hold_data_dir(data_dir: Path) -> Path:
                 "set HITTING_COACH_DATA_DIR to a writable directory"
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            if holder.startswith("workers"):
+                raise StartupError(
+                    f"data directory {data_dir} is recorded into by hitting-coach serve "
+                    "--worker processes; stop them first, or set HITTING_COACH_DATA_DIR to "
+                    "another folder"
+                ) from None
             raise StartupError(
                 f"data directory {data_dir} is in use by another hitting-coach serve "
                 f"(pid {holder}); stop it first, or set HITTING_COACH_DATA_DIR to another folder"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        holder = "workers" if shared else str(os.getpid())
+        os.pwrite(fd, f"{holder}\n".encode(), 0)
         _held[data_dir.resolve()] = fd
         return path
 

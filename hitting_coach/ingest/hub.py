@@ -89,8 +89,12 @@ class Hub:
         check_time: bool = False,
         max_devices: int = 100,
         device_idle_s: float = 600.0,
+        peers: Callable[[tuple[str, str, int]], bool] | None = None,
     ) -> None:
         self.capacity = capacity
+        #: True for a message another writer of the store journaled (``serve --worker``:
+        #: :class:`~hitting_coach.store.peers.PeerKeys`); asked only about messages new here.
+        self.peers = peers
         self.max_message_bytes = max_message_bytes
         self.sink = sink
         self.limits = limits
@@ -139,7 +143,7 @@ class Hub:
             raise
         key = hash(message.key)
         with self._lock:
-            if key in self._seen:
+            if key in self._seen or (self.peers is not None and self.peers(message.key)):
                 self.counters["duplicates"] += 1
                 return IngestResult(message, duplicate=True)
             now = time.monotonic()
