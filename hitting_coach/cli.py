@@ -150,6 +150,47 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate, overrides=("data_dir",))
 
 
+def _season(args: argparse.Namespace, settings: Settings) -> int:
+    from hitting_coach.analysis import season  # pandas, pyarrow: only for this command
+
+    data_dir = settings.data_path
+    if args.action == "build":
+        done = season.build_season(data_dir)
+        print(
+            f"season table {season.season_root(data_dir)}: {done.built} sessions written "
+            f"({done.swings} swings), {done.kept} unchanged, {done.removed} removed"
+        )
+        for name, problem in sorted(done.problems.items()):
+            print(f"  {name}: {problem}")
+        return 0
+    try:
+        table = season.weekly_medians(data_dir, args.metric, device=args.device, engine=args.engine)
+    except ValueError as e:
+        raise HittingCoachError(str(e)) from None
+    print(table.to_string(index=False) if len(table) else "no counted swings")
+    return 0
+
+
+def _add_season(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "season",
+        help="a season's swings as one Parquet table: build it, ask it (DuckDB or Dask)",
+    )
+    p.add_argument(
+        "action",
+        choices=("build", "medians"),
+        help="build: write what changed; medians: median per device and week",
+    )
+    p.add_argument("--metric", default="hand_peak_dps", help="headline number (hand_peak_dps)")
+    p.add_argument("--device", help="only this device (a player's trend)")
+    p.add_argument("--engine", choices=("duckdb", "dask"), default="duckdb")
+    p.add_argument(
+        "--data-dir",
+        help="data directory, relative to the project directory (default HITTING_COACH_DATA_DIR)",
+    )
+    p.set_defaults(func=_season, overrides=("data_dir",))
+
+
 #: Each subcommand module adds its parser here: (add_parser function).
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
@@ -158,6 +199,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_report,
     _add_notebooks,
     _add_evaluate,
+    _add_season,
 ]
 
 
