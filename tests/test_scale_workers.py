@@ -183,3 +183,43 @@ def test_peer_keys_read_ids_in_any_order_and_skip_damaged_lines():
     ) == (6, ("d", "s", 1))
     assert line_key(b'{"received_ns":6,"source":"http","message":{"payl') is None
     assert line_key(b"garbage") is None
+
+
+@pytest.mark.integration
+def test_workers_share_the_data_dir_a_server_does_not(tmp_path):
+    """Workers take the data directory's lock shared: several at once; a server (exclusive)
+    is refused beside them, and a worker beside a server."""
+    hold = (
+        "import sys, time; from pathlib import Path; from hitting_coach.runtime import "
+        "hold_data_dir; from hitting_coach.errors import StartupError\n"
+        "try:\n    hold_data_dir(Path(sys.argv[1]), shared=sys.argv[2] == 'worker')\n"
+        "except StartupError as e:\n    print(e, flush=True); sys.exit(1)\n"
+        "print('held', flush=True); time.sleep(30)"
+    )
+
+    def holder(kind: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", hold, str(tmp_path), kind], stdout=subprocess.PIPE, text=True
+        )
+        return proc
+
+    def refused(kind: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", hold, str(tmp_path), kind], capture_output=True, text=True
+        )
+        assert done.returncode == 1
+        return done.stdout
+
+    held = [holder("worker"), holder("worker")]
+    try:
+        assert [p.stdout.readline().strip() for p in held] == ["held", "held"]
+        assert "recorded into by hitting-coach serve --worker" in refused("server")
+    finally:
+        for p in held:
+            p.kill(), p.wait(), p.stdout.close()
+    server = holder("server")
+    try:
+        assert server.stdout.readline().strip() == "held"
+        assert f"in use by another hitting-coach serve (pid {server.pid})" in refused("worker")
+    finally:
+        server.kill(), server.wait(), server.stdout.close()
