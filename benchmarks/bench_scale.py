@@ -175,10 +175,10 @@ from hitting_coach.analysis import season
 import duckdb
 if sys.argv[2] == "query":
     t = time.perf_counter()
-    out = season.weekly_medians(sys.argv[1], "hand_peak_dps", engine="duckdb")
+    out = season.weekly_medians("hand_peak_dps", data_dir=sys.argv[1], engine="duckdb")
     first = time.perf_counter() - t
     t = time.perf_counter()
-    season.weekly_medians(sys.argv[1], "hand_peak_dps", engine="duckdb")
+    season.weekly_medians("hand_peak_dps", data_dir=sys.argv[1], engine="duckdb")
     again = time.perf_counter() - t
 else:
     out, first, again = None, 0.0, 0.0
@@ -226,10 +226,12 @@ def season_query(sessions: int, dask_workers: int) -> None:
         ):
             up = time.perf_counter() - t
             t = time.perf_counter()
-            dask = season.weekly_medians(data, "hand_peak_dps", engine="dask", scheduler=client)
+            dask = season.weekly_medians(
+                "hand_peak_dps", data_dir=data, engine="dask", scheduler=client
+            )
             first = time.perf_counter() - t
             t = time.perf_counter()
-            season.weekly_medians(data, "hand_peak_dps", engine="dask", scheduler=client)
+            season.weekly_medians("hand_peak_dps", data_dir=data, engine="dask", scheduler=client)
             again = time.perf_counter() - t
             rss = client.run(lambda: __import__("psutil").Process().memory_info().rss)
         print(f"| Dask, local cluster of {dask_workers} processes (started in {up:.1f} s) | "

@@ -20,6 +20,9 @@ _LAZY = {
     "swings": "hitting_coach.analysis.swings",
     # a recorded session's linked views (HoloViews): timeline, swings scatter, sequence
     "explore": "hitting_coach.ui.explore",
+    # the season table (docs/scaling.md): build it, then medians by player and week
+    "build_season": "hitting_coach.analysis.season",
+    "weekly_medians": "hitting_coach.analysis.season",
 }
 
 

@@ -164,7 +164,9 @@ def _season(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {name}: {problem}")
         return 0
     try:
-        table = season.weekly_medians(data_dir, args.metric, device=args.device, engine=args.engine)
+        table = season.weekly_medians(
+            args.metric, data_dir=data_dir, device=args.device, engine=args.engine
+        )
     except ValueError as e:
         raise HittingCoachError(str(e)) from None
     print(table.to_string(index=False) if len(table) else "no counted swings")

@@ -65,21 +65,23 @@ def test_duckdb_and_dask_give_the_same_answer_as_the_swing_tables(store):
 
     done = season.build_season(store)
     assert (done.built, done.kept, done.problems) == (4, 0, {})
-    duck = season.weekly_medians(store, "hand_peak_dps")
+    duck = season.weekly_medians("hand_peak_dps", data_dir=store)
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster,
         Client(cluster) as client,
     ):
-        dask = season.weekly_medians(store, "hand_peak_dps", engine="dask", scheduler=client)
+        dask = season.weekly_medians(
+            "hand_peak_dps", data_dir=store, engine="dask", scheduler=client
+        )
     pd.testing.assert_frame_equal(duck, dask)
     expected = _by_hand(store)
     assert list(duck["week"].astype(str)) == ["2026-05-25", "2026-06-01", "2026-05-25"]
     assert list(duck["swings"]) == list(expected["swings"])
     assert list(duck["median"]) == pytest.approx(list(expected["median"]))
     # a player's trend: one device's weeks
-    one = season.weekly_medians(store, "hand_peak_dps", device="phone-2", engine="dask")
+    one = season.weekly_medians("hand_peak_dps", data_dir=store, device="phone-2", engine="dask")
     pd.testing.assert_frame_equal(one, duck[duck["device_id"] == "phone-2"].reset_index(drop=True))
 
 
@@ -87,13 +89,13 @@ def test_rebuilt_when_marks_or_the_detector_change_and_deleted_sessions_go(store
     season.build_season(store)
     again = season.build_season(store)
     assert (again.built, again.kept) == (0, 4)
-    before = season.weekly_medians(store, "hand_peak_dps", device="phone-2")
+    before = season.weekly_medians("hand_peak_dps", data_dir=store, device="phone-2")
 
     first = counted_swings(session_swings(("phone-2", "s3"), store)).iloc[0]
     save_mark(store, "phone-2", "s3", new_mark("not_swing", swing_time_ns(first)))
     changed = season.build_season(store)
     assert (changed.built, changed.kept) == (1, 3)
-    after = season.weekly_medians(store, "hand_peak_dps", device="phone-2", engine="dask")
+    after = season.weekly_medians("hand_peak_dps", data_dir=store, device="phone-2", engine="dask")
     assert after["swings"].iloc[0] == before["swings"].iloc[0] - 1
 
     monkeypatch.setattr(season, "detector_version", lambda: "another detector")
@@ -102,21 +104,21 @@ def test_rebuilt_when_marks_or_the_detector_change_and_deleted_sessions_go(store
     delete_session(store, "phone-1", "s2")
     gone = season.build_season(store)
     assert gone.removed == 1
-    weeks = season.weekly_medians(store, "hand_peak_dps", device="phone-1")
+    weeks = season.weekly_medians("hand_peak_dps", data_dir=store, device="phone-1")
     assert list(weeks["week"].astype(str)) == ["2026-05-25"]
     pd.testing.assert_frame_equal(
-        season.weekly_medians(store, "hand_peak_dps", engine="duckdb"),
-        season.weekly_medians(store, "hand_peak_dps", engine="dask"),
+        season.weekly_medians("hand_peak_dps", data_dir=store, engine="duckdb"),
+        season.weekly_medians("hand_peak_dps", data_dir=store, engine="dask"),
     )
 
 
 def test_bad_questions_are_refused_clearly(store, tmp_path):
     with pytest.raises(ValueError, match="metric 'speed'"):
-        season.weekly_medians(store, "speed")
+        season.weekly_medians("speed", data_dir=store)
     with pytest.raises(ValueError, match="engine 'spark'"):
-        season.weekly_medians(store, engine="spark")
+        season.weekly_medians(data_dir=store, engine="spark")
     with pytest.raises(SessionError, match="hitting-coach season build"):
-        season.weekly_medians(tmp_path)
+        season.weekly_medians(data_dir=tmp_path)
 
 
 def test_season_command(store, tmp_path, capsys):
@@ -131,3 +133,13 @@ def test_season_command(store, tmp_path, capsys):
     assert "phone-2" in out and "phone-1" not in out
     assert main([*args, "--metric", "nope"]) == 1
     assert "metric 'nope'" in capsys.readouterr().err
+
+
+def test_a_notebook_asks_the_configured_store(store, monkeypatch):
+    import hitting_coach
+
+    monkeypatch.setenv("HITTING_COACH_DATA_DIR", str(store))
+    pd.testing.assert_frame_equal(
+        hitting_coach.weekly_medians("bat_speed_mph", device="phone-1"),
+        season.weekly_medians("bat_speed_mph", data_dir=store, device="phone-1"),
+    )

@@ -156,7 +156,7 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def build_season(
-    data_dir: str | Path, progress: Callable[[str], None] | None = None
+    data_dir: str | Path | None = None, progress: Callable[[str], None] | None = None
 ) -> SeasonBuild:
     """Bring the season table up to date with the store (see the module's docstring)."""
     root = season_root(data_dir)
@@ -217,9 +217,9 @@ def _remove(root: Path, device_id: str, session_id: str) -> None:
 
 # --------------------------------------------------------------------------------- query
 def weekly_medians(
-    data_dir: str | Path,
     metric: str = "hand_peak_dps",
     *,
+    data_dir: str | Path | None = None,
     device: str | None = None,
     engine: str = "duckdb",
     scheduler: Any = None,
@@ -227,7 +227,9 @@ def weekly_medians(
     """Per device and week (its Monday): counted swings, and the median of ``metric`` over
     those that measured it; one device's with ``device`` (a player's trend). Sorted by device
     and week. ``engine``: ``duckdb`` (this machine) or ``dask`` (``scheduler``: a
-    ``distributed.Client`` or a scheduler name; default Dask's own)."""
+    ``distributed.Client`` or a scheduler name; default Dask's own). In a notebook,
+    ``hitting_coach.weekly_medians("bat_speed_mph")`` reads the configured data directory."""
+    data_dir = data_path(data_dir)
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r}: one of {', '.join(METRICS)}")
     if engine not in ENGINES:
