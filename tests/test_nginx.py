@@ -147,19 +147,23 @@ def test_example_site_is_valid_nginx(tmp_path):
     assert check.returncode == 0, check.stderr
 
 
-def test_systemd_unit_is_valid(tmp_path):
+@pytest.mark.parametrize("name", ["hitting-coach.service", "hitting-coach-worker@.service"])
+def test_systemd_unit_is_valid(tmp_path, name):
     """The unit as installed (paths pointed at this checkout), checked by systemd itself."""
-    unit = (DEPLOY / "systemd" / "hitting-coach.service").read_text()
+    unit = (DEPLOY / "systemd" / name).read_text()
     assert unit.count("/opt/hitting-coach/.venv/bin/hitting-coach") == 1
     unit = unit.replace(
         "/opt/hitting-coach/.venv/bin/hitting-coach", str(ROOT / ".venv/bin/hitting-coach")
     )
     unit = unit.replace("WorkingDirectory=/opt/hitting-coach", f"WorkingDirectory={ROOT}")
-    (tmp_path / "hitting-coach.service").write_text(unit)
+    installed = name.replace("@.", "@1.")  # a template is verified as an instance
+    (tmp_path / name).write_text(unit)
+    if installed != name:
+        (tmp_path / installed).symlink_to(tmp_path / name)
     check = subprocess.run(
-        ["systemd-analyze", "verify", str(tmp_path / "hitting-coach.service")],
+        ["systemd-analyze", "verify", str(tmp_path / installed)],
         capture_output=True,
         text=True,
     )
     assert check.returncode == 0, check.stderr
-    assert "hitting-coach.service" not in check.stderr, check.stderr  # no unknown keys
+    assert name.split("@")[0] not in check.stderr, check.stderr  # no unknown keys
