@@ -8,6 +8,10 @@ segment's recent lines (:func:`~hitting_coach.store.recovery.recent_keys`); whil
 :class:`PeerKeys` follows the other live segments, so a message one worker journaled is a
 duplicate for every other one within the de-duplication window.
 
+A segment another worker opened is found when the journal folder is next listed (every
+second), so a duplicate that reaches this worker in the first second of another's new segment
+is not caught here (it is recorded twice, and dropped when the session is read).
+
 The cost is reading what the other workers append (the message ids, before the readings; a
 line whose ids come after its readings is parsed whole), only when a message is new to this
 worker, and at most the bytes appended since the last look.
