@@ -92,7 +92,7 @@ def test_serve_demo_report_and_notebooks_from_the_wheel(installed):
 
         wait_for(demo_readings, timeout=90, what="demo readings")
         page = subprocess.run(
-            ["python", "-c", f"import httpx; print(httpx.get('{base}/sensor/').text)"],
+            ["python", "-c", f"import httpx; print(httpx.get('{base}/sensor/', timeout=60).text)"],
             cwd=work,
             env=env,
             capture_output=True,
