@@ -118,7 +118,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="write a session as Parquet or Sensor Logger CSVs")
     p.add_argument("session", help="session id, unique prefix, name, device/session or latest")
-    p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    p.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="parquet: one file per sensor (default); csv: Sensor Logger's CSV files",
+    )
     p.add_argument("--out", help="output folder (default: the session's name)")
     p.add_argument("--take", help="only this take (name or id)")
     _data_dir_option(p)
@@ -128,7 +133,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "swings", help="print a session's swings (one row each, the coach's marks applied)"
     )
     p.add_argument("session", help="session id, unique prefix, name, device/session or latest")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table: one readable line per swing (default); csv or json: every column, "
+        "times in epoch ns, for a spreadsheet or a program",
+    )
     p.add_argument("--take", help="only this take (name or id)")
     p.add_argument(
         "--placement",

@@ -17,25 +17,34 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+installed_uv=""
 if ! command -v uv >/dev/null 2>&1; then
-  echo "bootstrap: installing uv with pip" >&2
+  echo "bootstrap: installing uv with pip (python3 -m pip install --user uv)" >&2
   python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
   # pip puts it in the user's or the interpreter's scripts folder, which may not be on PATH.
   PATH="$(python3 -m site --user-base)/bin:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
   command -v uv >/dev/null 2>&1 || { echo "bootstrap: uv was installed but is not on PATH" >&2; exit 1; }
+  installed_uv=$(command -v uv)
+  echo "bootstrap: uv installed at $installed_uv" >&2
 fi
 
-# The README's `uv run ...` commands must work in a new shell too, not only under make (which
-# adds ~/.local/bin to its own PATH): put uv where a login shell looks, even one started with
-# an empty environment (env -i, no HOME).
-if ! env -i bash -lc 'command -v uv' >/dev/null 2>&1; then
-  uv_bin=$(command -v uv)
-  if [ "$(id -u)" -eq 0 ]; then
-    ln -sf "$uv_bin" /usr/local/bin/uv
-    [ -x "$(dirname "$uv_bin")/uvx" ] && ln -sf "$(dirname "$uv_bin")/uvx" /usr/local/bin/uvx
-    echo "bootstrap: linked uv into /usr/local/bin" >&2
-  elif ! grep -qs 'hitting-coach: uv' "$HOME/.profile"; then
-    printf '\n# hitting-coach: uv\nexport PATH="%s:$PATH"\n' "$(dirname "$uv_bin")" >>"$HOME/.profile"
-    echo "bootstrap: added $(dirname "$uv_bin") to PATH in ~/.profile (open a new shell)" >&2
+# Only a uv this script installed is made reachable from a new login shell (the README's
+# `uv run ...` commands), by one line in ~/.profile, said here; a uv already on PATH is the
+# user's own and nothing outside the project is touched.
+if [ -n "$installed_uv" ] && ! env -i HOME="$HOME" bash -lc 'command -v uv' >/dev/null 2>&1; then
+  if ! grep -qs 'hitting-coach: uv' "$HOME/.profile"; then
+    printf '\n# hitting-coach: uv\nexport PATH="%s:$PATH"\n' "$(dirname "$installed_uv")" >>"$HOME/.profile"
+    echo "bootstrap: added $(dirname "$installed_uv") to PATH in ~/.profile (open a new shell)" >&2
   fi
+fi
+
+# The environment's bytecode, compiled once per lock file: where PYTHONDONTWRITEBYTECODE is
+# set no .pyc is ever written, and every process would compile pandas, Panel and Bokeh from
+# source. Not pyproject's [tool.uv] compile-bytecode: with it every `uv run` compiles the
+# whole environment again and says "Bytecode compiled N files" (astral-sh/uv#12202).
+cd "$(dirname "$0")/.."
+stamp=.venv/.bytecode-compiled
+if [ ! -f "$stamp" ] || [ uv.lock -nt "$stamp" ]; then
+  uv sync --frozen --compile-bytecode --quiet
+  touch "$stamp"
 fi

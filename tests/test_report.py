@@ -215,7 +215,7 @@ def test_the_sequence_plot_draws_both_curves_for_every_swing(
 @pytest.mark.integration
 def test_the_swing_table_reads_plainly(report_file, recorded_swings, browser):
     """Plain column names with units, swings numbered from 1, a clipped peak as its lower
-    bound (``≥ value``), yes/no flags, no code names or NaN, and no notebook instructions."""
+    bound (``≥value``), yes/no flags, no code names or NaN, and no notebook instructions."""
     out, done = report_file
     assert done.returncode == 0, done.stderr
     table = ReportData.load("latest", recorded_swings[0]).table
@@ -252,7 +252,7 @@ def test_the_swing_table_reads_plainly(report_file, recorded_swings, browser):
             rows, clipped, table["hand_peak_measured_dps"], strict=True
         ):
             if was_clipped:
-                assert row[hand] == f"≥ {measured:.0f}" and "hand clipped" in row[-1], row
+                assert row[hand] == f"≥{measured:.0f}" and "hand clipped" in row[-1], row
             else:
                 assert row[hand] == f"{measured:.0f}" and row[-1] == "ok", row
         assert not any("nan" in c.lower() or "_" in c for r in [head, *rows] for c in r)

@@ -42,17 +42,25 @@ def test_list_sessions_shows_start_end_sensors_counts_and_rates(two_sessions):
     assert report.splitlines()[-1].startswith("3 sessions, 800 readings")
 
 
-def test_latest_is_the_session_received_last_whatever_times_its_readings_claim(tmp_path, record):
-    """Issue 11 item 7: a sender dating its readings ahead must not become `latest`."""
-    record(tmp_path, motion_messages(5, start_ns=T0 + 3600 * 10**9, session="dated-ahead"))
-    record(tmp_path, motion_messages(5, start_ns=T0, session="received-last"))
-    assert load_session("latest", tmp_path).session_id == "received-last"
-    # ... also while it is only in the journal (a live session, not yet in Parquet)
+def test_latest_is_the_session_started_last_not_dated_ahead(tmp_path, record):
+    """Issue 25: ``latest`` is the session started last (not the one still receiving); issue
+    11 item 7: a sender dating its readings ahead of when they came does not make it so."""
+    import time
+
+    now = time.time_ns()
+    record(tmp_path, motion_messages(5, start_ns=now + 86_400 * 10**9, session="dated-ahead"))
+    record(tmp_path, motion_messages(5, start_ns=time.time_ns(), session="started-last"))
+    assert load_session("latest", tmp_path).session_id == "started-last"
+    # a session started earlier that is still receiving (only in the journal: live) is not
+    # the last one started
     recorder = Recorder(tmp_path, parquet_interval_s=3600)
     hub = Hub(sink=recorder)
     recorder.open()
     try:
-        for doc in motion_messages(3, start_ns=T0 - 10**9, session="live-now"):
+        for doc in motion_messages(3, start_ns=now - 60 * 10**9, session="still-going"):
+            hub.ingest(orjson.dumps(doc))
+        assert load_session("latest", tmp_path).session_id == "started-last"
+        for doc in motion_messages(3, start_ns=time.time_ns(), session="live-now"):
             hub.ingest(orjson.dumps(doc))
         assert load_session("latest", tmp_path).session_id == "live-now"
     finally:
@@ -61,8 +69,8 @@ def test_latest_is_the_session_received_last_whatever_times_its_readings_claim(t
 
 def test_sessions_are_found_by_id_prefix_device_and_latest_and_errors_say_why(two_sessions):
     assert load_session("d4e5", two_sessions).session_id == "d4e5f6-evening"
-    latest = load_session("latest", two_sessions)  # the watch's session was received last
-    assert (latest.device_id, latest.session_id) == ("watch", "a1b2c3-morning")
+    latest = load_session("latest", two_sessions)  # the evening's session started last
+    assert (latest.device_id, latest.session_id) == ("phone-1", "d4e5f6-evening")
     assert load_session("watch/a1b2c3-morning", two_sessions).device_id == "watch"
     assert load_session(("phone-1", "a1b2c3-morning"), two_sessions).readings == 400
     row = list_sessions(two_sessions).iloc[2]
@@ -73,6 +81,8 @@ def test_sessions_are_found_by_id_prefix_device_and_latest_and_errors_say_why(tw
         load_session("nope", two_sessions)
     with pytest.raises(SessionError, match="no sessions recorded"):
         load_session("latest", two_sessions / "empty")
+    with pytest.raises(SessionError, match="no data directory"):
+        sessions_report(two_sessions / "empty")
     with pytest.raises(KeyError, match="no 'barometer' in this session"):
         load_session("d4e5", two_sessions)["barometer"]
 

@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,6 +48,8 @@ from hitting_coach.store.marks import (
     swing_time_ns,
 )
 from hitting_coach.store.sessions import data_path, load_session, schema_problem
+from hitting_coach.text import printable
+from hitting_coach.values import MISSING, is_set, plural, present, show_value, swing_flags
 
 __all__ = [
     "MATCH_TOLERANCE_NS",
@@ -341,14 +344,83 @@ def check_columns(session_id: str, frames: Mapping[str, pd.DataFrame]) -> None:
         raise SessionError(f"cannot analyse session {session_id}: {problem}")
 
 
-def swings_text(table: pd.DataFrame, format: str = "csv") -> str:
-    """The swing table as CSV (a header row, then one row per swing; empty cells where not
+#: The readable table's value columns: (swing table column, header), shown when any swing of
+#: the table has that value (or a lower bound of it).
+_READABLE = (
+    ("pelvis_peak_dps", "pelvis"),
+    ("hand_peak_dps", "hand"),
+    ("peak_gap_ms", "pelvis → hand"),
+    ("bat_speed_mph", "bat speed"),
+    ("time_to_contact_ms", "to contact"),
+)
+
+
+def _readable_flags(row: Mapping[str, Any]) -> str:
+    flags = swing_flags(row)
+    if is_set(row.get("added_by_coach")):
+        flags.insert(0, "added by coach")
+    if is_set(row.get("checked")):
+        flags.insert(0, "checked swing")
+    stride = row.get("stride")
+    if present(stride) and not bool(stride):
+        flags.append("no stride")
+    return ", ".join(flags) or "ok"
+
+
+def swings_readable(table: pd.DataFrame) -> str:
+    """The swing table as a coach reads it: one line per swing, numbered as everywhere else
+    (from 1), its clock time (local), placement, the values of its placement rounded with
+    their units (``≥`` for a clipped peak, ``–`` where not measured) and its flags in words;
+    then a count of the swings."""
+    if table.empty:
+        return "no swings found\n"
+    rows = table.to_dict("records")
+    shown = [
+        (column, header)
+        for column, header in _READABLE
+        if any(show_value(r, column) != MISSING for r in rows)
+    ]
+    head = ["#", "time", "placement", *(h for _, h in shown), "flags"]
+    lines = []
+    for r in rows:
+        clock = datetime.fromtimestamp(int(r["start_ns"]) / 1e9).strftime("%H:%M:%S")
+        values = [show_value(r, column, unit=True) for column, _ in shown]
+        lines.append(
+            [
+                str(int(r["swing"])),
+                clock,
+                str(r.get("placement") or ""),
+                *values,
+                _readable_flags(r),
+            ]
+        )
+    widths = [max(len(head[i]), *(len(line[i]) for line in lines)) for i in range(len(head))]
+    right = {0, *range(3, 3 + len(shown))}  # numbers right-aligned, words left
+
+    def fmt(cells: list[str]) -> str:
+        out = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    counted = sum(1 for r in rows if not (is_set(r.get("practice")) or is_set(r.get("arms_only"))))
+    total = plural(len(rows), "swing")
+    tail = total if counted == len(rows) else f"{total}, {counted:,} counted"
+    return "\n".join([fmt(head), *(printable(fmt(line)) for line in lines), tail]) + "\n"
+
+
+def swings_text(table: pd.DataFrame, format: str = "table") -> str:
+    """The swing table as a coach reads it (``table``: :func:`swings_readable`), or with all
+    its columns as CSV (a header row, then one row per swing; empty cells where not
     measured) or JSON (a list of objects, null where not measured, times in epoch ns)."""
+    if format == "table":
+        return swings_readable(table)
     if format == "json":
         rows = [json_ready(r) for r in table.to_dict("records")]
         return orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n"
     if format != "csv":
-        raise ValueError(f"unknown format {format!r}; use csv or json")
+        raise ValueError(f"unknown format {format!r}; use table, csv or json")
     return table.to_csv(index=False)
 
 

@@ -10,9 +10,11 @@ one level without pandas (what a live page shows for every swing).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
+
+from hitting_coach.values import against_reference, present
 
 __all__ = [
     "REFERENCE_SOURCE",
@@ -20,6 +22,7 @@ __all__ = [
     "place_against_reference",
     "placed_at",
     "reference_table",
+    "versus_reference",
 ]
 
 #: Where the reference figures come from.
@@ -96,3 +99,12 @@ def placed_at(metric: str, value: float, level: str = "college") -> Placement:
         if placement.level == level:
             return placement
     raise ValueError(f"no reference level {level!r}; known: {', '.join(r[0] for r in _REF)}")
+
+
+def versus_reference(metric: str, value: Any, level: str = "college") -> str:
+    """Where ``value`` sits against ``level``, in words (:func:`hitting_coach.values.against_reference`):
+    ``above the college middle half 657–749 °/s``; "" for a value not measured."""
+    if not present(value):
+        return ""
+    placed = placed_at(metric, float(value), level)
+    return against_reference(metric, level, placed.q1, placed.q3, placed.position)

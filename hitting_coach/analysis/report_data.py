@@ -27,6 +27,7 @@ from hitting_coach.sensors import ACCELEROMETER, GYROSCOPE, WRIST_MOTION
 from hitting_coach.store.marks import Mark, read_marks
 from hitting_coach.store.players import read_players
 from hitting_coach.store.sessions import Session, data_path, load_session
+from hitting_coach.values import MISSING, show_value
 
 __all__ = ["ReportData", "format_metric", "headline_metrics"]
 
@@ -81,14 +82,7 @@ _COLUMN_LABELS: dict[str, tuple[str, str | None]] = {
     "rot_accel_g": ("Rotational acceleration (g)", "{:.1f}"),
     "impact_found": ("Contact found", None),
 }
-#: A metric that is NaN when its segment clipped, and the column holding its lower bound.
-_LOWER_BOUNDS = {
-    "pelvis_peak_dps": ("pelvis", "pelvis_peak_measured_dps"),
-    "hand_peak_dps": ("hand", "hand_peak_measured_dps"),
-    "bat_peak_dps": ("bat", "bat_peak_measured_dps"),
-    "bat_speed_mph": ("bat", "bat_speed_measured_mph"),
-}
-_MISSING = "–"
+_MISSING = MISSING
 _EVENT_COLUMNS = {
     "foot_plant_ns": "foot plant",
     "pelvis_peak_ns": "pelvis peak",
@@ -112,22 +106,11 @@ def _flag(value: Any) -> bool:
     return not _missing(value) and bool(value)
 
 
-def format_metric(row: dict[str, Any], column: str, fmt: str = "{:.0f}") -> str:
-    """One metric of a swing as text: the value, ``≥ value`` when its sensor clipped (only a
-    lower bound is known), ``–`` when not measured."""
-    value = row.get(column)
-    if not _missing(value):
-        return fmt.format(float(value))
-    if column in _LOWER_BOUNDS:
-        segment, bound_column = _LOWER_BOUNDS[column]
-        bound = row.get(bound_column)
-        if _flag(row.get(f"{segment}_clipped")) and not _missing(bound):
-            return "≥ " + fmt.format(float(bound))
-    if column == "speed_gain" and _flag(row.get("hand_clipped")):
-        hand, pelvis = row.get("hand_peak_measured_dps"), row.get("pelvis_peak_dps")
-        if not _missing(hand) and not _missing(pelvis) and float(pelvis) > 0:
-            return "≥ " + fmt.format(float(hand) / float(pelvis))
-    return _MISSING
+def format_metric(row: dict[str, Any], column: str, fmt: str | None = None) -> str:
+    """One metric of a swing as text (:func:`hitting_coach.values.show_value`): the value,
+    ``≥value`` when its sensor clipped (only a lower bound is known), ``–`` when not measured.
+    ``fmt`` is ignored: every column has one format, the same on every page."""
+    return show_value(row, column)
 
 
 @dataclass

@@ -30,6 +30,7 @@ import pandas as pd
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.parse import LIMITS, SCHEMAS, Limits, Message, parse_message
 from hitting_coach.ingest.ring import RingBuffer, sort_by_time
+from hitting_coach.values import rate_hz
 
 __all__ = ["Hub", "IngestResult", "Reader", "Sink"]
 
@@ -410,10 +411,9 @@ class Hub:
 
 
 def _rate_hz(time_ns: np.ndarray) -> float | None:
-    if len(time_ns) < 2:
-        return None
-    span = float(time_ns[-1] - time_ns[0])
-    return round((len(time_ns) - 1) * 1e9 / span, 1) if span > 0 else None
+    """The median-interval rate (:func:`hitting_coach.values.rate_hz`), as ``sessions`` says it."""
+    rate = rate_hz(time_ns)
+    return None if rate is None else round(rate, 1)
 
 
 def _to_frame(columns: list[str], time_ns: np.ndarray, values: np.ndarray) -> pd.DataFrame:

@@ -41,10 +41,17 @@ from hitting_coach.store.layout import (
     session_dirs,
     write_json,
 )
-from hitting_coach.store.parts import SensorStats, batches_to_table, frame_from_tables, part_stats
+from hitting_coach.store.parts import (
+    TIME,
+    SensorStats,
+    batches_to_table,
+    frame_from_tables,
+    part_stats,
+)
 from hitting_coach.store.players import read_players
 from hitting_coach.store.takes import Take, read_takes
 from hitting_coach.text import printable
+from hitting_coach.values import plural, rate_hz
 
 __all__ = [
     "schema_problem",
@@ -500,6 +507,14 @@ def _summary_of(key: tuple[str, str], root: Path) -> SessionSummary:
 
 
 # ------------------------------------------------------------------------------ resolving
+def started_ns(summary: SessionSummary) -> int:
+    """When a session started, as ``latest`` orders sessions: its first reading's time, but
+    never later than when the server last received the session (a sender dating its
+    readings ahead does not make its session the last one started)."""
+    start = summary.start_ns or 0
+    return min(start, summary.received_ns) if summary.received_ns else start
+
+
 def resolve_session(ref: SessionRef, data_dir: str | Path | None = None) -> tuple[str, str]:
     """``(device_id, session_id)`` for a reference: a :class:`Session`, a ``(device,
     session)`` pair, a row of :func:`list_sessions`, or a string: a session id, a
@@ -517,8 +532,8 @@ def resolve_session(ref: SessionRef, data_dir: str | Path | None = None) -> tupl
     summaries = session_summaries(root)
     if not summaries:
         raise SessionError(f"no sessions recorded in {root}")
-    if ref == "latest":  # last received, whatever times its readings claim
-        last = max(summaries, key=lambda s: (s.received_ns, s.end_ns or 0))
+    if ref == "latest":
+        last = max(summaries, key=lambda s: (started_ns(s), s.received_ns))
         return last.device_id, last.session_id
     tests: list[Callable[[SessionSummary], bool]] = [
         # a device/session pair first: a session id holding a "/" cannot hide it
@@ -606,9 +621,17 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
     """The ``hitting-coach sessions`` table (local times), optionally with each session's
     takes under it."""
     root = data_path(data_dir)
+    if not root.is_dir():
+        raise SessionError(
+            f"no data directory {root}: give --data-dir the folder `hitting-coach serve` "
+            "records into (default: data in the project directory)"
+        )
     frame = list_sessions(root)
     if frame.empty:
-        return f"no sessions in {root}"
+        raise SessionError(
+            f"no sessions in {root}: record one (`hitting-coach serve`, then send from the "
+            "phone) or import an export (`hitting-coach import PATH`)"
+        )
     all_takes = read_takes(root) if takes else []
     players = read_players(root)
     lines = []
@@ -617,9 +640,10 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
     for row in frame.itertuples():
         start = _local(row.start.value) if not pd.isna(row.start) else "-"
         # Ids, names and sensors come from the phone: escaped, so none forges a line.
+        rates = median_rates(root, row.device_id, row.session_id)
         sensors = ", ".join(
-            f"{printable(s)} {row.rates_hz[s]:.0f} Hz"
-            if s in row.rates_hz
+            f"{printable(s)} {rates[s]:.0f} Hz"
+            if s in rates
             else f"{printable(s)} ({row.counts[s]})"
             for s in row.sensors
         )
@@ -634,8 +658,32 @@ def sessions_report(data_dir: str | Path | None = None, takes: bool = False) -> 
             if _take_in(t, row.device_id, row.session_id, s_ns, e_ns):
                 length = "running" if t.end_ns is None else _duration(t.duration_s or 0)
                 lines.append(f"{'':21}take {t.name!r} at {_local(t.start_ns)}, {length}")
-    lines.append(f"{len(frame)} sessions, {int(frame['readings'].sum()):,} readings in {root}")
+    readings = plural(int(frame["readings"].sum()), "reading")
+    lines.append(f"{plural(len(frame), 'session')}, {readings} in {root}")
     return "\n".join(lines)
+
+
+def median_rates(data_dir: Path, device_id: str, session_id: str) -> dict[str, float]:
+    """Each sensor's sampling rate in a session from its median interval between readings
+    (:func:`hitting_coach.values.rate_hz`, as the live page's status line says it): a watch
+    sending 50 Hz with pauses is 50 Hz. Reads only the time column."""
+    times: dict[str, list[np.ndarray]] = {}
+    for sensor, files in list_parts(session_dir(data_dir, device_id, session_id)).items():
+        for p in files:
+            try:
+                column = pq.read_table(p, columns=[TIME])[TIME].to_numpy()
+            except FileNotFoundError:  # compacted away while we looked
+                continue
+            times.setdefault(sensor, []).append(column)
+    tail = read_tail(data_dir, only=(device_id, session_id))
+    for sensor, batches in tail.batches.get((device_id, session_id), {}).items():
+        times.setdefault(sensor, []).extend(b.time_ns for b in batches if len(b))
+    rates = {}
+    for sensor, chunks in times.items():
+        rate = rate_hz(np.concatenate(chunks)) if chunks else None
+        if rate:
+            rates[sensor] = rate
+    return rates
 
 
 def _duration(seconds: float) -> str:

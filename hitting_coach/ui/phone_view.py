@@ -17,8 +17,9 @@ import panel as pn
 
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
-from hitting_coach.analysis.swings import placed_at
+from hitting_coach.analysis.reference import versus_reference
 from hitting_coach.ui.swing_panel import swing_flags
+from hitting_coach.values import show_value
 
 __all__ = ["PHONE_MAX_PX", "PhoneCard", "phone_html"]
 
@@ -51,23 +52,12 @@ def _present(value: Any) -> bool:
     return value is not None and value == value
 
 
-def _value(row: dict[str, Any], key: str, segment: str | None) -> str:
-    value = row.get(key)
-    if _present(value):
-        return f"{value:.0f}"
-    if segment and row.get(f"{segment}_clipped"):
-        measured = row.get(
-            "bat_speed_measured_mph" if key == "bat_speed_mph" else f"{segment}_peak_measured_dps"
-        )
-        return f"≥{measured:.0f}" if _present(measured) else "clipped"
-    return "–"
+def _value(row: dict[str, Any], key: str, segment: str | None = None) -> str:
+    return show_value(row, key)
 
 
 def _versus_college(metric: str, value: Any) -> str:
-    if not _present(value):
-        return ""
-    college = placed_at(metric, value, "college")
-    return f"college {college.median:.0f}: {college.position}"
+    return versus_reference(metric, value, "college")
 
 
 def _numbers(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:

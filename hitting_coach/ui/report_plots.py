@@ -44,6 +44,7 @@ from hitting_coach.analysis.swings import (
     reference_table,
 )
 from hitting_coach.sensors import SENSORS
+from hitting_coach.values import against_reference, reference_range, show_value
 
 __all__ = [
     "at_a_glance",
@@ -532,19 +533,39 @@ def reference_comparison(data: ReportData) -> pn.viewable.Viewable:
         plot.xaxis.major_label_orientation = math.radians(20)
         plots.append(plot)
         if len(values):
-            placed = place_against_reference(column, float(values.median()))
-            placed.insert(0, "metric", label)
-            tables.append(placed)
+            tables.extend(_reference_rows(column, label, float(values.median())))
     if not plots:
         return pn.pane.Markdown("*No reference figures for the metrics of this placement.*")
     parts: list[Any] = [_grid(plots, ncols=2)]
     if tables:
-        table = pd.concat(tables, ignore_index=True)
-        table["percentile"] = table["percentile"].round(0)
+        table = pd.DataFrame(tables)
         parts.append(pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width"))
     note = f"Source: {REFERENCE_SOURCE}. Group figures, not targets."
     parts.append(pn.pane.HTML(f"<p>{html.escape(note)}</p>"))  # a Markdown pane: 0.15 s import
     return pn.Column(*parts)
+
+
+def _reference_rows(column: str, label: str, median: float) -> list[dict[str, str]]:
+    """The reference table's rows for one metric, in words: per level its median and middle
+    half (the quartiles, as :func:`hitting_coach.values.reference_range` says them), this
+    session's median and where it sits."""
+    rows = []
+    for placed in place_against_reference(column, median).itertuples(index=False):
+        where = against_reference(column, placed.level, placed.q1, placed.q3, placed.position)
+        rows.append(
+            {
+                "Metric": label,
+                "Level": placed.level,
+                "Level's median": show_value({column: placed.median}, column, unit=True),
+                "Middle half of the level's swings": reference_range(
+                    column, placed.level, placed.q1, placed.q3
+                ).removeprefix(f"{placed.level} middle half "),
+                "This session's median": show_value({column: median}, column, unit=True),
+                "Where it sits": f"{where}; faster than about {placed.percentile:.0f}% of "
+                f"{placed.level} swings",
+            }
+        )
+    return rows
 
 
 # ------------------------------------------------------------------------------ figures

@@ -21,8 +21,9 @@ import panel as pn
 
 from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
-from hitting_coach.analysis.swings import placed_at
+from hitting_coach.analysis.reference import versus_reference
 from hitting_coach.errors import HittingCoachError
+from hitting_coach.values import MISSING, segment_flags, show_value, swing_flags
 
 __all__ = [
     "SHRINKS",
@@ -36,7 +37,6 @@ __all__ = [
     "swing_row_html",
 ]
 
-_LOW_RATE_HZ = 80.0
 _STYLE = """
 <style>
 .hc-swing { display: flex; gap: 28px; align-items: flex-end; flex-wrap: wrap; }
@@ -95,27 +95,7 @@ def _present(value: Any) -> bool:
 
 
 def _flags(row: dict[str, Any], segment: str) -> list[str]:
-    flags = []
-    if row.get(f"{segment}_clipped"):
-        flags.append("gyro clipped")
-    rate = row.get(f"{segment}_rate_hz")
-    if _present(rate) and rate < _LOW_RATE_HZ:
-        flags.append(f"low rate {rate:.0f} Hz")
-    if row.get(f"{segment}_gap"):
-        flags.append("sampling gap")
-    return flags
-
-
-def swing_flags(row: dict[str, Any]) -> list[str]:
-    """The swing's data-quality flags (gyro clipped, low rate, sampling gap), sorted, after
-    what it is: "practice" or "arms only" (listed, not counted), "speed only" (judged without
-    gravity), "no stride" (the belt phone felt no stride: no foot plant)."""
-    marks = [label for key, label in _MARK_FLAGS if _is(row.get(key))]
-    return marks + sorted({f for s in ("pelvis", "hand", "bat") for f in _flags(row, s)})
-
-
-#: Row marks shown first among the flags, in this order.
-_MARK_FLAGS = (("practice", "practice"), ("arms_only", "arms only"), ("speed_only", "speed only"))
+    return segment_flags(row, segment)
 
 
 #: What the page says, once, when a device sends no gravity (its swings are judged by speed).
@@ -147,14 +127,6 @@ def _is(value: Any) -> bool:
     return _present(value) and value is not pd.NA and bool(value)
 
 
-def _reference(metric: str, value: float) -> str:
-    college = placed_at(metric, value, "college")
-    return (
-        f"college median {college.median:.0f} [{college.q1:.0f}–{college.q3:.0f}]: "
-        f"{college.position}"
-    )
-
-
 def _metric(
     label: str,
     row: dict[str, Any],
@@ -166,24 +138,12 @@ def _metric(
 ) -> str:
     value = row.get(key)
     flags = _flags(row, segment) if segment else []
-    if _present(value):
-        shown = f"{value:.0f}"
-    elif (
-        segment
-        and row.get(f"{segment}_clipped")
-        and _present(row.get(f"{segment}_peak_measured_dps"))
-    ):
-        measured = row[f"{segment}_peak_measured_dps"]
-        if key == "bat_speed_mph":
-            measured = row.get("bat_speed_measured_mph", math.nan)
-        shown = f"≥{measured:.0f}"  # clipped: only a lower bound is known
-    else:
-        shown = "–"
-    ref = _reference(reference, value) if reference and _present(value) else note
+    shown = show_value(row, key)
+    ref = versus_reference(reference, value) if reference and _present(value) else note
     flag_html = "".join(f' <span class="hc-flag">{html.escape(f)}</span>' for f in flags)
     return (
         f'<div class="hc-metric"><div class="l">{html.escape(label)}</div>'
-        f'<div class="v">{shown}<span class="u">{unit}</span></div>'
+        f'<div class="v">{html.escape(shown)}<span class="u">{unit}</span></div>'
         f'<div class="r">{html.escape(ref)}{flag_html}</div></div>'
     )
 
@@ -218,13 +178,9 @@ def headline(row: dict[str, Any] | None) -> str:
     return '<div class="hc-swing">' + "".join(parts) + "</div>"
 
 
-def _cell(row: dict[str, Any], key: str, segment: str | None = None) -> str:
-    value = row.get(key)
-    if _present(value):
-        return f"{value:.0f}"
-    if segment and row.get(f"{segment}_clipped"):
-        return "clipped"
-    return ""
+def _cell(row: dict[str, Any], key: str) -> str:
+    shown = show_value(row, key)
+    return "" if shown == MISSING else html.escape(shown)
 
 
 def _colgroup() -> str:
@@ -252,9 +208,9 @@ def _row_cells(row: dict[str, Any]) -> tuple[str, str]:
     cells = (
         f"<td>{row['swing']}</td><td>{clock}</td>"
         f"<td>{html.escape(str(row.get('placement') or ''))}</td>"
-        f"<td>{_cell(row, 'pelvis_peak_dps', 'pelvis')}</td>"
-        f"<td>{_cell(row, 'hand_peak_dps', 'hand')}</td><td>{_cell(row, 'peak_gap_ms')}</td>"
-        f"<td>{_cell(row, 'bat_speed_mph', 'bat')}</td><td>{html.escape(', '.join(flags))}</td>"
+        f"<td>{_cell(row, 'pelvis_peak_dps')}</td>"
+        f"<td>{_cell(row, 'hand_peak_dps')}</td><td>{_cell(row, 'peak_gap_ms')}</td>"
+        f"<td>{_cell(row, 'bat_speed_mph')}</td><td>{html.escape(', '.join(flags))}</td>"
     )
     if row.get("added_by_coach"):
         return cells, ' class="hc-added"'
