@@ -53,6 +53,7 @@ from hitting_coach.sensors import GYROSCOPE
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.explorer import Explorer
 from hitting_coach.ui.live_buffer import SensorBuffer
+from hitting_coach.values import plural
 
 __all__ = ["Explorer", "LiveSession", "SensorBuffer", "ServerSwings", "connect", "connect_mqtt"]
 
@@ -211,7 +212,7 @@ class LiveSession:
     def __repr__(self) -> str:
         where = self.url or f"mqtt://{self.settings.mqtt_broker}:{self.settings.mqtt_port}"
         state = "paused" if self.paused else "stopped" if self._stop.is_set() else "live"
-        return f"<LiveSession {where} {state}: {len(self.devices())} device(s)>"
+        return f"<LiveSession {where} {state}: {plural(len(self.devices()), 'device')}>"
 
     # ------------------------------------------------------------------------ reading
     def devices(self) -> list[str]:

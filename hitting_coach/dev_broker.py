@@ -457,7 +457,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "broker",
         help="run a local Mosquitto over TLS for development (or print a server's config)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        # the module's second paragraph, without its reStructuredText markup
+        description=__doc__.split("\n\n")[1].replace("``", "") if __doc__ else None,
     )
     p.add_argument("--port", type=int, default=8883, help="MQTT over TLS port (default 8883)")
     p.add_argument(

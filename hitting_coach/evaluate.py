@@ -511,6 +511,9 @@ def margins_text(table: pd.DataFrame) -> list[str]:
 
 def evaluate_command(args: argparse.Namespace, settings: Any) -> int:
     recordings: list[Recording] = []
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise SessionError(f"no such file or folder: {', '.join(missing)}")
     labelled = [p for p in args.paths if is_labelled_folder(p)]
     takes = [p for p in args.paths if p not in labelled and is_truth_set(p)]
     exports = [p for p in args.paths if p not in labelled and p not in takes]

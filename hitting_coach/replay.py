@@ -39,6 +39,7 @@ from hitting_coach.errors import ConfigError, ReplayError, SessionError
 from hitting_coach.ingest.mqtt_clients import MqttOptions, mqtt_client
 from hitting_coach.store.sessions import Session, load_session
 from hitting_coach.text import printable
+from hitting_coach.values import plural
 
 __all__ = [
     "HTTPPublisher",
@@ -76,7 +77,7 @@ class ReplayResult:
 
     def describe(self) -> str:
         return (
-            f"replayed {self.readings:,} readings in {self.messages:,} messages to "
+            f"replayed {plural(self.readings, 'reading')} in {plural(self.messages, 'message')} to "
             f"{self.target} as {self.device_id}/{self.session_id} in {self.elapsed_s:.1f} s"
         )
 

@@ -225,7 +225,8 @@ def execute_notebook(
 
 
 def _progress_lines(nb: Any, progress: Progress | None) -> Callable[[Any, int], None]:
-    """nbclient's ``on_cell_start``: a line to ``progress`` as each code cell starts."""
+    """nbclient's ``on_cell_start``: a line to ``progress`` as each section of the report
+    starts (its first code cell): ``[2/7] The session at a glance``, each step once."""
     skip = {"parameters", "injected-parameters"}
     code = [
         i
@@ -233,14 +234,19 @@ def _progress_lines(nb: Any, progress: Progress | None) -> Callable[[Any, int], 
         if c.cell_type == "code" and not skip & set(c.metadata.get("tags", []))
     ]
     sections = _sections(nb)
+    steps = list(dict.fromkeys(sections.get(i, "setup") for i in code))
+    said: set[str] = set()
     started = time.monotonic()
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
         if progress is None or cell_index not in code:
             return
-        step = code.index(cell_index) + 1
+        section = sections.get(cell_index, "setup")
+        if section in said:
+            return
+        said.add(section)
         progress(
-            f"[{step}/{len(code)}] {sections.get(cell_index, 'setup')}"
+            f"[{steps.index(section) + 1}/{len(steps)}] {section}"
             f" ({time.monotonic() - started:.1f} s)"
         )
 

@@ -390,3 +390,16 @@ def test_notebooks_find_the_projects_settings_from_the_notebooks_folder(tmp_path
     settings = Settings.load()
     assert settings.data_path == tmp_path / "recordings"
     assert settings.mqtt_broker == "broker.lan"
+
+
+@pytest.mark.integration
+def test_report_progress_says_each_step_once(report_file):
+    """Issue 25: no "[2/8]" twice, no step named twice: one line per section of the report."""
+    _, done = report_file
+    assert done.returncode == 0, done.stderr
+    steps = re.findall(r"\[(\d+)/(\d+)\] (.+?) \(\d+\.\d s\)", done.stdout + done.stderr)
+    assert len(steps) >= 5, done.stderr
+    assert [int(n) for n, _, _ in steps] == list(range(1, len(steps) + 1))
+    assert {int(total) for _, total, _ in steps} == {len(steps)}
+    names = [name for _, _, name in steps]
+    assert len(set(names)) == len(names), names

@@ -27,7 +27,7 @@ from hitting_coach.sensors import ACCELEROMETER, GYROSCOPE, WRIST_MOTION
 from hitting_coach.store.marks import Mark, read_marks
 from hitting_coach.store.players import read_players
 from hitting_coach.store.sessions import Session, data_path, load_session
-from hitting_coach.values import MISSING, show_value
+from hitting_coach.values import MISSING, plural, rate_hz, show_value
 
 __all__ = ["ReportData", "format_metric", "headline_metrics"]
 
@@ -202,9 +202,9 @@ class ReportData:
     def rates_hz(self) -> dict[str, float]:
         rates = {}
         for sensor, frame in self.session.frames.items():
-            t = frame["time_ns"].to_numpy(np.int64)
-            if len(t) > 1 and t[-1] > t[0]:
-                rates[sensor] = (len(t) - 1) * 1e9 / float(t[-1] - t[0])
+            rate = rate_hz(frame["time_ns"].to_numpy(np.int64))  # the median interval's
+            if rate is not None:
+                rates[sensor] = rate
         return rates
 
     def sensors_table(self) -> pd.DataFrame:
@@ -281,10 +281,10 @@ class ReportData:
         for seg in ("pelvis", "hand", "bat"):
             clipped = t[f"{seg}_clipped"].fillna(False).astype(bool).sum() if len(t) else 0
             if clipped:
-                flags.append(f"{seg} clipped in {clipped} swing(s)")
+                flags.append(f"{seg} clipped in {plural(int(clipped), 'swing')}")
             gaps = t[f"{seg}_gap"].fillna(False).astype(bool).sum() if len(t) else 0
             if gaps:
-                flags.append(f"sampling gap near the {seg} peak in {gaps} swing(s)")
+                flags.append(f"sampling gap near the {seg} peak in {plural(int(gaps), 'swing')}")
         for sensor, rate in self.rates_hz.items():
             if sensor in (GYROSCOPE, ACCELEROMETER, WRIST_MOTION) and rate < 90:
                 flags.append(f"{sensor} at {rate:.0f} Hz: peaks may be missed (100+ Hz advised)")
@@ -292,7 +292,8 @@ class ReportData:
         dropped = sum(m.kind == "not_swing" for m in self.marks)
         if added or dropped:
             flags.append(
-                f"coach's marks: {dropped} detection(s) marked not a swing, {added} swing(s) "
+                f"coach's marks: {plural(dropped, 'detection')} marked not a swing, "
+                f"{plural(added, 'swing')} "
                 "added by the coach"
             )
         return flags

@@ -30,7 +30,7 @@ import pandas as pd
 from hitting_coach.errors import Busy, MessageError, RecordingError, TooLarge
 from hitting_coach.ingest.parse import LIMITS, SCHEMAS, Limits, Message, parse_message
 from hitting_coach.ingest.ring import RingBuffer, sort_by_time
-from hitting_coach.values import rate_hz
+from hitting_coach.values import plural, rate_hz
 
 __all__ = ["Hub", "IngestResult", "Reader", "Sink"]
 
@@ -270,7 +270,7 @@ class Hub:
         for key in [k for k in self._buffers if k[0] in gone]:
             del self._buffers[key]
         self.counters["devices_expired"] += len(idle)
-        log.info("%d idle device(s) left memory (their recordings stay on disk)", len(idle))
+        log.info("%s left memory (their recordings stay on disk)", plural(len(idle), "idle device"))
 
     def remember(self, key: tuple[str, str, int]) -> None:
         """Mark a message as seen without ingesting it (recorder start-up, after a restart)."""

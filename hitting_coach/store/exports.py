@@ -64,6 +64,7 @@ from hitting_coach.store.sessions import (
     schema_problem,
 )
 from hitting_coach.store.takes import Take
+from hitting_coach.values import plural
 
 __all__ = [
     "ExportStream",
@@ -119,7 +120,7 @@ class ImportResult:
             f"{s} {n:,}" + (f" ({self.rates_hz[s]:.0f} Hz)" if s in self.rates_hz else "")
             for s, n in self.counts.items()
         )
-        marks = f"; {self.marks} coach's mark(s)" if self.marks else ""
+        marks = "; " + plural(self.marks, "coach's mark") if self.marks else ""
         return (
             f"imported {self.source.name} as {self.device_id}/{self.session_id} "
             f"(name {self.name!r}): {sensors}{marks}"

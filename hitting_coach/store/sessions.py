@@ -529,6 +529,8 @@ def resolve_session(ref: SessionRef, data_dir: str | Path | None = None) -> tupl
     if not isinstance(ref, str) or not ref:
         raise SessionError(f"not a session reference: {ref!r}")
     root = data_path(data_dir)
+    if not root.is_dir():
+        raise SessionError(f"no data directory {root}: give the folder the server records into")
     summaries = session_summaries(root)
     if not summaries:
         raise SessionError(f"no sessions recorded in {root}")

@@ -36,6 +36,7 @@ from holoviews.operation.datashader import rasterize
 
 from hitting_coach.analysis.report_data import ReportData
 from hitting_coach.sensors import SENSORS
+from hitting_coach.values import plural
 
 __all__ = ["SessionExplorer", "explore"]
 
@@ -197,7 +198,7 @@ class SessionExplorer(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         title = pn.pane.HTML(
             f"<h3>{html.escape(self.data.title)}</h3>"
-            f"{len(self.swings)} swings · {self.data.placement_text}"
+            f"{plural(len(self.swings), 'swing')} · {self.data.placement_text}"
             + (f" · rasterized: {', '.join(self.rasterized)}" if self.rasterized else ""),
             sizing_mode="stretch_width",
         )

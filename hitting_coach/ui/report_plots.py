@@ -44,7 +44,7 @@ from hitting_coach.analysis.swings import (
     reference_table,
 )
 from hitting_coach.sensors import SENSORS
-from hitting_coach.values import against_reference, reference_range, show_value
+from hitting_coach.values import against_reference, plural, reference_range, show_value
 
 __all__ = [
     "at_a_glance",
@@ -132,7 +132,7 @@ def heading(data: ReportData) -> pn.viewable.Viewable:
     """The report's title (session name, device, take) and one line under it. Ids and names
     come from whatever sent the data and a report is mailed around: every part is escaped
     and shown as text (a Markdown pane would pass HTML through)."""
-    line = f"{data.start_text} · {data.placement_text} · {len(data.table)} swings found"
+    line = f"{data.start_text} · {data.placement_text} · {plural(len(data.table), 'swing')} found"
     return pn.pane.HTML(
         f"<h2>{html.escape(data.title)}</h2><p>{html.escape(line)}</p>",
         sizing_mode="stretch_width",
@@ -178,7 +178,7 @@ def at_a_glance(data: ReportData) -> pn.viewable.Viewable:
             cards.append(_card(f"median {label}", "-", "not measured"))
     flags = data.quality_flags()
     cards.append(
-        _card("quality", "ok" if not flags else f"{len(flags)} flag(s)", "; ".join(flags)[:80])
+        _card("quality", "ok" if not flags else plural(len(flags), "flag"), "; ".join(flags)[:80])
     )
     head = pn.pane.HTML(
         f"<style>{_CARD_CSS}</style><div class='hc-cards'>{''.join(cards)}</div>",
@@ -262,7 +262,9 @@ def raw_signals(data: ReportData, buckets: int = 2000) -> pn.viewable.Viewable:
         offset = (int(t_ns[0]) - data.start_ns) / 1e9
         label = f"{sensor} ({unit})" if unit else sensor
         rate = data.rates_hz.get(sensor)
-        title = f"{sensor}: {len(frame):,} readings" + (f" at {rate:.0f} Hz" if rate else "")
+        title = f"{sensor}: {plural(len(frame), 'reading')}" + (
+            f" at {rate:.0f} Hz" if rate else ""
+        )
         plot = _figure(
             title,
             "Time (s)",
