@@ -44,14 +44,42 @@ _NONE: frozenset[str] = frozenset()
 
 
 class _Device:
-    """What the hub keeps of one live device: when it was last heard, and for each sensor
-    the type of each value beyond the sensor's schema (True: text, False: number)."""
+    """What the hub keeps of one live device: when it was last heard, for each sensor the
+    type of each value beyond the sensor's schema (True: text, False: number), its messages
+    per recent second, and its refused messages by reason (its own status line)."""
 
-    __slots__ = ("kinds", "last_seen")
+    __slots__ = ("kinds", "last_rejection", "last_seen", "recent", "rejected")
 
     def __init__(self, now: float) -> None:
         self.last_seen = now
         self.kinds: dict[str, dict[str, bool]] = {}
+        self.recent: list[tuple[int, int]] = []  # (monotonic second, messages)
+        self.rejected: Counter[str] = Counter()
+        self.last_rejection: str | None = None
+
+
+class _DeviceId(msgspec.Struct):
+    """Only the sender's device id of a message (to count a refused message to its device)."""
+
+    deviceId: str = ""  # noqa: N815 (Sensor Logger's key)
+
+
+_device_id = msgspec.json.Decoder(_DeviceId)
+
+
+def _count_second(recent: list[tuple[int, int]], now: float) -> None:
+    """One more message in ``recent``'s current second; only the last few seconds kept."""
+    second = int(now)
+    if recent and recent[-1][0] == second:
+        recent[-1] = (second, recent[-1][1] + 1)
+    else:
+        recent.append((second, 1))
+        del recent[: -(_RATE_WINDOW_S + 1)]
+
+
+def _per_second(recent: list[tuple[int, int]], now: float) -> float:
+    second = int(now)
+    return sum(n for s, n in recent if second - _RATE_WINDOW_S <= s < second) / _RATE_WINDOW_S
 
 
 class Sink(Protocol):
@@ -140,7 +168,7 @@ class Hub:
                 raise TooLarge(len(raw), self.max_message_bytes)
             message = parse_message(raw, self.limits, received_ns if self.check_time else None)
         except MessageError as e:
-            self.reject(e.reason, str(e), source)
+            self.reject(e.reason, str(e), source, device=_sender(raw))
             raise
         key = hash(message.key)
         with self._lock:
@@ -151,7 +179,7 @@ class Hub:
             try:
                 device, kinds = self._check_shape(message, now)
             except (MessageError, Busy) as e:
-                self._reject(e.reason, str(e), source)
+                self._reject(e.reason, str(e), source, message.device_id)
                 raise
             if self.sink is not None:
                 try:
@@ -169,6 +197,7 @@ class Hub:
             if device is None:
                 device = self._devices[message.device_id] = _Device(now)
             device.last_seen = now
+            _count_second(device.recent, now)
             for sensor, new in kinds.items():
                 device.kinds.setdefault(sensor, {}).update(new)
             for batch in message.batches.values():
@@ -185,14 +214,20 @@ class Hub:
                 log.exception("subscriber %r failed", callback)
         return IngestResult(message, duplicate=False)
 
-    def reject(self, reason: str, detail: str, source: str) -> None:
-        """Count a rejection (also for problems found before parsing, e.g. a bad token)."""
+    def reject(self, reason: str, detail: str, source: str, device: str | None = None) -> None:
+        """Count a rejection (also for problems found before parsing, e.g. a bad token);
+        ``device``, when the message named one, counts it to that device too if it is live
+        (a name never heard before is not remembered for its refusal)."""
         with self._lock:
-            self._reject(reason, detail, source)
+            self._reject(reason, detail, source, device)
 
-    def _reject(self, reason: str, detail: str, source: str) -> None:
+    def _reject(self, reason: str, detail: str, source: str, device: str | None = None) -> None:
         self.rejected[reason] += 1
         self.last_rejection = f"{source}: {detail}"
+        state = self._devices.get(device) if device else None
+        if state is not None:
+            state.rejected[reason] += 1
+            state.last_rejection = detail
 
     def _check_shape(
         self, message: Message, now: float
@@ -294,12 +329,7 @@ class Hub:
         self.counters["readings"] += message.n_readings
         self.by_source[source] += 1
         self.last_message_monotonic = now
-        second = int(now)
-        if self._recent and self._recent[-1][0] == second:
-            self._recent[-1] = (second, self._recent[-1][1] + 1)
-        else:
-            self._recent.append((second, 1))
-            del self._recent[: -(_RATE_WINDOW_S + 1)]
+        _count_second(self._recent, now)
 
     # ---------------------------------------------------------------------------- readers
     def subscribe(self, callback: Callable[[Message], None]) -> None:
@@ -375,6 +405,7 @@ class Hub:
     def status(self) -> dict[str, Any]:
         """Counters and states, JSON-ready: what /sensor/status.json serves."""
         with self._lock:
+            now = time.monotonic()
             streams: dict[str, dict[str, Any]] = {}
             for (device, sensor), buffer in self._buffers.items():
                 time_ns, _, _, _ = buffer.read(0, last=200)
@@ -402,12 +433,31 @@ class Hub:
                     "error": self.recording_error,
                 },
                 "devices": streams,
+                # each live device's own line: its rate, last message and refusals
+                "device_status": {
+                    name: {
+                        "messages_per_s": _per_second(state.recent, now),
+                        "last_message_age_s": round(now - state.last_seen, 3),
+                        "rejected": sum(state.rejected.values()),
+                        "rejected_by_reason": dict(state.rejected.most_common()),
+                        "last_rejection": state.last_rejection,
+                    }
+                    for name, state in self._devices.items()
+                },
                 "sources": {k: dict(v) for k, v in self._sources.items()},
             }
         status["messages_per_s"] = self.messages_per_s()
         age = self.last_message_age_s()
         status["last_message_age_s"] = None if age is None else round(age, 3)
         return status
+
+
+def _sender(raw: bytes) -> str | None:
+    """The device id a refused message names, if it can be read at all."""
+    try:
+        return _device_id.decode(raw).deviceId or None
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
 
 
 def _rate_hz(time_ns: np.ndarray) -> float | None:

@@ -69,25 +69,45 @@ def shared_status(hub: Hub, status: Callable[[], dict[str, Any]]) -> SharedStatu
 _NOT_COUNTED = (("practice", "practice"), ("arms_only", "arms only"), ("checked", "checked"))
 
 
+def _rejected(count: int, by_reason: dict[str, int], last: str | None) -> str:
+    """``3 rejected, mostly changed type`` (the most frequent reason in words)."""
+    if not count or not by_reason:
+        return f"{count} rejected"
+    top = max(by_reason.items(), key=lambda kv: kv[1])[0].replace("_", " ")
+    return f"{count} rejected, mostly {top}" + (f" (last: {last[:120]})" if last else "")
+
+
 def status_text(status: dict[str, Any], device: str | None) -> str:
-    """The one-line status: message rate, last message age, rejections, sources, recording,
-    and for the device shown what its swing detection did not count, per reason."""
-    age = status["last_message_age_s"]
-    parts = [
-        f"{status['messages_per_s']:.1f} msg/s",
-        "no message yet" if age is None else f"last message {age:.1f} s ago",
-        f"{status['rejected']} rejected",
-    ]
-    if status["duplicates"]:
-        parts.append(f"{status['duplicates']} duplicates")
+    """The one-line status of the device shown: its message rate, last message age, its
+    refused messages with the main reason, the sources, a recording failure, what its swing
+    detection did not count, per reason, and its sensors' rates. With no device live yet, the
+    server's counters (a phone whose every message is refused, e.g. for its token, is no
+    device: its refusals are counted here). The server's own status is status.json's."""
+    mine = status.get("device_status", {}).get(device or "")
+    if mine is None:
+        age = status["last_message_age_s"]
+        parts = [
+            "no device yet" if device is None else f"{device}: silent",
+            f"{status['messages_per_s']:.1f} msg/s",
+            "no message yet" if age is None else f"last message {age:.1f} s ago",
+            _rejected(
+                status["rejected"],
+                status.get("rejected_by_reason", {}),
+                status.get("last_rejection"),
+            ),
+        ]
+    else:
+        parts = [
+            f"{mine['messages_per_s']:.1f} msg/s",
+            f"last message {mine['last_message_age_s']:.1f} s ago",
+            _rejected(mine["rejected"], mine["rejected_by_reason"], mine["last_rejection"]),
+        ]
     for name, state in sorted(status.get("sources", {}).items()):
         late = f" ({state['late']})" if state.get("late") else ""  # a cage's queue arriving
         parts.append(f"{name.upper()}: {state.get('state', '?')}{late}")
     recording = status["recording"]
-    if recording["enabled"]:
-        parts.append(
-            "recording: ok" if recording["ok"] else f"recording FAILED: {recording['error']}"
-        )
+    if recording["enabled"] and not recording["ok"]:
+        parts.append(f"recording FAILED: {recording['error']}")
     swings = status.get("swings", {}).get("devices", {}).get(device or "", {})
     not_counted = [f"{swings[key]} {label}" for key, label in _NOT_COUNTED if swings.get(key)] + [
         f"{n} {reason}" for reason, n in sorted(swings.get("discarded", {}).items())
