@@ -44,12 +44,14 @@ _ROTATION_RATE = ("rotationRateX", "rotationRateY", "rotationRateZ")
 @dataclass(frozen=True, slots=True)
 class LiveView:
     """A sensor's live plot on the dashboard: title, y-axis label and range (in shown units),
-    and ``scale``, the factor its values are shown with (the gyroscope in °/s)."""
+    ``scale``, the factor its values are shown with (the gyroscope in °/s), and ``columns``,
+    the three value keys drawn as its x, y and z lines."""
 
     title: str
     axis_label: str
     y_range: tuple[float, float]
     scale: float = 1.0
+    columns: tuple[str, str, str] = ("x", "y", "z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,14 @@ _SENSORS = (
         ),
         "rad/s",
         _ROTATION_RATE,
+        # a watch alone (no phone sensors) shows its rotation rate, in °/s like the gyroscope
+        live=LiveView(
+            "Wrist motion (watch)",
+            "rotation rate (°/s)",
+            (-2000.0, 2000.0),
+            180.0 / math.pi,
+            _ROTATION_RATE,
+        ),
         # the watch's gravity, when sent, tells the motion's axis against the vertical; its
         # attitude gives gravity when it does not send it
         detector=DetectorRole(

@@ -11,6 +11,7 @@ the device list, the swings (as soon as the detector finds one).
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from collections import Counter
@@ -39,7 +40,7 @@ from hitting_coach.analysis.corrections import MarkedLiveSwings
 from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.live_window import LiveWindow
-from hitting_coach.sensors import live_sensors
+from hitting_coach.sensors import ACCELEROMETER, GYROSCOPE, WRIST_MOTION, live_sensors
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.periodic import every
 from hitting_coach.ui.phone_view import PhoneCard
@@ -53,6 +54,58 @@ _COLORS = {"x": "#d62728", "y": "#2ca02c", "z": "#1f77b4"}
 _VALUE_DTYPE = np.float32
 #: The periodic ticks refresh the status line at most this often (it says ages to 0.1 s).
 STATUS_EVERY_S = 1.0
+
+
+#: The plots shown before a device has sent any live sensor (a phone's, the most common).
+DEFAULT_PLOTS = (ACCELEROMETER, GYROSCOPE)
+
+
+def seen_placement(sensors: set[str], placement: str = "") -> str:
+    """Where the device's sensors sit: the newest swing's placement, else a guess from what it
+    sends (a watch's wrist motion: the wrist; a phone's gyroscope: the belt)."""
+    if placement:
+        return placement
+    wrist = WRIST_MOTION in sensors
+    phone = GYROSCOPE in sensors
+    return "pelvis+wrist" if wrist and phone else "wrist" if wrist else "pelvis" if phone else ""
+
+
+def placement_note(sensors: set[str], placement: str = "") -> str:
+    """HTML: what the device is seen as, and why the swing list's other columns stay empty."""
+    seen = seen_placement(sensors, placement)
+    if not seen:
+        return (
+            '<div class="hc-placement-note">No motion sensor from this device yet: switch on '
+            "Accelerometer and Gyroscope (phone) or Wrist Motion (Apple Watch) in Sensor "
+            "Logger.</div>"
+        )
+    says = {
+        "wrist": (
+            "a watch on the lead wrist (wrist motion)",
+            [
+                "no belt phone: pelvis not measured, nor the pelvis → hand gap",
+                "no bat phone: bat speed not measured",
+            ],
+        ),
+        "pelvis": (
+            "a phone on the belt (gyroscope)",
+            [
+                "no watch: hand speed not measured, nor the pelvis → hand gap",
+                "no bat phone: bat speed not measured",
+            ],
+        ),
+        "pelvis+wrist": (
+            "a phone on the belt and a watch on the lead wrist",
+            ["no bat phone: bat speed not measured"],
+        ),
+        "bat": (
+            "a phone on the bat (gyroscope)",
+            ["no belt phone or watch: pelvis and hand not measured"],
+        ),
+    }
+    where, missing = says.get(seen, (seen, []))
+    text = f"Sees {where}." + "".join(f" {m[0].upper()}{m[1:]}." for m in missing)
+    return f'<div class="hc-placement-note">{html.escape(text)}</div>'
 
 
 def _empty() -> dict[str, np.ndarray]:
@@ -111,8 +164,12 @@ class LivePlot:
         window: int | None = None,
         window_s: float = 10.0,
         scale: float = 1.0,
+        columns: tuple[str, str, str] = ("x", "y", "z"),
+        x_range: DataRange1d | None = None,
     ) -> None:
         self.sensor = sensor
+        #: the value keys drawn as the x, y and z lines (a watch's rotationRateX, ...)
+        self.columns = columns
         self.window = window or None
         self.window_s = window_s
         #: what the plot shows (the same rule as a served page's browser applies)
@@ -122,13 +179,16 @@ class LivePlot:
         self.source = ColumnDataSource(_empty(), name=f"{sensor}-source")
         self.figure = figure(
             name=f"{sensor}-figure",
-            css_classes=[f"hc-{sensor}-figure"],
+            css_classes=[f"hc-{sensor.replace(' ', '-')}-figure"],  # a class has no space
             title=title,
             x_axis_type="datetime",
-            x_range=DataRange1d(range_padding=0, only_visible=True),
+            # one device's plots share their time axis (a zoom on one zooms all)
+            x_range=x_range or DataRange1d(range_padding=0, only_visible=True),
             y_range=Range1d(*y_range),
-            height=320,
+            height=300,
             sizing_mode="stretch_width",
+            min_width=0,  # fit a phone's screen; the last time label keeps its room:
+            min_border_right=36,
             tools="pan,wheel_zoom,box_zoom,reset,save",
             # no drag tool active: on a phone a finger on a plot scrolls the page (tap the pan
             # tool to pan); the mouse wheel still zooms
@@ -190,10 +250,10 @@ class LivePlot:
         else:
             rollover = self.window
         new: dict[str, np.ndarray] = {"t": t_ms}
-        for column in _COLORS:
+        for column, key in zip(_COLORS, self.columns, strict=True):
             new[column] = (
-                values[columns.index(column)] * self.scale
-                if column in columns
+                values[columns.index(key)] * self.scale
+                if key in columns
                 else np.full(len(t_ms), np.nan)
             )
         for column in _COLORS:  # values as float32 on the wire; times stay float64 ms
@@ -245,8 +305,19 @@ class Dashboard(pn.viewable.Viewer):
         self._shared = shared_status(hub, self._status)
         self._status_due = 0.0
         self.swings = swings
+        shared_x = DataRange1d(range_padding=0, only_visible=True, name="live-x-range")
         self.plots = [
-            LivePlot(name, v.title, v.axis_label, v.y_range, window, window_s, scale=v.scale)
+            LivePlot(
+                name,
+                v.title,
+                v.axis_label,
+                v.y_range,
+                window,
+                window_s,
+                scale=v.scale,
+                columns=v.columns,
+                x_range=shared_x,
+            )
             for name, v in live_sensors().items()
         ]
         self.sequence = SequencePlot() if swings is not None else None
@@ -281,16 +352,38 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[SHRINKS],
         )
+        #: What the device's sensors show and what they cannot ("no belt phone: pelvis not
+        #: measured"), above the swing list.
+        self.placement_note = pn.pane.HTML(
+            "", css_classes=["hc-placement"], sizing_mode="stretch_width", stylesheets=[SHRINKS]
+        )
+        self._note_key: Any = None
+        self.controls.insert(1, self.placement_note)
+        #: each live sensor's plot pane: shown when the device sends that sensor
+        self.plot_panes = {
+            p.sensor: pn.pane.Bokeh(
+                p.figure,
+                sizing_mode="stretch_width",
+                css_classes=[f"hc-{p.sensor.replace(' ', '-')}"],
+                stylesheets=[SHRINKS],
+                visible=p.sensor in DEFAULT_PLOTS,
+            )
+            for p in self.plots
+        }
         self.charts = pn.Column(
             *(
-                [pn.pane.Bokeh(self.sequence.figure, css_classes=["hc-sequence"])]
+                [
+                    pn.pane.Bokeh(
+                        self.sequence.figure,
+                        sizing_mode="stretch_width",
+                        css_classes=["hc-sequence"],
+                        stylesheets=[SHRINKS],
+                    )
+                ]
                 if self.sequence is not None
                 else []
             ),
-            *(
-                pn.pane.Bokeh(p.figure, sizing_mode="stretch_width", css_classes=[f"hc-{p.sensor}"])
-                for p in self.plots
-            ),
+            *self.plot_panes.values(),
             sizing_mode="stretch_width",
             stylesheets=[SHRINKS],
         )
@@ -325,7 +418,10 @@ class Dashboard(pn.viewable.Viewer):
             CustomJS(
                 args={
                     "sources": {p.sensor: p.source for p in self.plots},
-                    "ranges": [p.figure.x_range for p in self.plots],
+                    # one shared range (the plots' time axes are linked), listed once
+                    "ranges": list(
+                        {id(p.figure.x_range): p.figure.x_range for p in self.plots}.values()
+                    ),
                     "status": self.status_div,
                     "token": sub.token,
                     **LiveWindow(self.window_s, self.window).js_args(),
@@ -373,6 +469,8 @@ class Dashboard(pn.viewable.Viewer):
             if labels != self._labels:
                 self._labels = labels
                 self.picker.options = {label: d for d, label in labels.items()}
+        if status_due or self._note_key is None:
+            self._show_placement()
         for plot in self.plots:
             plot.update()
         self._update_swings()
@@ -381,6 +479,23 @@ class Dashboard(pn.viewable.Viewer):
             text = status_text(self._shared.status(fresh), self.device)
             if text != self.status_html:
                 self._show_status(text)
+
+    def _show_placement(self) -> None:
+        """Show the plots of the sensors the device sends, and say what they measure."""
+        sensors = set(self.hub.sensors(self.device)) if self.device is not None else set()
+        rows = self._swing_rows() if self.swings is not None else []
+        placement = str(rows[-1].get("placement") or "") if rows else ""
+        key = (self.device, frozenset(sensors), placement)
+        if key == self._note_key:
+            return
+        self._note_key = key
+        plotted = {p.sensor for p in self.plots} & sensors or set(DEFAULT_PLOTS)
+        for sensor, pane in self.plot_panes.items():
+            if pane.visible != (sensor in plotted):
+                pane.visible = sensor in plotted
+        text = placement_note(sensors, placement) if self.device is not None else ""
+        if self.placement_note.object != text:
+            self.placement_note.object = text
 
     def _update_swings(self) -> None:
         """The swing panel, phone card, shading and sequence plot (each sends only changes)."""

@@ -50,6 +50,8 @@ class SequencePlot:
             title="Last swing: no swing yet",
             height=260,
             sizing_mode="stretch_width",
+            min_width=0,
+            min_border_right=24,
             x_axis_label="ms from the swing's start",
             y_axis_label="|ω| (°/s)",
             tools="save",
@@ -131,11 +133,12 @@ def _peak_ms(row: dict[str, Any], segment: str, fallback: float | None) -> float
 
 
 def _title(row: dict[str, Any] | None) -> str:
+    """Short enough for a phone's 390 px: ``Swing #3: pelvis → hand, 66 ms apart``."""
     if row is None:
         return "Last swing: no swing yet"
-    number = f"{'added ' if row.get('added_by_coach') else ''}swing #{row['swing']}"
+    number = f"{'Added swing' if row.get('added_by_coach') else 'Swing'} #{row['swing']}"
     gap = row.get("peak_gap_ms")
     if gap is None or (isinstance(gap, float) and math.isnan(gap)):
-        return f"Last swing ({number}): angular speed"
-    order = "pelvis then hand" if row.get("sequence_ok") else "hand before pelvis"
-    return f"Last swing ({number}): {order}, peaks {abs(gap):.0f} ms apart"
+        return f"{number}: angular speed"
+    order = "pelvis → hand" if row.get("sequence_ok") else "hand first"
+    return f"{number}: {order}, {abs(gap):.0f} ms apart"

@@ -85,6 +85,8 @@ _BUTTONS: dict[str, tuple[str, list[str]]] = {
 #: new swing moves every row down one): a tap meant for the swing shown there must not mark
 #: another one.
 _MOVED_S = 1.0
+#: A swing list row's button (px): it comes first in its row, the header leaves its room.
+_BUTTON_WIDTH = 130
 _HIDDEN = {"display": "none"}
 #: How far back "N seconds ago" may reach (the server holds the last few minutes).
 _MAX_AGO_S = 3600.0
@@ -307,6 +309,7 @@ class SwingPanel(pn.viewable.Viewer):
             "",
             stylesheets=[_LIST_CSS],
             width=_LIST_WIDTH + 10,
+            height=32,  # fixed in both: Bokeh warns (W-1005) of a fixed size without a height
             sizing_mode="fixed",
             css_classes=["hc-swing-head"],
         )
@@ -329,7 +332,10 @@ class SwingPanel(pn.viewable.Viewer):
             self.headline,
             self.hint,
             pn.Column(
-                self.header,
+                # the header lines up with the rows' tables, after their buttons
+                pn.Row(pn.Spacer(width=_BUTTON_WIDTH + 10), self.header)
+                if self.marks is not None
+                else self.header,
                 self.list,
                 sizing_mode="stretch_width",
                 styles={"overflow-x": "auto"},
@@ -371,14 +377,19 @@ class SwingPanel(pn.viewable.Viewer):
             "",
             stylesheets=[_LIST_CSS],
             width=_LIST_WIDTH + 10,
+            height=40,  # the button's: fixed in both (see the header)
             sizing_mode="fixed",
             css_classes=["hc-swing-slot"],
         )
         button = None
         if self.marks is not None:
-            button = pn.widgets.Button(label=_BUTTONS["not_swing"][0], width=130, height=40)
+            button = pn.widgets.Button(
+                label=_BUTTONS["not_swing"][0], width=_BUTTON_WIDTH, height=40
+            )
             button.on_click(partial(self._clicked, i))
-        row = pn.Row(cell, *([button] if button else []), styles=_HIDDEN)
+        # the button first: on a phone the row's table scrolls sideways, its button stays on
+        # screen at the left
+        row = pn.Row(*([button] if button else []), cell, styles=_HIDDEN)
         return row, cell, button
 
     def _fill(self, i: int, action: tuple[Any, ...] | None, row: Any, position: int) -> None:

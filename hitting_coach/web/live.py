@@ -62,6 +62,8 @@ AXES = ("x", "y", "z")
 _I32_SPAN_NS = 30 * 60 * 1_000_000_000
 #: The live plots' sensors and the factor their values are shown with (gyroscope in °/s).
 LIVE_SENSORS = {name: view.scale for name, view in live_sensors().items()}
+#: The value keys each live sensor's x, y and z lines show (a watch's rotationRateX, ...).
+LIVE_COLUMNS = {name: view.columns for name, view in live_sensors().items()}
 #: Frames a page may have unsent before it is skipped and later sent its window afresh.
 MAX_PENDING_WRITES = 4
 
@@ -322,7 +324,7 @@ class LiveFeed:
         self, sensor: str, columns: list[str], time_ns: np.ndarray, values: np.ndarray
     ) -> Chunk:
         rows = np.full((3, len(time_ns)), np.nan, np.float32)
-        for i, axis in enumerate(AXES):
+        for i, axis in enumerate(LIVE_COLUMNS.get(sensor, AXES)):
             if axis in columns:
                 rows[i] = values[columns.index(axis)] * self.sensors[sensor]
         return Chunk(sensor, time_ns, rows)
