@@ -154,6 +154,9 @@ def run(
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())
+    # Bokeh lists the live page twice, at /sensor/ (the index) and under its file's name
+    # (/sensor/sensor): print_urls said where the dashboard is; the second line is dropped.
+    logging.getLogger("bokeh.command.subcommands.serve").addFilter(_NoFileNameRoute())
     if login:
         from panel.config import config
 
@@ -291,6 +294,13 @@ def _login_from(settings: Settings, path: str | None) -> str:
     if not password:
         raise StartupError(f"the login file {source} is empty")
     return password
+
+
+class _NoFileNameRoute(logging.Filter):
+    """Drops Bokeh's start-up line naming the live app under its file's name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().rstrip("/").endswith("/sensor/sensor")
 
 
 class RepeatFilter(logging.Filter):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from hitting_coach.sim.simulate import simulate
@@ -103,6 +104,11 @@ def test_the_live_page_fits_a_phone(server, phone):
     )
     assert linked == [True, True]
     assert phone.errors == []
+    # a normal page open logs nothing worth a warning (no Bokeh W-1005, no 404 favicon)
+    icon = httpx.get(server.base + "/sensor/favicon.ico", follow_redirects=True, timeout=10)
+    assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"  # an .ico
+    log = server.output()
+    assert "WARNING" not in log and "Warning" not in log, log
 
 
 def test_a_watch_alone_plots_its_wrist_signal_and_says_what_is_not_measured(server, page):
@@ -139,3 +145,5 @@ def test_a_watch_alone_plots_its_wrist_signal_and_says_what_is_not_measured(serv
     assert "Sees a watch on the lead wrist" in text
     assert "No belt phone: pelvis not measured" in text
     assert page.errors == []
+    log = server.output()
+    assert "WARNING" not in log and "Warning" not in log, log

@@ -22,6 +22,7 @@ from hitting_coach.web.app import App, AppHandler, LoginRequired
 from hitting_coach.web.data import DataEndpoint
 from hitting_coach.web.files import ExportHandler, ReportHandler
 from hitting_coach.web.live import LiveSocket
+from hitting_coach.web.login import FAVICON
 from hitting_coach.web.pages import (
     ActionHandler,
     PlayerPageHandler,
@@ -149,4 +150,6 @@ def routes(app: App) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/players/(name)", ActionHandler, kwargs),
         (r"/players", PlayersPageHandler, kwargs),
         (r"/player", PlayerPageHandler, kwargs),
+        # a browser asks every page's folder for favicon.ico: Panel's own, on this server
+        (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": FAVICON, "permanent": True}),
     ]
