@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +14,18 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_new_login_shell_runs_a_readme_uv_command():
-    # `make test` ran scripts/bootstrap.sh before this suite: uv must now be on a login
-    # shell's PATH, not only on the Makefile's.
+    # `make test` ran scripts/bootstrap.sh before this suite: uv must be on a new login
+    # shell's PATH (the user's own uv, or one bootstrap installed and added to ~/.profile),
+    # not only on the Makefile's.
     proc = subprocess.run(
-        ["env", "-i", "bash", "-lc", f"cd {ROOT} && uv run hitting-coach --version"],
+        [
+            "env",
+            "-i",
+            f"HOME={Path.home()}",
+            "bash",
+            "-lc",
+            f"cd {ROOT} && uv run hitting-coach --version",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
