@@ -65,9 +65,7 @@ def test_a_reference_is_said_in_words_a_coach_reads():
     assert reference_range("pelvis_peak_dps", "college", 657, 749) == (
         "college middle half 657–749 °/s"
     )
-    assert versus_reference("pelvis_peak_dps", 800) == (
-        "above the college middle half 657–749 °/s"
-    )
+    assert versus_reference("pelvis_peak_dps", 800) == ("above the college middle half 657–749 °/s")
     assert versus_reference("pelvis_peak_dps", 700) == "in the college middle half 657–749 °/s"
     assert versus_reference("bat_speed_mph", 60.0) == (
         "below the college middle half 63.0–69.1 mph"

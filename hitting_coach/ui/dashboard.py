@@ -30,6 +30,7 @@ from bokeh.models import (
     DataRange1d,
     DatetimeTickFormatter,
     Div,
+    NoOverlap,
     Range1d,
 )
 from bokeh.plotting import figure
@@ -201,6 +202,8 @@ class LivePlot:
         self.figure.xaxis.formatter = DatetimeTickFormatter(
             milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S", context=None
         )
+        # on a phone's narrow plot, time labels that would overlap are left out
+        self.figure.xaxis.major_label_policy = NoOverlap()
         self.marks = [
             BoxAnnotation(
                 name=f"{sensor}-swing-{i}",
