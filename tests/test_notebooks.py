@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,8 +88,13 @@ def test_report_notebook_runs_as_committed_on_the_latest_session(recorded_swings
     # Title, glance, sensors, raw signals, swing table, sequences, trends, reference.
     assert panels == 8
     assert "swing-slider" in html and "swing-sequence" in html
-    assert len(steps) == sum(c.cell_type == "code" for c in nb.cells) - 1  # not parameters
-    assert steps[0].startswith("[1/8] loading the session")
+    # one progress line per section (issue 25: "[2/8]" and "[3/8]" were both "The session at a
+    # glance"), numbered 1..n, each named once
+    sections = [re.match(r"\[(\d+)/(\d+)\] (.+) \(", step).groups() for step in steps]
+    n = len(sections)
+    assert [(int(i), int(total)) for i, total, _ in sections] == [(k, n) for k in range(1, n + 1)]
+    assert len({name for _, _, name in sections}) == n >= 6
+    assert steps[0].startswith(f"[1/{n}] loading the session")
 
 
 @pytest.mark.integration
