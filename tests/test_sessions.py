@@ -79,9 +79,14 @@ def test_sessions_are_found_by_id_prefix_device_and_latest_and_errors_say_why(tw
         load_session("a1b2c3-morning", two_sessions)
     with pytest.raises(SessionError, match="no session 'nope'"):
         load_session("nope", two_sessions)
-    with pytest.raises(SessionError, match="no sessions recorded"):
+    with pytest.raises(SessionError, match="no data directory .*empty"):
         load_session("latest", two_sessions / "empty")
     with pytest.raises(SessionError, match="no data directory"):
+        sessions_report(two_sessions / "empty")
+    (two_sessions / "empty").mkdir()
+    with pytest.raises(SessionError, match="no sessions recorded"):
+        load_session("latest", two_sessions / "empty")
+    with pytest.raises(SessionError, match="no sessions in .*empty: record one"):
         sessions_report(two_sessions / "empty")
     with pytest.raises(KeyError, match="no 'barometer' in this session"):
         load_session("d4e5", two_sessions)["barometer"]
