@@ -27,7 +27,7 @@ from hitting_coach.ingest.parse import Limits
 from hitting_coach.report_jobs import ReportJobs
 from hitting_coach.store.players import PlayerNames
 from hitting_coach.store.recorder import Recorder
-from hitting_coach.ui.shared_status import shared_status, status_text
+from hitting_coach.ui.shared_status import server_status_text, shared_status, status_text
 from hitting_coach.web.live import LIVE_SENSORS, LiveFeed
 
 __all__ = [
@@ -226,6 +226,7 @@ class Runtime:
             recording=lambda device, session: self.recorder.device_clock(device)[1] == session,
             start_report=self.reports.start,
             report_status=self.reports.status,
+            footer=lambda: server_status_text(self.status()),  # the server's own status
         )
 
     def _prepare_report(self) -> None:

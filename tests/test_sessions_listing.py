@@ -53,11 +53,9 @@ def many_sessions(tmp_path, monkeypatch):
     return data
 
 
-def test_the_first_page_of_2000_sessions_is_ready_in_under_a_second(many_sessions):
-    start = time.perf_counter()
+def test_the_first_page_of_2000_sessions_is_the_newest_20(many_sessions):
+    # how long it takes is benchmarks/bench_sessions_page.py's (docs/benchmarks.md)
     page = sessions_page(many_sessions, 0, 20)
-    took = time.perf_counter() - start
-    assert took < 1.0, f"{took:.2f} s"
     assert page.total == 2000 and len(page.rows) == 20
     assert [r.session_id for r in page.rows] == [f"s{n:05d}" for n in range(1999, 1979, -1)]
     assert all(r.problem.startswith("cannot analyse: ") for r in page.rows)  # one reading
@@ -80,10 +78,7 @@ def test_the_sessions_page_shows_20_sessions_and_pages_through_them(many_session
     from hitting_coach.ui.sessions_page import SessionsPage
 
     pages = SessionsPage(many_sessions)
-    start = time.perf_counter()
-    first = pages.sessions(0)
-    took = time.perf_counter() - start
-    assert took < 1.0, f"{took:.2f} s"  # the whole page, one HTML document
+    first = pages.sessions(0)  # the whole page, one HTML document (its time: the benchmark)
     assert first.count('class="hc-session-card"') == 20
     assert "sessions 1–20 of 2,000" in first
     assert re.search(r'<span class="hc-button hc-newer" aria-disabled="true">', first)
@@ -222,3 +217,27 @@ def test_a_short_session_being_recorded_is_counted_once_in_a_while(counted, monk
     monkeypatch.setattr(overview, "LIVE_SUMMARY_S", 0.0)  # a while later: counted again
     swing_summary(data, *key, row.end_ns + 10**10, row.readings + 9, growing=True)
     assert len(calls) == 2
+
+
+def test_the_sessions_page_ends_with_the_servers_own_status(tmp_path):
+    """The live page's status line is the device's; the server's own (every device, what it
+    refused and why, the recording) is at the foot of the sessions page, with status.json."""
+    import httpx
+
+    from support import motion_messages, post, serve_runtimes
+
+    served = serve_runtimes(tmp_path / "data")
+    try:
+        runtime, url = next(served)()
+        start = (time.time_ns() // 10**9 - 30) * 10**9
+        for doc in motion_messages(2, start_ns=start):
+            assert post(url + "/data", doc)[0] == 200
+        assert post(url + "/data", {"deviceId": "phone-1"})[0] == 400  # no payload
+        page = httpx.get(url + "/sessions", timeout=30).text
+        footer = page[page.index('<footer class="hc-footer') :]
+        assert "1 live device" in footer
+        assert "1 rejected, mostly" in footer
+        assert "recording ok" in footer
+        assert '<a href="status.json">status.json</a>' in footer
+    finally:
+        served.close()

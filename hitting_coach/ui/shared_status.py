@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hitting_coach.ingest.hub import Hub
+from hitting_coach.values import plural
 
 __all__ = ["SharedStatus", "shared_status", "status_text"]
 
@@ -120,3 +121,31 @@ def status_text(status: dict[str, Any], device: str | None) -> str:
         if shown:
             parts.append(", ".join(shown[:4]))
     return " · ".join(html.escape(p) for p in parts)
+
+
+def server_status_text(status: dict[str, Any]) -> str:
+    """The server's own one-line status (escaped HTML, for the sessions page's footer): every
+    device's messages together, what it refused and why, its sources, the recording, and where
+    the whole status is (``status.json``)."""
+    age = status["last_message_age_s"]
+    live = len(status.get("device_status", {}))
+    parts = [
+        f"Server {status.get('version', '')}".strip(),
+        plural(live, "live device"),
+        f"{status['messages_per_s']:.1f} msg/s",
+        "no message yet" if age is None else f"last message {age:.1f} s ago",
+        _rejected(
+            status["rejected"],
+            status.get("rejected_by_reason", {}),
+            status.get("last_rejection"),
+        ),
+    ]
+    for name, state in sorted(status.get("sources", {}).items()):
+        parts.append(f"{name.upper()}: {state.get('state', '?')}")
+    recording = status["recording"]
+    if recording["enabled"]:
+        parts.append(
+            "recording ok" if recording["ok"] else f"recording FAILED: {recording['error']}"
+        )
+    text = " · ".join(html.escape(p) for p in parts)
+    return f'{text} · <a href="status.json">status.json</a>'
