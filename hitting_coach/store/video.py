@@ -219,14 +219,11 @@ class VideoStore:
                 "(video/webm or video/mp4)",
                 "type",
             )
+        # the session's folder may not be there yet: its readings reach Parquet a little later
         sdir = session_dir(self.data_dir, device_id, session_id)
-        if not sdir.is_dir():
-            raise VideoError(
-                404, "no_session", f"no session {device_id[:100]!r}/{session_id[:100]!r}", "session"
-            )
         video_id = secrets.token_urlsafe(16)
         path = sdir / f"video={video_id}"
-        path.mkdir()
+        path.mkdir(parents=True)
         meta = {
             "video_id": video_id,
             "device_id": device_id,
@@ -311,9 +308,7 @@ class VideoStore:
             os.fsync(fd)
         finally:
             os.close(fd)
-        line = orjson.dumps(
-            {"seq": seq, "offset": size, "bytes": len(data), "end_ns": int(end_ns)}
-        )
+        line = orjson.dumps({"seq": seq, "offset": size, "bytes": len(data), "end_ns": int(end_ns)})
         fd = os.open(video.path / _INDEX, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, line + b"\n")

@@ -137,7 +137,9 @@ async function start() {
   Object.assign(state, {recording: true, made: 0, acked: 0, retries: 0, video: null,
                         device, session: null});
   queue.length = 0;
-  const begun = new Promise((ok) => { recorder.onstart = () => ok(now()); });
+  // the video's time 0: its first frame is the first the camera gives after start()
+  // (the start event comes later, by as much as the page is busy)
+  const begun = new Promise((ok) => { recorder.onstart = ok; });
   recorder.ondataavailable = (e) => {
     if (!e.data || !e.data.size) return;
     queue.push({seq: state.made, blob: e.data, end_ns: serverNs(now())});
@@ -146,9 +148,10 @@ async function start() {
     send();
   };
   recorder.onstop = () => { state.recording = false; show(); };
+  const started_ms = now();
   recorder.start(TIMESLICE_MS);
   show();
-  const started_ms = await begun;
+  await begun;
   const r = await fetch("camera/start", {
     method: "POST",
     headers: {"Content-Type": "application/json"},

@@ -304,7 +304,9 @@ class ClipsHandler(LoginRequired):
         device = self.get_query_argument("device", "")
         rows = self.app.live_swings(device)
         if rows is None:
-            self.reply(404, {"error": f"no device {device[:100]!r} is streaming", "field": "device"})
+            self.reply(
+                404, {"error": f"no device {device[:100]!r} is streaming", "field": "device"}
+            )
             return
         clips = swing_clips(self.app.settings.data_path, device, rows)
         body = {"device": device, "before_s": CLIP_BEFORE_S, "after_s": CLIP_AFTER_S}
