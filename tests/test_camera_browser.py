@@ -11,6 +11,7 @@ stamps is only right if its clock offset is measured.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -246,4 +247,41 @@ def test_the_camera_records_a_take_and_each_swing_s_clip_shows_its_sensor_times(
         assert max(abs(e) for e in errors) <= SYNC_ERROR_S, errors
         assert not page.errors
     finally:
+        assert server.stop() == 0
+
+
+def test_a_connection_cut_mid_take_loses_at_most_the_chunk_in_flight(camera, tmp_path):
+    server = ServerProcess(tmp_path).start()
+    start_ns = time.time_ns() + 500_000_000
+    sim = simulate("pelvis", duration_s=20.0, swings=[], rate_hz=50, seed=1, start_ns=start_ns)
+    phone = Phone(server, sim, start_ns)
+    phone.start()
+    try:
+        page = camera(server.base + "/sensor/camera")
+        start_recording(page)
+        page.wait_for_function("() => window.__hc_camera.acked >= 2", timeout=20000)
+        # the network goes for 3 s: the page keeps recording and keeps what it could not send
+        page.context.set_offline(True)
+        time.sleep(3)
+        waiting = page.evaluate("window.__hc_camera")
+        assert waiting["queued"] >= 2, waiting
+        assert "no connection" in page.inner_text("#error")
+        page.context.set_offline(False)
+        page.wait_for_function(
+            "() => window.__hc_camera.queued === 0 && window.__hc_camera.made >= 7", timeout=20000
+        )
+        # the tab is closed mid-take: what the server holds is all but the chunk in flight
+        made = page.evaluate("window.__hc_camera.made")
+        page.close()
+        (folder,) = stored(server)
+        index = [line for line in (folder / "chunks.jsonl").read_text().splitlines() if line]
+        assert made - 1 <= len(index) <= made
+        # every stored chunk is in order and the file is exactly the acknowledged bytes
+        size = (folder / "video.webm").stat().st_size
+        docs = [json.loads(line) for line in index]
+        assert [d["seq"] for d in docs] == list(range(len(docs)))
+        assert docs[-1]["offset"] + docs[-1]["bytes"] == size
+        assert [d["end_ns"] for d in docs] == sorted(d["end_ns"] for d in docs)
+    finally:
+        phone.join(30)
         assert server.stop() == 0

@@ -1,0 +1,69 @@
+"""Issue 27: video counts against a per-session and a total budget; going over removes the
+oldest video first, and never a sensor reading."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hitting_coach.store.sessions import load_session
+from hitting_coach.store.video import VideoError, VideoStore, read_videos
+from support import motion_messages
+
+WEBM = b"\x1a\x45\xdf\xa3"
+CHUNK = 3000
+
+
+def chunk(seq: int) -> bytes:
+    body = bytes([seq % 251]) * CHUNK
+    return WEBM + body[4:] if seq == 0 else body
+
+
+def readings(data_dir) -> dict:
+    return {
+        str(p.relative_to(data_dir)): p.read_bytes()
+        for p in sorted((data_dir / "sessions").glob("*/*/sensor=*/*"))
+    }
+
+
+def test_over_the_budgets_the_oldest_video_goes_first_and_never_a_reading(tmp_path, record):
+    data_dir = tmp_path / "data"
+    t0 = time.time_ns() - 600 * 10**9
+    record(
+        data_dir,
+        motion_messages(20, start_ns=t0, device="d", session="old")
+        + motion_messages(20, start_ns=t0 + 60 * 10**9, device="d", session="new", first_id=100),
+    )
+    sensors = readings(data_dir)
+    assert len(sensors) >= 4
+    store = VideoStore(
+        data_dir, session_budget_bytes=10_000, total_budget_bytes=12_000, max_chunk_bytes=CHUNK
+    )
+
+    def video(session: str, started_s: int, chunks: int):
+        v = store.create("d", session, "video/webm", t0 + started_s * 10**9, {}, {})
+        for seq in range(chunks):
+            store.append(v.video_id, session, seq, "video/webm", chunk(seq), t0 + seq)
+        return v.video_id
+
+    first = video("old", 0, 3)  # 9000 bytes
+    second = video("new", 100, 1)  # 12000 in all: at the total budget
+    store.append(second, "new", 1, "video/webm", chunk(1), t0)  # over: the oldest goes
+    assert store.pruned == [first]
+    assert [v.video_id for v in read_videos(data_dir)] == [second]
+    third = video("new", 200, 1)  # the session holds 9000 of its 10000
+    store.append(third, "new", 1, "video/webm", chunk(1), t0)  # over the session's budget
+    assert store.pruned == [first, second]
+    # a recording alone over the session's budget is refused, and kept as it was
+    store.append(third, "new", 2, "video/webm", chunk(2), t0)
+    with pytest.raises(VideoError, match="session video budget") as refused:
+        store.append(third, "new", 3, "video/webm", chunk(3), t0)
+    assert refused.value.status == 507
+    (kept,) = read_videos(data_dir)
+    assert (kept.video_id, kept.size, kept.chunks) == (third, 3 * CHUNK, 3)
+    assert kept.file.stat().st_size == 3 * CHUNK
+    # not one sensor reading was touched
+    assert readings(data_dir) == sensors
+    for session in ("old", "new"):  # "new" still has a video folder beside its sensors
+        assert len(load_session(("d", session), data_dir).frames["gyroscope"]) == 20 * 20
