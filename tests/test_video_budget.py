@@ -67,3 +67,44 @@ def test_over_the_budgets_the_oldest_video_goes_first_and_never_a_reading(tmp_pa
     assert readings(data_dir) == sensors
     for session in ("old", "new"):  # "new" still has a video folder beside its sensors
         assert len(load_session(("d", session), data_dir).frames["gyroscope"]) == 20 * 20
+
+
+def test_export_holds_the_video_unless_asked_not_to_and_delete_removes_it(tmp_path, record):
+    import io
+    import zipfile
+
+    from hitting_coach.store.exports import ExportStream, import_export
+    from hitting_coach.store.session_admin import delete_session
+
+    data_dir = tmp_path / "data"
+    t0 = time.time_ns() - 600 * 10**9
+    record(data_dir, motion_messages(10, start_ns=t0, device="d", session="s"))
+    store = VideoStore(
+        data_dir, session_budget_bytes=10**6, total_budget_bytes=10**6, max_chunk_bytes=CHUNK
+    )
+    v = store.create("d", "s", "video/webm;codecs=vp8", t0, {"offset_ms": 1.0}, {})
+    for seq in range(3):
+        store.append(v.video_id, "s", seq, "video/webm", chunk(seq), t0 + seq)
+    recorded = v.file.read_bytes()
+
+    def export(**kw) -> zipfile.ZipFile:
+        with ExportStream(data_dir, "d", "s", chunk_bytes=1000, limit=1, **kw) as stream:
+            return zipfile.ZipFile(io.BytesIO(b"".join(stream)))
+
+    with_video = export()
+    assert with_video.read(f"video/{v.video_id}/video.webm") == recorded
+    assert b'"offset_ms"' in with_video.read(f"video/{v.video_id}/meta.json")
+    assert len(with_video.read(f"video/{v.video_id}/chunks.jsonl").splitlines()) == 3
+    without = export(video=False)
+    assert not [n for n in without.namelist() if n.startswith("video/")]
+    assert sorted(without.namelist()) == sorted(
+        n for n in with_video.namelist() if not n.startswith("video/")
+    )
+    # the export with its video still imports (the video is left out of the readings)
+    (tmp_path / "export.zip").write_bytes(b"".join(ExportStream(data_dir, "d", "s", limit=1)))
+    imported = import_export(tmp_path / "export.zip", tmp_path / "other")
+    assert imported.counts == {"accelerometer": 200, "gyroscope": 200}
+    # deleting the session deletes its video
+    delete_session(data_dir, "d", "s")
+    assert not v.path.exists() and read_videos(data_dir) == []
+    assert store.find(v.video_id) is None
