@@ -25,6 +25,7 @@ sensor reading; if the video being recorded alone is over, the chunk is refused.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -47,7 +48,10 @@ __all__ = [
     "VideoStore",
     "clip_window",
     "is_video_id",
+    "peak_of",
+    "swing_clips",
     "read_videos",
+    "seekable_file",
     "video_file_type",
 ]
 
@@ -123,6 +127,11 @@ class Video:
         return self.path / f"video.{self.meta['kind']}"
 
     @property
+    def disk_bytes(self) -> int:
+        """What its folder holds on disk (the recording, and its seekable copy)."""
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    @property
     def duration_s(self) -> float:
         return 0.0 if self.end_ns is None else max(0.0, (self.end_ns - self.started_ns) / 1e9)
 
@@ -163,6 +172,74 @@ def read_videos(data_dir: Path, device_id: str | None = None) -> list[Video]:
     return sorted(found, key=lambda v: (int(v.meta.get("created_ns", 0)), v.video_id))
 
 
+def seekable_file(video: Video) -> Path:
+    """The video as browsers can seek in it: MediaRecorder writes WebM without a duration or
+    an index (cues), and Chromium cannot seek to its last seconds; this copy has both, remuxed
+    by PyAV (FFmpeg) from the acknowledged bytes, packets unchanged (no re-encoding). Made when
+    first asked for and again once more was recorded (``seekable-<bytes>.<kind>``, beside the
+    recording; the older copy is removed). The recording itself if it cannot be remuxed."""
+    kind = video.meta["kind"]
+    path = video.path / f"seekable-{video.size}.{kind}"
+    if path.is_file() or video.size == 0:
+        return path if path.is_file() else video.file
+    import av  # FFmpeg's libraries: imported by the first clip asked for, not at start-up
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with (
+            open(video.file, "rb") as raw,
+            av.open(_Head(raw, video.size), "r") as src,
+            av.open(str(tmp), "w", format="webm" if kind == "webm" else "mp4") as dst,
+        ):
+            stream = src.streams.video[0]
+            out = dst.add_stream_from_template(stream)
+            try:
+                for packet in src.demux(stream):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = out
+                    dst.mux(packet)
+            except av.error.InvalidDataError:
+                pass  # a cluster cut short at the end: what came before it is kept
+        os.replace(tmp, path)
+    except (OSError, av.error.FFmpegError, IndexError) as e:
+        tmp.unlink(missing_ok=True)
+        log.warning("video %s could not be made seekable (%s): served as recorded", video, e)
+        return video.file
+    for old in video.path.glob(f"seekable-*.{kind}"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return path
+
+
+class _Head(io.RawIOBase):
+    """The first ``size`` bytes of a file: what was acknowledged (a crash may have left more)."""
+
+    def __init__(self, raw: Any, size: int) -> None:
+        self.raw, self.size = raw, size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            return self.raw.seek(self.size + offset)
+        return self.raw.seek(offset, whence)
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.size - self.raw.tell()
+        if left <= 0:
+            return 0
+        view = memoryview(buffer)[:left]
+        return self.raw.readinto(view)
+
+
 def clip_window(video: Video, peak_ns: int) -> tuple[float, float] | None:
     """The seconds of ``video`` showing the swing that peaked at ``peak_ns`` (sensor time):
     :data:`CLIP_BEFORE_S` before to :data:`CLIP_AFTER_S` after, within what was recorded;
@@ -171,6 +248,54 @@ def clip_window(video: Video, peak_ns: int) -> tuple[float, float] | None:
     if t < 0 or t > video.duration_s:
         return None
     return max(0.0, t - CLIP_BEFORE_S), min(video.duration_s, t + CLIP_AFTER_S)
+
+
+def peak_of(row: dict[str, Any]) -> int | None:
+    """The moment a swing's clip is centred on: its hand peak, else pelvis, else bat."""
+    for key in ("hand_peak_ns", "pelvis_peak_ns", "bat_peak_ns"):
+        value = row.get(key)
+        if value is not None and value == value:
+            return int(value)
+    return None
+
+
+def swing_clips(data_dir: Path, device: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each swing (a row of the live swing table) with its clip: ``video`` (URL, no fragment),
+    ``start_s``/``end_s`` in that video, ``peak_s``, and ``marks`` (the pelvis and hand peaks
+    in the video's seconds); ``clip`` None when no video shows it."""
+    videos = read_videos(data_dir, device)
+    out = []
+    for row in rows:
+        peak = peak_of(row)
+        clip = None
+        for video in reversed(videos) if peak is not None else ():
+            window = clip_window(video, peak)
+            if window is None:
+                continue
+            t0 = video.started_ns
+            marks = {
+                name: round((int(row[key]) - t0) / 1e9, 3)
+                for name, key in (("pelvis", "pelvis_peak_ns"), ("hand", "hand_peak_ns"))
+                if row.get(key) is not None and row[key] == row[key]
+            }
+            clip = {
+                "video": f"video/{video.video_id}",
+                "video_id": video.video_id,
+                "start_s": round(window[0], 3),
+                "end_s": round(window[1], 3),
+                "peak_s": round((peak - t0) / 1e9, 3),
+                "marks": marks,
+            }
+            break
+        out.append(
+            {
+                "swing": row.get("swing"),
+                "session_id": row.get("session_id"),
+                "peak_ns": peak,
+                "clip": clip,
+            }
+        )
+    return out
 
 
 class VideoStore:
@@ -337,14 +462,15 @@ class VideoStore:
                     for v in others
                     if (v.device_id, v.session_id) == (video.device_id, video.session_id)
                 ]
-            used = sum(v.size for v in others)  # the video itself is among them
+            used = sum(v.disk_bytes for v in others)  # the video itself is among them
             for old in others:
                 if used + adding <= budget:
                     break
                 if old.video_id == video.video_id:
                     continue
+                freed = old.disk_bytes
                 self.remove(old, f"the {scope} video budget ({budget // 1_000_000} MB)")
-                used -= old.size
+                used -= freed
 
     def remove(self, video: Video, why: str) -> None:
         """Delete one video's folder (its file, index and meta)."""

@@ -172,8 +172,9 @@ async function start() {
 }
 
 function stop() {
+  // recording stays true until the recorder's stop event, after its last chunk
   if (recorder && recorder.state !== "inactive") recorder.stop();
-  state.recording = false;
+  else state.recording = false;
   show();
 }
 

@@ -10,7 +10,7 @@ from this server's own pages, by a logged-in user) but ``camera.js``, which hold
   recorded them, ``Content-Type: video/webm`` or ``video/mp4``): appended and fsynced before
   the 200 (:class:`~hitting_coach.store.video.VideoStore`);
 - ``GET /sensor/video/<id>``: a video, with byte ranges (a clip is a media fragment of it,
-  ``#t=start,end``);
+  ``#t=start,end``), as a copy browsers can seek in (:func:`~hitting_coach.store.video.seekable_file`);
 - ``GET /sensor/clips.json?device=D``: each live swing of ``D`` with its clip.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from importlib.resources import files
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 import tornado.ioloop
@@ -30,8 +30,8 @@ from hitting_coach.store.video import (
     CLIP_BEFORE_S,
     VideoError,
     VideoStore,
-    clip_window,
-    read_videos,
+    seekable_file,
+    swing_clips,
 )
 from hitting_coach.web.app import App, AppHandler, LoginRequired
 
@@ -44,8 +44,6 @@ __all__ = [
     "StartHandler",
     "TimeHandler",
     "VideoHandler",
-    "peak_of",
-    "swing_clips",
     "video_store",
 ]
 
@@ -215,12 +213,14 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 class VideoHandler(LoginRequired):
     """A stored video, as much of it as was acknowledged, with byte ranges."""
 
-    def get(self, video_id: str) -> None:
+    async def get(self, video_id: str) -> None:
         video = video_store(self.app).find(video_id)
         if video is None:
             self.reply(404, {"error": "no such video", "field": "video"})
             return
-        size = video.size
+        loop = tornado.ioloop.IOLoop.current()
+        file = await loop.run_in_executor(None, seekable_file, video)
+        size = video.size if file == video.file else file.stat().st_size
         start, end = 0, size - 1
         header = self.request.headers.get("Range")
         if header:
@@ -244,57 +244,9 @@ class VideoHandler(LoginRequired):
         self.set_header("Accept-Ranges", "bytes")
         self.set_header("Cache-Control", "private, no-store")
         self.set_header("Content-Length", str(end - start + 1))
-        with open(video.file, "rb") as f:
+        with open(file, "rb") as f:
             f.seek(start)
             self.finish(f.read(end - start + 1))
-
-
-def peak_of(row: dict[str, Any]) -> int | None:
-    """The moment a swing's clip is centred on: its hand peak, else pelvis, else bat."""
-    for key in ("hand_peak_ns", "pelvis_peak_ns", "bat_peak_ns"):
-        value = row.get(key)
-        if value is not None and value == value:
-            return int(value)
-    return None
-
-
-def swing_clips(data_dir: Any, device: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each swing (a row of the live swing table) with its clip: ``video`` (URL, no fragment),
-    ``start_s``/``end_s`` in that video, ``peak_s``, and ``marks`` (the pelvis and hand peaks
-    in the video's seconds); ``clip`` None when no video shows it."""
-    videos = read_videos(data_dir, device)
-    out = []
-    for row in rows:
-        peak = peak_of(row)
-        clip = None
-        for video in reversed(videos) if peak is not None else ():
-            window = clip_window(video, peak)
-            if window is None:
-                continue
-            t0 = video.started_ns
-            marks = {
-                name: round((int(row[key]) - t0) / 1e9, 3)
-                for name, key in (("pelvis", "pelvis_peak_ns"), ("hand", "hand_peak_ns"))
-                if row.get(key) is not None and row[key] == row[key]
-            }
-            clip = {
-                "video": f"video/{video.video_id}",
-                "video_id": video.video_id,
-                "start_s": round(window[0], 3),
-                "end_s": round(window[1], 3),
-                "peak_s": round((peak - t0) / 1e9, 3),
-                "marks": marks,
-            }
-            break
-        out.append(
-            {
-                "swing": row.get("swing"),
-                "session_id": row.get("session_id"),
-                "peak_ns": peak,
-                "clip": clip,
-            }
-        )
-    return out
 
 
 class ClipsHandler(LoginRequired):
