@@ -78,6 +78,22 @@ def video_store(app: App) -> VideoStore:
 
 
 class CameraPage(LoginRequired):
+    """The page; with a login, a browser not logged in is sent to the login page (as the
+    Panel pages do) rather than given the JSON 401 of the data routes."""
+
+    async def prepare(self) -> None:
+        provider = getattr(self.application, "auth_provider", None)
+        login_url = getattr(provider, "login_url", None)
+        if login_url and self.same_origin():
+            if getattr(provider, "get_user_async", None) is not None:
+                user = await provider.get_user_async(self)
+            else:
+                user = provider.get_user(self) if provider.get_user is not None else True
+            if not user:
+                self.redirect(login_url)
+                return
+        await super().prepare()
+
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
