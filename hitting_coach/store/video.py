@@ -172,15 +172,22 @@ def read_videos(data_dir: Path, device_id: str | None = None) -> list[Video]:
     return sorted(found, key=lambda v: (int(v.meta.get("created_ns", 0)), v.video_id))
 
 
-def seekable_file(video: Video) -> Path:
-    """The video as browsers can seek in it: MediaRecorder writes WebM without a duration or
-    an index (cues), and Chromium cannot seek to its last seconds; this copy has both, remuxed
-    by PyAV (FFmpeg) from the acknowledged bytes, packets unchanged (no re-encoding). Made when
-    first asked for and again once more was recorded (``seekable-<bytes>.<kind>``, beside the
-    recording; the older copy is removed). The recording itself if it cannot be remuxed."""
+#: Seekable copies kept per video (a page may still be playing an older one).
+KEEP_COPIES = 3
+
+
+def seekable_file(video: Video, upto: int | None = None) -> Path:
+    """The video's first ``upto`` bytes (default: all acknowledged) as browsers can seek in
+    them: MediaRecorder writes WebM without a duration or an index (cues), and Chromium cannot
+    seek to its last seconds; this copy has both, remuxed by PyAV (FFmpeg) with the packets
+    unchanged (no re-encoding). Made when first asked for (``seekable-<upto>.<kind>`` beside
+    the recording, the newest :data:`KEEP_COPIES` kept): a clip's URL names its ``upto``, so
+    the bytes of one URL never change while a browser reads them in ranges. The recording
+    itself if it cannot be remuxed."""
+    upto = video.size if upto is None else min(upto, video.size)
     kind = video.meta["kind"]
-    path = video.path / f"seekable-{video.size}.{kind}"
-    if path.is_file() or video.size == 0:
+    path = video.path / f"seekable-{upto}.{kind}"
+    if path.is_file() or upto == 0:
         return path if path.is_file() else video.file
     import av  # FFmpeg's libraries: imported by the first clip asked for, not at start-up
 
@@ -188,7 +195,7 @@ def seekable_file(video: Video) -> Path:
     try:
         with (
             open(video.file, "rb") as raw,
-            av.open(_Head(raw, video.size), "r") as src,
+            av.open(_Head(raw, upto), "r") as src,
             av.open(str(tmp), "w", format="webm" if kind == "webm" else "mp4") as dst,
         ):
             stream = src.streams.video[0]
@@ -206,9 +213,9 @@ def seekable_file(video: Video) -> Path:
         tmp.unlink(missing_ok=True)
         log.warning("video %s could not be made seekable (%s): served as recorded", video, e)
         return video.file
-    for old in video.path.glob(f"seekable-*.{kind}"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    copies = sorted(video.path.glob(f"seekable-*.{kind}"), key=lambda p: p.stat().st_mtime)
+    for old in copies[:-KEEP_COPIES]:
+        old.unlink(missing_ok=True)
     return path
 
 
@@ -279,7 +286,7 @@ def swing_clips(data_dir: Path, device: str, rows: list[dict[str, Any]]) -> list
                 if row.get(key) is not None and row[key] == row[key]
             }
             clip = {
-                "video": f"video/{video.video_id}",
+                "video": f"video/{video.video_id}?upto={video.size}",
                 "video_id": video.video_id,
                 "start_s": round(window[0], 3),
                 "end_s": round(window[1], 3),

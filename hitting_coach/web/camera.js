@@ -137,8 +137,7 @@ async function start() {
   Object.assign(state, {recording: true, made: 0, acked: 0, retries: 0, video: null,
                         device, session: null});
   queue.length = 0;
-  // the video's time 0: its first frame is the first the camera gives after start()
-  // (the start event comes later, by as much as the page is busy)
+  // the start event comes later than start(), by as much as the page is busy
   const begun = new Promise((ok) => { recorder.onstart = ok; });
   recorder.ondataavailable = (e) => {
     if (!e.data || !e.data.size) return;
@@ -148,10 +147,11 @@ async function start() {
     send();
   };
   recorder.onstop = () => { state.recording = false; show(); };
-  const started_ms = now();
+  const first = firstFrame(performance.now());
   recorder.start(TIMESLICE_MS);
   show();
   await begun;
+  const started_ms = await first;
   const r = await fetch("camera/start", {
     method: "POST",
     headers: {"Content-Type": "application/json"},
@@ -169,6 +169,24 @@ async function start() {
   state.video = body.video;
   state.session = body.session;
   send();
+}
+
+// The video's time 0, on the page's clock: when the camera captured the first frame that
+// reached the page after start() (the recorder's first frame); a page that cannot tell
+// (no requestVideoFrameCallback, or the preview not drawn) takes the start() call itself.
+function firstFrame(after) {
+  const v = $("preview");
+  return new Promise((ok) => {
+    const fallback = () => ok(performance.timeOrigin + after);
+    if (!v.requestVideoFrameCallback) { fallback(); return; }
+    const timer = setTimeout(fallback, 1000);
+    const seen = (t, m) => {
+      if ((m.presentationTime ?? t) < after) { v.requestVideoFrameCallback(seen); return; }
+      clearTimeout(timer);
+      ok(performance.timeOrigin + (m.captureTime ?? m.presentationTime ?? after));
+    };
+    v.requestVideoFrameCallback(seen);
+  });
 }
 
 function stop() {

@@ -9,8 +9,8 @@ from this server's own pages, by a logged-in user) but ``camera.js``, which hold
 - ``POST /sensor/camera/chunk?video=&session=&seq=&end_ns=`` (the chunk's bytes as the browser
   recorded them, ``Content-Type: video/webm`` or ``video/mp4``): appended and fsynced before
   the 200 (:class:`~hitting_coach.store.video.VideoStore`);
-- ``GET /sensor/video/<id>``: a video, with byte ranges (a clip is a media fragment of it,
-  ``#t=start,end``), as a copy browsers can seek in (:func:`~hitting_coach.store.video.seekable_file`);
+- ``GET /sensor/video/<id>?upto=N``: a video (its first ``N`` bytes; default all that was
+  acknowledged), with byte ranges (a clip is a media fragment of it, ``#t=start,end``), as a copy browsers can seek in (:func:`~hitting_coach.store.video.seekable_file`);
 - ``GET /sensor/clips.json?device=D``: each live swing of ``D`` with its clip.
 """
 
@@ -234,9 +234,16 @@ class VideoHandler(LoginRequired):
         if video is None:
             self.reply(404, {"error": "no such video", "field": "video"})
             return
+        try:
+            upto = int(self.get_query_argument("upto", str(video.size)))
+        except ValueError:
+            upto = -1
+        if not 0 < upto <= video.size:
+            self.reply(404, {"error": f"video {video_id} has no {upto} bytes", "field": "upto"})
+            return
         loop = tornado.ioloop.IOLoop.current()
-        file = await loop.run_in_executor(None, seekable_file, video)
-        size = video.size if file == video.file else file.stat().st_size
+        file = await loop.run_in_executor(None, seekable_file, video, upto)
+        size = upto if file == video.file else file.stat().st_size
         start, end = 0, size - 1
         header = self.request.headers.get("Range")
         if header:
