@@ -108,3 +108,40 @@ def test_export_holds_the_video_unless_asked_not_to_and_delete_removes_it(tmp_pa
     delete_session(data_dir, "d", "s")
     assert not v.path.exists() and read_videos(data_dir) == []
     assert store.find(v.video_id) is None
+
+
+def test_the_sessions_page_export_leaves_the_video_out_when_the_form_says_video_0(tmp_path):
+    import io
+    import zipfile
+
+    import httpx
+
+    from hitting_coach.store.layout import session_dir
+    from support import post, serve_runtimes, wait_for
+
+    served = serve_runtimes(tmp_path / "data")
+    start = next(served)
+    try:
+        runtime, url = start(parquet_interval_s=0.1)
+        t0 = time.time_ns() - 60 * 10**9
+        for doc in motion_messages(3, start_ns=t0, device="d", session="s"):
+            assert post(url + "/data", doc)[0] == 200
+        data_dir = runtime.settings.data_path
+        wait_for(lambda: session_dir(data_dir, "d", "s").is_dir(), 10, what="the session")
+        store = VideoStore(
+            data_dir, session_budget_bytes=10**6, total_budget_bytes=10**6, max_chunk_bytes=CHUNK
+        )
+        v = store.create("d", "s", "video/webm", t0, {}, {})
+        store.append(v.video_id, "s", 0, "video/webm", chunk(0), t0)
+
+        def names(**form: str) -> list[str]:
+            answer = httpx.post(
+                url + "/session_export.zip", data={"device": "d", "session": "s", **form}
+            )
+            assert answer.status_code == 200, answer.text
+            return zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+
+        assert f"video/{v.video_id}/video.webm" in names()
+        assert not [n for n in names(video="0") if n.startswith("video/")]
+    finally:
+        served.close()

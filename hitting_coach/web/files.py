@@ -92,9 +92,10 @@ class ExportHandler(_SessionFile):
         loop = tornado.ioloop.IOLoop.current()
         limit = self.app.settings.max_exports
         try:
-            video = self.get_argument("video", "1") != "0"  # video=0: the readings only
+            # video=0 in the form: the readings only, not the camera's video
+            only = {"video": False} if self.get_argument("video", "1") == "0" else {}
             export = await loop.run_in_executor(
-                None, lambda: open_export(*key, limit=limit, video=video)
+                None, lambda: open_export(*key, limit=limit, **only)
             )
         except ExportsBusy as e:
             self.set_header("Retry-After", str(RETRY_AFTER_S))
