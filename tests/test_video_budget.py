@@ -145,3 +145,64 @@ def test_the_sessions_page_export_leaves_the_video_out_when_the_form_says_video_
         assert not [n for n in names(video="0") if n.startswith("video/")]
     finally:
         served.close()
+
+
+def test_each_live_swing_gets_its_clip_and_a_swing_marked_not_a_swing_loses_it(tmp_path):
+    from hitting_coach.sim.devices import SwingSpec
+    from hitting_coach.sim.simulate import simulate
+    from support import get_json, post, serve_runtimes, wait_for
+
+    served = serve_runtimes(tmp_path / "data")
+    start = next(served)
+    try:
+        runtime, url = start()
+        t0 = time.time_ns() - 60 * 10**9
+        sim = simulate(
+            "pelvis+wrist",
+            duration_s=20.0,
+            swings=[SwingSpec(4.0), SwingSpec(10.0), SwingSpec(16.0)],
+            rate_hz=100,
+            seed=4,
+            start_ns=t0,
+        )
+        for doc in sim.messages(device_id="d", session_id="s"):
+            assert post(url + "/data", doc)[0] == 200
+        wait_for(lambda: len(runtime.live_swings("d")) == 3, 30, what="three live swings")
+        # a camera recording from 1 s into the take to its end
+        store = VideoStore(
+            runtime.settings.data_path,
+            session_budget_bytes=10**6,
+            total_budget_bytes=10**6,
+            max_chunk_bytes=CHUNK,
+        )
+        v = store.create("d", "s", "video/webm", t0 + 10**9, {}, {})
+        store.append(v.video_id, "s", 0, "video/webm", chunk(0), t0 + 20 * 10**9)
+
+        def clips() -> dict[int, dict]:
+            doc = get_json(f"{url}/clips.json?device=d")
+            assert (doc["before_s"], doc["after_s"]) == (1.5, 1.0)
+            return {s["swing"]: s for s in doc["swings"]}
+
+        swings = clips()
+        assert sorted(swings) == [1, 2, 3]
+        for number, swing in swings.items():
+            clip = swing["clip"]
+            peak_s = (swing["peak_ns"] - (t0 + 10**9)) / 1e9
+            assert clip["peak_s"] == pytest.approx(peak_s, abs=0.001)
+            assert (clip["start_s"], clip["end_s"]) == pytest.approx(
+                (peak_s - 1.5, peak_s + 1.0), abs=0.001
+            )
+            assert clip["video"] == f"video/{v.video_id}?upto={CHUNK}"
+            assert 0 < clip["marks"]["pelvis"] < clip["marks"]["hand"] <= peak_s + 0.001
+            assert clip["start_s"] == pytest.approx(3.0 + 6.0 * (number - 1) - 1.5, abs=0.5)
+        runtime.marked_swings.mark_not_swing("d", 2)
+        assert sorted(clips()) == [1, 3]  # as on the dashboard: the others keep their numbers
+        assert clips()[3]["peak_ns"] == swings[3]["peak_ns"]
+        # a swing before the video started has no clip
+        before = store.create("d", "s", "video/webm", t0 + 9 * 10**9, {}, {})
+        store.append(before.video_id, "s", 0, "video/webm", chunk(0), t0 + 20 * 10**9)
+        assert clips()[1]["clip"]["video_id"] == v.video_id  # the video that shows it
+        store.remove(v, "test")
+        assert clips()[1]["clip"] is None and clips()[3]["clip"]["video_id"] == before.video_id
+    finally:
+        served.close()
