@@ -173,7 +173,7 @@ def read_videos(data_dir: Path, device_id: str | None = None) -> list[Video]:
 
 
 #: Seekable copies kept per video (a page may still be playing an older one).
-KEEP_COPIES = 3
+KEEP_COPIES = 2
 
 
 def seekable_file(video: Video, upto: int | None = None) -> Path:

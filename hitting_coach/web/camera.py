@@ -23,6 +23,7 @@ from typing import Protocol
 
 import orjson
 import tornado.ioloop
+import tornado.iostream
 import tornado.web
 
 from hitting_coach.store.video import (
@@ -224,6 +225,7 @@ class ChunkHandler(LoginRequired):
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_PIECE = 1 << 18
 
 
 class VideoHandler(LoginRequired):
@@ -267,9 +269,21 @@ class VideoHandler(LoginRequired):
         self.set_header("Accept-Ranges", "bytes")
         self.set_header("Cache-Control", "private, no-store")
         self.set_header("Content-Length", str(end - start + 1))
+        # in pieces, each flushed before the next is read: a whole take is never in memory
         with open(file, "rb") as f:
             f.seek(start)
-            self.finish(f.read(end - start + 1))
+            left = end - start + 1
+            while left > 0:
+                piece = f.read(min(_PIECE, left))
+                if not piece:
+                    break
+                left -= len(piece)
+                self.write(piece)
+                try:
+                    await self.flush()
+                except tornado.iostream.StreamClosedError:
+                    return  # the browser went away (a seek): it asks again with a new range
+        self.finish()
 
 
 class ClipsHandler(LoginRequired):
