@@ -251,7 +251,7 @@ def test_the_camera_records_a_take_and_each_swing_s_clip_shows_its_sensor_times(
 
         times, ks, rtts = (np.array(c) for c in zip(*probes, strict=True))
         exact = rtts < 40e6  # a probe the busy machine held up is not a time we know
-        assert exact.sum() > 50, f"{exact.sum()} of {len(probes)} probes were answered quickly"
+        assert exact.sum() >= 20, f"{exact.sum()} of {len(probes)} probes were answered quickly"
         times, ks = times[exact], ks[exact]
         errors = []
         for swing in clips:
@@ -265,6 +265,8 @@ def test_the_camera_records_a_take_and_each_swing_s_clip_shows_its_sensor_times(
             assert clip["end_s"] - clip["start_s"] == pytest.approx(2.5, abs=0.002)
             shown = page.evaluate(READ_VIDEO, [clip["video"], seconds])
             for t_ns, k in zip(wanted, shown, strict=True):
+                i = int(np.searchsorted(times, t_ns))
+                assert 0 < i < len(times) and times[i] - times[i - 1] < 1.5e9, "no probe near"
                 live = float(np.interp(t_ns, times, ks))  # the frame the camera showed then
                 errors.append((k - live) / FPS)
         print(f"clip frame errors (s): {np.round(errors, 4).tolist()}")
