@@ -133,7 +133,15 @@ class Phone(threading.Thread):
         with httpx.Client(timeout=10) as client:
             for send_at, message in self.messages:
                 time.sleep(max(0.0, (send_at - time.time_ns()) / 1e9))
-                r = client.post(self.url, json=message)
+                for _ in range(60):  # the server may be restarting: send again, as the app does
+                    try:
+                        r = client.post(self.url, json=message)
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.25)
+                else:
+                    self.failures.append(f"message {message['messageId']} never got through")
+                    continue
                 if r.status_code != 200:
                     self.failures.append(r.text)
 
@@ -277,10 +285,10 @@ def test_the_camera_records_a_take_and_each_swing_s_clip_shows_its_sensor_times(
         assert server.stop() == 0
 
 
-def test_a_connection_cut_mid_take_loses_at_most_the_chunk_in_flight(camera, tmp_path):
+def test_a_connection_cut_or_a_server_restart_mid_take_loses_at_most_the_chunk_in_flight(camera, tmp_path):
     server = ServerProcess(tmp_path).start()
     start_ns = time.time_ns() + 500_000_000
-    sim = simulate("pelvis", duration_s=20.0, swings=[], rate_hz=50, seed=1, start_ns=start_ns)
+    sim = simulate("pelvis", duration_s=40.0, swings=[], rate_hz=50, seed=1, start_ns=start_ns)
     phone = Phone(server, sim, start_ns)
     phone.start()
     try:
@@ -297,6 +305,16 @@ def test_a_connection_cut_mid_take_loses_at_most_the_chunk_in_flight(camera, tmp
         page.wait_for_function(
             "() => window.__hc_camera.queued === 0 && window.__hc_camera.made >= 7", timeout=20000
         )
+        # the server restarts mid-take (same port): the page sends what it made meanwhile
+        assert server.stop() == 0
+        made_while_down = page.evaluate("window.__hc_camera.made")
+        server.start()
+        page.wait_for_function(
+            f"() => window.__hc_camera.made >= {made_while_down + 2}"
+            " && window.__hc_camera.queued === 0",
+            timeout=30000,
+        )
+        assert page.evaluate("window.__hc_camera.acked") == page.evaluate("window.__hc_camera.made")
         # the tab is closed mid-take: what the server holds is all but the chunk in flight
         made = page.evaluate("window.__hc_camera.made")
         page.close()
