@@ -285,7 +285,9 @@ def test_the_camera_records_a_take_and_each_swing_s_clip_shows_its_sensor_times(
         assert server.stop() == 0
 
 
-def test_a_connection_cut_or_a_server_restart_mid_take_loses_at_most_the_chunk_in_flight(camera, tmp_path):
+def test_a_connection_cut_or_a_server_restart_mid_take_loses_at_most_the_chunk_in_flight(
+    camera, tmp_path
+):
     server = ServerProcess(tmp_path).start()
     start_ns = time.time_ns() + 500_000_000
     sim = simulate("pelvis", duration_s=40.0, swings=[], rate_hz=50, seed=1, start_ns=start_ns)
