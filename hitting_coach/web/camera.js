@@ -171,11 +171,24 @@ async function start() {
   send();
 }
 
-// The video's time 0, on the page's clock: when the camera captured the first frame that
-// reached the page after start() (the recorder's first frame); a page that cannot tell
-// (no requestVideoFrameCallback, or the preview not drawn) takes the start() call itself.
+// The video's time 0, on the page's clock. The recorder's first frame is the last the camera
+// gave before start() or the first after it (which, the browser does not say): time 0 is
+// midway between their capture times, so it is off by at most half a frame. A page that cannot
+// tell (no requestVideoFrameCallback, or the preview not drawn) takes the start() call itself.
+let lastCapture = null;  // capture time of the newest frame the preview presented
+function watchFrames() {
+  const v = $("preview");
+  if (!v.requestVideoFrameCallback) return;
+  const seen = (t, m) => {
+    lastCapture = {shown: m.presentationTime ?? t, captured: m.captureTime ?? null};
+    v.requestVideoFrameCallback(seen);
+  };
+  v.requestVideoFrameCallback(seen);
+}
+
 function firstFrame(after) {
   const v = $("preview");
+  const before = lastCapture && lastCapture.shown < after ? lastCapture.captured : null;
   return new Promise((ok) => {
     const fallback = () => ok(performance.timeOrigin + after);
     if (!v.requestVideoFrameCallback) { fallback(); return; }
@@ -183,7 +196,9 @@ function firstFrame(after) {
     const seen = (t, m) => {
       if ((m.presentationTime ?? t) < after) { v.requestVideoFrameCallback(seen); return; }
       clearTimeout(timer);
-      ok(performance.timeOrigin + (m.captureTime ?? m.presentationTime ?? after));
+      const next = m.captureTime;
+      if (next == null) { fallback(); return; }
+      ok(performance.timeOrigin + (before != null && before < next ? (before + next) / 2 : next));
     };
     v.requestVideoFrameCallback(seen);
   });
@@ -209,6 +224,7 @@ async function openCamera() {
     return;
   }
   $("preview").srcObject = stream;
+  watchFrames();
   const s = stream.getVideoTracks()[0].getSettings();
   state.camera = {width: s.width, height: s.height, fps: s.frameRate, facing: s.facingMode || ""};
   $("camera").textContent = `camera: ${s.width}×${s.height} at ${s.frameRate} frames/s` +
