@@ -7,6 +7,7 @@ import panel as pn
 
 from hitting_coach.runtime import served_runtime
 from hitting_coach.store.players import PlayerNames
+from hitting_coach.ui.clip_view import ClipView
 from hitting_coach.ui.dashboard import Dashboard
 from hitting_coach.ui.shell import SHELL_CSS, header
 from hitting_coach.ui.swing_panel import SHRINKS
@@ -34,6 +35,7 @@ pn.Column(
     *([dashboard.phone_card] if dashboard.phone_card is not None else []),
     TakesPanel(runtime.recorder, runtime.hub, device=dashboard.param.device),
     dashboard.controls,
+    ClipView(runtime.marked_swings.rows, settings.data_path, device=dashboard.param.device),
     sizing_mode="stretch_width",
     stylesheets=[SHRINKS],
 ).servable(title="Hitting Coach")

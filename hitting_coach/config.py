@@ -270,6 +270,26 @@ class Settings:
         "Reports kept per session (the newest); older ones are removed when a new one is made.",
         minimum=1,
     )
+    video_session_mb: int = _setting(
+        PREFIX + "VIDEO_SESSION_MB",
+        1000,
+        "Camera video kept per session, in MB; past it the session's oldest video is removed "
+        "first (sensor readings never), and a recording alone over it stops being accepted.",
+        minimum=1,
+    )
+    video_total_mb: int = _setting(
+        PREFIX + "VIDEO_TOTAL_MB",
+        10000,
+        "Camera video kept in the data directory, in MB; past it the oldest video anywhere is "
+        "removed first (sensor readings never).",
+        minimum=1,
+    )
+    video_chunk_bytes: int = _setting(
+        PREFIX + "VIDEO_CHUNK_BYTES",
+        8_000_000,
+        "Largest chunk of video the camera page may upload at once (it sends one a second).",
+        minimum=1000,
+    )
     gyro_range_dps: float = _setting(
         PREFIX + "GYRO_RANGE_DPS",
         2000.0,

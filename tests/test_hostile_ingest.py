@@ -408,3 +408,84 @@ def test_limits_come_from_the_settings():
     with pytest.raises(MessageError, match="deviceId: is 6 bytes long"):
         parse_message(orjson.dumps(message(1, [], device="phone1")), got)
     assert parse_message(orjson.dumps(message(1, [], device="p1", session="s")), Limits())
+
+
+# --------------------------------------------------------------- issue 27: video uploads
+WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 4  # starts as a WebM recording does
+
+
+def _video_files(data_dir) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(data_dir)): p.read_bytes()
+        for p in sorted((data_dir / "sessions").glob("*/*/video=*/*"))
+    }
+
+
+def test_hostile_video_uploads_are_refused_and_change_nothing(app, tmp_path):
+    from support import client
+
+    runtime, url = app(video_chunk_bytes=5000)
+    for device, session in (("cam-1", "s-1"), ("cam-2", "s-2")):
+        code, body = post(url + "/data", motion_messages(1, device=device, session=session)[0])
+        assert code == 200, body
+    http = client()
+
+    def start(device: str, kind: str = "video/webm;codecs=vp8"):
+        doc = {"device": device, "type": kind, "started_ns": time.time_ns()}
+        return http.post(url + "/camera/start", json=doc)
+
+    def chunk(video: str, seq: int, body: bytes, session: str = "s-1", kind: str = "video/webm"):
+        query = {"video": video, "session": session, "seq": seq, "end_ns": time.time_ns()}
+        r = http.post(
+            url + "/camera/chunk", params=query, content=body, headers={"Content-Type": kind}
+        )
+        return r.status_code, r.json()
+
+    video = start("cam-1").json()["video"]
+    other = start("cam-2").json()["video"]
+    assert chunk(video, 0, WEBM) == (
+        200,
+        {"ok": True, "seq": 0, "duplicate": False, "bytes": len(WEBM)},
+    )
+    data_dir = tmp_path / "data"
+    before = _video_files(data_dir)
+    cases = [
+        # (what, status, reason, the request)
+        ("not video", 415, "wrong_type", lambda: chunk(video, 1, WEBM, kind="text/html")),
+        ("too large", 413, "too_large", lambda: chunk(video, 1, b"\0" * 5001)),
+        ("a path as the video", 400, "bad_id", lambda: chunk("../../../etc/passwd", 1, WEBM)),
+        ("a path as the session", 409, "wrong_session", lambda: chunk(video, 1, WEBM, "../s-2")),
+        ("another session's chunk", 409, "wrong_session", lambda: chunk(other, 0, WEBM)),
+        ("a chunk skipped", 409, "missing_chunk", lambda: chunk(video, 5, WEBM)),
+        ("no such video", 404, "no_video", lambda: chunk("A" * 22, 0, WEBM)),
+        (
+            "an HTML page as a first chunk",
+            415,
+            "wrong_type",
+            lambda: chunk(other, 0, b"<html>", "s-2"),
+        ),
+    ]
+    for what, status, reason, request in cases:
+        code, reply = request()
+        assert (code, reply.get("reason")) == (status, reason), (what, reply)
+        assert reply["error"], what
+    r = start("cam-1", "text/html")
+    assert r.status_code == 415 and "video/webm or video/mp4" in r.json()["error"]
+    r = start("nobody")
+    assert r.status_code == 409 and r.json()["reason"] == "not_streaming"
+    # another site's page can neither upload nor read
+    evil = {"Origin": "http://evil.example", "Content-Type": "video/webm"}
+    r = http.post(
+        url + f"/camera/chunk?video={video}&session=s-1&seq=1&end_ns=1", content=WEBM, headers=evil
+    )
+    assert r.status_code == 403
+    assert (
+        http.get(url + f"/video/{video}", headers={"Sec-Fetch-Site": "cross-site"}).status_code
+        == 403
+    )
+    assert http.get(url + "/video/..%2F..%2Fserver.lock").status_code == 404
+    # nothing changed; the right next chunk still goes in, and a resent one is not doubled
+    assert _video_files(data_dir) == before
+    assert chunk(video, 1, WEBM)[0] == 200
+    assert chunk(video, 1, WEBM)[1]["duplicate"] is True
+    assert http.get(url + f"/video/{video}").content == WEBM + WEBM

@@ -239,9 +239,14 @@ def test_on_a_network_address_the_login_is_on_with_a_password_printed_once(tmp_p
         assert httpx.get(base + "/sensor/swings.json", timeout=10).status_code == 401
         for path in ("/sensor/session_export.zip", "/sensor/session_report.html"):
             assert httpx.post(base + path, data=query, timeout=10).status_code == 401, path
-        for path in ("/sensor/", "/sensor/sessions"):
+        for path in ("/sensor/", "/sensor/sessions", "/sensor/camera"):
             page = httpx.get(base + path, timeout=30)
             assert page.status_code == 302 and "login" in page.headers["location"], path
+        # the camera's video and routes (issue 27)
+        for path in ("/camera/time", "/clips.json?device=d", f"/video/{'A' * 22}"):
+            assert httpx.get(base + "/sensor" + path, timeout=10).status_code == 401, path
+        for path in ("/camera/start", "/camera/chunk?video=x&session=s&seq=0&end_ns=1"):
+            assert httpx.post(base + "/sensor" + path, content=b"{}").status_code == 401, path
         # the dashboard's marks travel over Bokeh's websocket: no login, no socket
         ws = base.replace("http://", "ws://") + "/sensor/ws"
         assert ws_status(ws, {"Origin": f"http://127.0.0.1:{server.port}"}) != "open"

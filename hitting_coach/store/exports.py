@@ -64,6 +64,7 @@ from hitting_coach.store.sessions import (
     schema_problem,
 )
 from hitting_coach.store.takes import Take
+from hitting_coach.store.video import read_videos
 from hitting_coach.values import plural
 
 __all__ = [
@@ -771,8 +772,10 @@ class ExportStream:
         *,
         chunk_bytes: int = 1 << 16,
         limit: int | None = None,
+        video: bool = True,
     ) -> None:
         global _exports_running
+        self.video = video  # the camera's video of the session, under video/<id>/
         self._open = False
         self.data_dir = Path(data_dir)
         self.device_id, self.session_id = device_id, session_id
@@ -838,6 +841,8 @@ class ExportStream:
                 archive.writestr(
                     MARKS_FILE, b"".join(orjson.dumps(m.as_dict()) + b"\n" for m in marks)
                 )
+            if self.video:
+                yield from self._videos(archive, sink)
             archive.writestr(
                 "Metadata.csv",
                 _metadata_csv(
@@ -845,6 +850,33 @@ class ExportStream:
                 ),
             )
         yield sink.take()
+
+    def _videos(self, archive: zipfile.ZipFile, sink: _Chunks) -> Iterator[bytes]:
+        """The session's videos, stored as recorded (no compression: it would not shrink),
+        each as much as was acknowledged, read ``chunk_bytes`` at a time."""
+        for video in read_videos(self.data_dir, self.device_id):
+            if video.session_id != self.session_id:
+                continue
+            name = f"video/{video.video_id}"
+            archive.writestr(f"{name}/meta.json", orjson.dumps(video.meta))
+            with (
+                open(video.file, "rb") as f,
+                archive.open(
+                    zipfile.ZipInfo(f"{name}/{video.file.name}"), "w", force_zip64=True
+                ) as entry,
+            ):
+                left = video.size
+                while left > 0:
+                    piece = f.read(min(self.chunk_bytes, left))
+                    if not piece:
+                        break
+                    entry.write(piece)
+                    left -= len(piece)
+                    if sink.waiting >= self.chunk_bytes:
+                        yield sink.take()
+            archive.writestr(f"{name}/chunks.jsonl", (video.path / "chunks.jsonl").read_bytes())
+            if sink.waiting:
+                yield sink.take()
 
 
 def _marks_in_span(data_dir: Path, summary) -> list:  # type: ignore[no-untyped-def]

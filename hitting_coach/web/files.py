@@ -4,7 +4,8 @@
   cached report (made from the sessions page; 404 until then);
 - ``POST /sensor/session_export.zip`` (the same fields): the session in Sensor Logger's CSV
   layout (what ``hitting-coach import`` reads back), zipped, streamed to the browser as it is
-  made; at most ``HITTING_COACH_MAX_EXPORTS`` at once, 503 with ``Retry-After`` beyond.
+  made; at most ``HITTING_COACH_MAX_EXPORTS`` at once, 503 with ``Retry-After`` beyond. The
+  camera's video of the session is in it (``video/<id>/``) unless the form says ``video=0``.
 
 Both are POSTs, checked as :class:`~hitting_coach.web.app.LoginRequired` checks (a page of
 another site gets 403): a link or an ``<img>`` on another site cannot start an export nor read a
@@ -91,7 +92,11 @@ class ExportHandler(_SessionFile):
         loop = tornado.ioloop.IOLoop.current()
         limit = self.app.settings.max_exports
         try:
-            export = await loop.run_in_executor(None, lambda: open_export(*key, limit=limit))
+            # video=0 in the form: the readings only, not the camera's video
+            only = {"video": False} if self.get_argument("video", "1") == "0" else {}
+            export = await loop.run_in_executor(
+                None, lambda: open_export(*key, limit=limit, **only)
+            )
         except ExportsBusy as e:
             self.set_header("Retry-After", str(RETRY_AFTER_S))
             self.reply(503, {"error": str(e), "reason": "exports_busy"})
@@ -131,8 +136,10 @@ def _close(pieces: Iterator[bytes], export: Export) -> None:
     export.close()
 
 
-def open_export(data_dir: Path, device_id: str, session_id: str, *, limit: int) -> Export:
+def open_export(
+    data_dir: Path, device_id: str, session_id: str, *, limit: int, video: bool = True
+) -> Export:
     """The session's export, made as it is read (the store's :class:`ExportStream`: one
     sensor in memory at a time, nothing on disk). Raises :class:`ExportsBusy` when ``limit``
     exports are being made already, :class:`SessionError` for an unknown session."""
-    return ExportStream(data_dir, device_id, session_id, limit=limit)
+    return ExportStream(data_dir, device_id, session_id, limit=limit, video=video)

@@ -18,6 +18,7 @@ from typing import Any
 import tornado.web
 
 from hitting_coach.ingest.prometheus import prometheus_text
+from hitting_coach.web import camera
 from hitting_coach.web.app import App, AppHandler, LoginRequired
 from hitting_coach.web.data import DataEndpoint
 from hitting_coach.web.files import ExportHandler, ReportHandler
@@ -152,4 +153,18 @@ def routes(app: App) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/player", PlayerPageHandler, kwargs),
         # a browser asks every page's folder for favicon.ico: Panel's own, on this server
         (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": FAVICON, "permanent": True}),
+        *camera_routes(kwargs),
+    ]
+
+
+def camera_routes(kwargs: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """The camera page and its video (:mod:`hitting_coach.web.camera`)."""
+    return [
+        (r"/camera", camera.CameraPage, kwargs),
+        (r"/camera\.js", camera.CameraScript, kwargs),
+        (r"/camera/time", camera.TimeHandler, kwargs),
+        (r"/camera/start", camera.StartHandler, kwargs),
+        (r"/camera/chunk", camera.ChunkHandler, kwargs),
+        (r"/video/([A-Za-z0-9_-]{16,64})", camera.VideoHandler, kwargs),
+        (r"/clips\.json", camera.ClipsHandler, kwargs),
     ]
