@@ -81,6 +81,7 @@ def assert_plot_streams_at_the_servers_rate(page, server: str, device: str, rate
     assert 0.6 * took < (end - start) / 1000 < 9, (start, end, took)  # it keeps up
     rate = len(shown) / ((end - start) / 1000)
     assert 0.8 * rate_hz <= rate <= 1.2 * rate_hz, rate
+    print(f"live plot: {len(shown)} readings in {(end - start) / 1000:.2f} s, {rate:.1f}/s")
     return rate
 
 
@@ -461,13 +462,15 @@ def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
 
 @pytest.mark.integration
 def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
-    recorded_swings, browser, tmp_path
+    recorded_swings, demo_server, browser, tmp_path
 ):
     """03-explore run from JupyterLab, no internet: swings selected on the scatter are shaded
-    on every sensor's timeline, the kernel knows which, and no output shows an error."""
+    on every sensor's timeline, the kernel knows which; the live cell, fed by the demo server,
+    streams every reading at the server's rate; no output shows an error."""
     data_dir, _ = recorded_swings
     nb = nbformat.read(EXPLORE_NOTEBOOK, as_version=4)
-    inject_parameters(nb, {"SESSION": "latest", "DATA_DIR": str(data_dir)})
+    parameters = {"SESSION": "latest", "DATA_DIR": str(data_dir), "SERVER_URL": demo_server.base}
+    inject_parameters(nb, parameters)
     nbformat.write(nb, tmp_path / "explore.ipynb")
     scatter = """() => { for (const d of Bokeh.documents) for (const m of d.all_models) {
         if (m.data && m.data.pelvis_peak_dps && m.selected) return m; } return null; }"""
@@ -479,7 +482,7 @@ def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
         lab_notebook(browser, base, "explore.ipynb") as (page, errors),
     ):
         outputs = page.locator(".jp-OutputArea")
-        outputs.get_by_text("live: set SERVER_URL").wait_for(timeout=90_000)  # the last cell
+        outputs.get_by_text("live: demo-phone · gyroscope, ").wait_for(timeout=90_000)  # last
         page.wait_for_function(f"({scatter})() !== null", timeout=30_000)
         sensors = len(page.evaluate(f"({highlighted})()")) // 2  # grey shading + highlight
         assert sensors >= 3 and page.evaluate(f"({highlighted})()").count(0) == sensors
@@ -488,6 +491,9 @@ def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
         page.wait_for_function(
             f"({highlighted})().filter(n => n === 2).length === {sensors}", timeout=30_000
         )
+        # The live cell: a DynamicMap on live.buffer(), shown once scrolled to.
+        page.locator(".jp-Cell", has_text="live.buffer(").last.scroll_into_view_if_needed()
+        assert_plot_streams_at_the_servers_rate(page, demo_server.base, "demo-phone", 100)
         assert errors == [], errors
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
         traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
