@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from hitting_coach.client import LiveSession, connect, connect_mqtt
 from hitting_coach.report import REPORT_NOTEBOOK, execute_notebook, inject_parameters
 from hitting_coach.resources import notebook_path
 from hitting_coach.sim.simulate import simulate
+from hitting_coach.store.marks import list_marks
 from support import ServerProcess, free_port, get_json, wait_for
 
 LIVE_NOTEBOOK = notebook_path("01-live.ipynb")
@@ -465,9 +467,11 @@ def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
     recorded_swings, demo_server, browser, tmp_path
 ):
     """03-explore run from JupyterLab, no internet: swings selected on the scatter are shaded
-    on every sensor's timeline, the kernel knows which; the live cell, fed by the demo server,
-    streams every reading at the server's rate; no output shows an error."""
-    data_dir, _ = recorded_swings
+    on every sensor's timeline, the kernel knows which, and *Not a swing* marks them in the
+    session's marks; the live cell, fed by the demo server, streams every reading at the
+    server's rate; no output shows an error."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(recorded_swings[0], data_dir)  # the fixture's session stays unmarked
     nb = nbformat.read(EXPLORE_NOTEBOOK, as_version=4)
     parameters = {"SESSION": "latest", "DATA_DIR": str(data_dir), "SERVER_URL": demo_server.base}
     inject_parameters(nb, parameters)
@@ -491,6 +495,12 @@ def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
         page.wait_for_function(
             f"({highlighted})().filter(n => n === 2).length === {sensors}", timeout=30_000
         )
+        # Marked "not a swing" from the browser: written to the session's marks, drawn again.
+        page.get_by_role("button", name="Not a swing (the selected swings)").click()
+        outputs.get_by_text("2 marked not a swing · 8 swings now").wait_for(timeout=60_000)
+        marks = list_marks("latest", data_dir=data_dir)
+        assert marks["kind"].tolist() == ["not_swing"] * 2
+        assert ReportData.load("latest", data_dir).table["swing"].tolist() == [1, 3, *range(5, 11)]
         # The live cell: a DynamicMap on live.buffer(), shown once scrolled to.
         page.locator(".jp-Cell", has_text="live.buffer(").last.scroll_into_view_if_needed()
         assert_plot_streams_at_the_servers_rate(page, demo_server.base, "demo-phone", 100)
