@@ -307,6 +307,7 @@ def demo_server(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(420)  # Lab, a kernel and a demo server: minutes on a busy 2-core machine
 def test_live_notebook_in_jupyterlab_plots_live_data(demo_server, browser, tmp_path):
     """``jupyter lab`` as installed, the live notebook run from the browser, no internet, fed
     by the demo server: the dashboard's figures render and keep moving, and the DynamicMap on
@@ -463,6 +464,7 @@ def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(420)  # Lab, a kernel and a demo server: minutes on a busy 2-core machine
 def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
     recorded_swings, demo_server, browser, tmp_path
 ):
