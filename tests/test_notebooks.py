@@ -69,8 +69,8 @@ def assert_plot_streams_at_the_servers_rate(page, server: str, device: str, rate
     reading it shows in that span of reading time is one the server holds, in order, and it
     shows them at roughly the server's rate. Returns the plot's rate (readings per second).
 
-    Not every reading: in 6 of 12 local JupyterLab runs the line missed 0.2-1.2 s of readings
-    (20-120 of 440-640; no error anywhere, the kernel's buffer had them all); the cause is not
+    Not every reading: in 8 of 17 local JupyterLab runs the line missed 0.2-1.2 s of readings
+    (20-120 of 440-640 in ~5 s; no error anywhere, the kernel's buffer had them all); the cause is not
     found (see the issue notes). Each run prints what it saw."""
     current = f"""() => {{ const t = ({LIVE_TIMES})();
         return t !== null && t[t.length - 1] > Date.now() - 3000; }}"""
