@@ -20,7 +20,8 @@ live plots::
     live = connect("http://localhost:8000")
     live.dashboard()                  # the /sensor/ plots, live in the notebook
     live.snapshot("phone", "gyroscope", seconds=10)   # a DataFrame: time_ns, x, y, z
-    hv.DynamicMap(hv.Curve, streams=[live.buffer("phone", "gyroscope")])  # time, x: live
+    buffer = live.buffer("phone", "gyroscope")  # time (ms since the epoch), x, y, z
+    hv.DynamicMap(hv.Curve, streams=[buffer]).opts(buffer.time_axis)  # time, x: live
 
 Only a session that reads the broker directly finds swings itself, in what it receives
 (:attr:`LiveSession.swings_source` says which).
@@ -305,7 +306,8 @@ class LiveSession:
     ) -> SensorBuffer:
         """``device``'s ``sensor`` (default: the first device) as a HoloViews
         :class:`~holoviews.streams.Buffer`, fed as readings arrive: a DataFrame of ``time``
-        (datetime64, UTC) and the sensor's columns, the last ``seconds`` (or ``rows``
+        (milliseconds since the epoch, UTC: see :mod:`hitting_coach.ui.live_buffer`) and the
+        sensor's columns, the last ``seconds`` (or ``rows``
         readings). ``hv.DynamicMap(hv.Curve, streams=[buffer])`` plots it live, in a notebook
         or a ``panel serve`` app; it is pulled every ``period_ms`` on the plot's own event
         loop, never on this session's thread. Stopped with the session (or ``.stop()``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import holoviews as hv
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import hitting_coach
 from hitting_coach.analysis.report_data import ReportData
+from hitting_coach.errors import SessionError
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +101,43 @@ def test_the_saved_html_renders_in_chromium_with_no_network(explorer, browser, t
         assert errors == [] and fetched == [], (errors, fetched)
     finally:
         context.close()
+
+
+def test_marking_selected_swings_not_a_swing_writes_the_dashboards_store_and_redraws(
+    recorded_swings, tmp_path
+):
+    """Select swings 2 and 4 on the scatter, press *Not a swing*: two marks in the session's
+    marks (the store the dashboard and reports read), the views drawn again without those
+    swings and with the marks on the timeline; *Remove mark* takes one back."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(recorded_swings[0], data_dir)  # the fixture's session stays unmarked
+    explorer = hitting_coach.explore("latest", data_dir=data_dir)
+    view = explorer.__panel__()
+    assert len(explorer.swings) == 10 and explorer.marks_select.options == {}
+    explorer.not_swing_button.clicks += 1  # nothing selected: says so, writes nothing
+    assert "no swing selected" in explorer.message.object
+    assert hitting_coach.list_marks(explorer.ref, data_dir=data_dir).empty
+
+    explorer.selection.event(index=[1, 3])
+    explorer.not_swing_button.clicks += 1
+    marks = hitting_coach.list_marks(explorer.ref, data_dir=data_dir)
+    assert marks["kind"].tolist() == ["not_swing"] * 2
+    assert explorer.message.object == "2 marked not a swing · 8 swings now"
+    assert 2 not in explorer.swings["swing"].tolist() and len(explorer.swings) == 8
+    assert (
+        ReportData.load("latest", data_dir).table["swing"].tolist()
+        == explorer.swings["swing"].tolist()
+    )  # what the report and the dashboard's swing list read
+    lines = [e for e in explorer.timeline.values()[0][()] if isinstance(e, hv.VLine)]
+    assert len(lines) == 2  # the marks, drawn on every sensor's timeline
+    assert list(explorer.marks_select.options.values()) == marks["mark_id"].tolist()
+    assert view[1].objects[0].object is explorer.scatter  # the notebook's view redrawn
+
+    explorer.marks_select.value = marks["mark_id"].iloc[0]
+    explorer.unmark_button.clicks += 1
+    assert explorer.message.object == "1 mark removed · 9 swings now"
+    left = hitting_coach.list_marks(explorer.ref, data_dir=data_dir)["mark_id"].tolist()
+    assert left == [marks["mark_id"].iloc[1]]
+    with pytest.raises(SessionError, match="no mark 'nope'"):
+        explorer.unmark("nope")
+    assert len(hitting_coach.list_marks(explorer.ref, data_dir=data_dir)) == 1

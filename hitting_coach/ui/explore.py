@@ -10,10 +10,16 @@
   :class:`holoviews.streams.Selection1D` stream; :attr:`SessionExplorer.selection`).
 - **Sequence**: a DynamicMap over the swing number (a slider): each segment's angular speed
   around that swing.
+- **Marks**: the coach's marks are listed and drawn on the timeline; *Not a swing* marks the
+  swings selected on the scatter, *Remove mark* takes one back. They are written to the
+  session's marks (:mod:`hitting_coach.store.marks`, the store the dashboard writes, so the
+  dashboard, ``swings.json`` and reports follow), and the views are drawn again with them
+  applied (:meth:`SessionExplorer.mark_not_swing`, :meth:`SessionExplorer.unmark`).
 
 It renders in JupyterLab and under ``panel serve``; :meth:`SessionExplorer.save` writes one
 HTML file with Bokeh and Panel inline (no CDN). Saved, the plots zoom and the swing slider
-works, but what needs Python (re-rasterizing a zoom, the selection's highlight) does not.
+works, but what needs Python (re-rasterizing a zoom, the selection's highlight, marking) does
+not.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ from bokeh.resources import INLINE
 from holoviews.operation.datashader import rasterize
 
 from hitting_coach.analysis.report_data import ReportData
+from hitting_coach.errors import SessionError
 from hitting_coach.sensors import SENSORS
+from hitting_coach.store import marks as marks_store
+from hitting_coach.store.marks import Mark
 from hitting_coach.values import plural
 
 __all__ = ["SessionExplorer", "explore"]
@@ -46,6 +55,7 @@ if hv.Store.current_backend not in hv.Store.renderers:  # no hv.extension yet: B
 _COLORS = ("#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
 _SEGMENT_COLORS = {"pelvis": "#1f77b4", "hand": "#d62728", "bat": "#2ca02c"}
 _MARK_COLORS = {"not_swing": "#d62728", "add_swing": "#2ca02c"}
+_KIND_TEXT = {"not_swing": "not a swing", "add_swing": "swing added"}
 _CDN_ICON = re.compile(r'<link rel="(?:apple-touch-icon|icon)"[^>]*href="https?://[^"]*">\n?')
 _CDN_CSS = re.compile(r"https://cdn\.holoviz\.org/panel/[^/]+/dist/([\w./-]+\.css)(?:\?v=[\w.]*)?")
 _PANEL_DIST = Path(pn.__file__).parent / "dist"
@@ -61,23 +71,101 @@ class SessionExplorer(pn.viewable.Viewer):
 
     ``swings`` is the swing table shown (marks applied; ``swing`` its number in the session,
     from 1) with ``start`` and ``end`` (datetimes); :attr:`selection` the scatter's selection (row
-    positions in ``swings``), :attr:`highlight` the selected swings' windows."""
+    positions in ``swings``), :attr:`highlight` the selected swings' windows. Marks are written
+    to the session's marks in ``data_dir`` (None: the ``HITTING_COACH_DATA_DIR`` setting)."""
 
-    def __init__(self, data: ReportData, rasterize_above: int = 20_000, **params: Any) -> None:
+    def __init__(
+        self,
+        data: ReportData,
+        rasterize_above: int = 20_000,
+        data_dir: str | Path | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
+        self.rasterize_above = rasterize_above
+        self.data_dir = data_dir
+        self._layout: pn.Column | None = None
+        self.not_swing_button = pn.widgets.Button(
+            label="Not a swing (the selected swings)", color="danger"
+        )
+        self.marks_select = pn.widgets.Select(label="marks", options={})
+        self.unmark_button = pn.widgets.Button(label="Remove mark")
+        self.message = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.not_swing_button.on_click(lambda _: self._say(self.mark_not_swing))
+        self.unmark_button.on_click(lambda _: self._say(self.unmark, self.marks_select.value))
+        self._build(data)
+
+    def _build(self, data: ReportData) -> None:
+        """Make every view of ``data`` (again, after the marks changed)."""
         self.data = data
+        self.rasterized = []
         table = data.table.reset_index(drop=True)
         self.swings = table.assign(
             start=_datetimes(table["start_ns"]),
             end=_datetimes(table["end_ns"]),
         )
-        self.rasterize_above = rasterize_above
-        self.rasterized: list[str] = []
         self.scatter = self._scatter()
         self.selection = hv.streams.Selection1D(source=self.scatter)
         self.highlight = hv.DynamicMap(self._highlighted, streams=[self.selection])
         self.timeline = self._timeline()
         self.sequence = self._sequence()
+        start = data.start_ns
+        self.marks_select.options = {
+            f"{_KIND_TEXT.get(m.kind, m.kind)} at {(m.time_ns - start) / 1e9:.1f} s"
+            + (f" ({m.note})" if m.note else ""): m.mark_id
+            for m in sorted(data.marks, key=lambda m: m.time_ns)
+        }
+
+    # ------------------------------------------------------------------------ marks
+    @property
+    def ref(self) -> str:
+        """The session, as ``device/session`` (what the marks functions take)."""
+        return f"{self.data.session.device_id}/{self.data.session.session_id}"
+
+    def reload(self) -> None:
+        """Read the session and its marks again and draw every view anew."""
+        data = ReportData.load(
+            self.ref,
+            self.data_dir,
+            take=self.data.take,
+            placement=None if self.data.placement_guessed else self.data.placement,
+        )
+        self._build(data)
+        if self._layout is not None:
+            self._layout[:] = self._children()
+
+    def mark_not_swing(self, rows: pd.DataFrame | None = None, note: str = "") -> list[Mark]:
+        """Mark swings "not a swing" (rows of :attr:`swings`; default: the ones selected on
+        the scatter) in the session's marks, then draw the views again without them.
+        Raises :class:`SessionError` when there is no swing to mark (nothing is written)."""
+        rows = self.selected() if rows is None else rows
+        if not len(rows):
+            raise SessionError("no swing selected: select swings on the scatter first")
+        marks = [
+            marks_store.mark_not_swing(self.ref, row, note=note, data_dir=self.data_dir)
+            for _, row in rows.iterrows()
+        ]
+        self.reload()
+        return marks
+
+    def unmark(self, mark_id: str | None) -> Mark:
+        """Take back the mark ``mark_id`` (one of ``data.marks``), then draw the views again.
+        Raises :class:`SessionError` for a mark this session does not have."""
+        if mark_id not in {m.mark_id for m in self.data.marks}:
+            raise SessionError(f"no mark {mark_id!r} on {self.ref}: pick one of the list")
+        mark = marks_store.unmark(self.ref, mark_id, data_dir=self.data_dir)
+        self.reload()
+        return mark
+
+    def _say(self, action: Any, *args: Any) -> None:  # a button's click: say what happened
+        try:
+            done = action(*args)
+        except SessionError as e:
+            self.message.object = f"**Not done:** {html.escape(str(e))}"
+            return
+        done = done if isinstance(done, list) else [done]
+        what = "marked not a swing" if action == self.mark_not_swing else "mark removed"
+        self.message.object = f"{len(done)} {what} · {plural(len(self.swings), 'swing')} now"
 
     # ------------------------------------------------------------------------ views
     def _spans(self, rows: pd.DataFrame, color: str, alpha: float) -> hv.VSpans:
@@ -196,23 +284,29 @@ class SessionExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------------ layout
     def __panel__(self) -> pn.viewable.Viewable:
+        if self._layout is None:
+            self._layout = pn.Column(*self._children(), sizing_mode="stretch_width")
+        return self._layout
+
+    def _children(self, editable: bool = True) -> list[pn.viewable.Viewable]:
         title = pn.pane.HTML(
             f"<h3>{html.escape(self.data.title)}</h3>"
             f"{plural(len(self.swings), 'swing')} · {self.data.placement_text}"
             + (f" · rasterized: {', '.join(self.rasterized)}" if self.rasterized else ""),
             sizing_mode="stretch_width",
         )
-        return pn.Column(
+        marks = [self.not_swing_button, self.marks_select, self.unmark_button, self.message]
+        return [
             title,
             pn.Row(pn.pane.HoloViews(self.scatter), pn.panel(self.sequence)),  # with its slider
+            *([pn.Row(*marks)] if editable else []),  # marking needs Python: not in a saved file
             pn.pane.HoloViews(self.timeline, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        )
+        ]
 
     def save(self, path: str | Path) -> Path:
         """One self-contained HTML file (Bokeh and Panel inline: nothing from the network)."""
         path = Path(path)
-        pn.panel(self).save(
+        pn.Column(*self._children(editable=False), sizing_mode="stretch_width").save(
             path, resources=INLINE, embed=True, title=self.data.title, progress=False
         )
         # Panel's page links its icons on its CDN (dropped) and its components' stylesheets
@@ -238,10 +332,11 @@ def explore(
     rasterize_above: int = 20_000,
 ) -> SessionExplorer:
     """The linked views of a recorded session (any reference ``load_session`` takes, or a
-    :class:`ReportData`): show it in a notebook, ``.servable()`` it, or ``.save("x.html")``."""
+    :class:`ReportData`): show it in a notebook, ``.servable()`` it, or ``.save("x.html")``.
+    Its marks are read from and written to ``data_dir``."""
     data = (
         session
         if isinstance(session, ReportData)
         else ReportData.load(session, data_dir, take=take, placement=placement)
     )
-    return SessionExplorer(data, rasterize_above=rasterize_above)
+    return SessionExplorer(data, rasterize_above=rasterize_above, data_dir=data_dir)

@@ -9,8 +9,16 @@ session's document (with its lock) under ``panel serve``, on the kernel's event 
 notebook (HoloViews then pushes the change over the notebook's comm). The feeding thread never
 touches HoloViews or Bokeh, and nothing blocks the kernel: each tick copies only the new rows.
 
-Each frame has ``time`` (datetime64[ns], UTC) and the sensor's value columns from the sensor
-registry (:data:`hitting_coach.sensors.SENSORS`), in the units Sensor Logger sends them.
+Each frame has ``time`` and the sensor's value columns from the sensor registry
+(:data:`hitting_coach.sensors.SENSORS`), in the units Sensor Logger sends them. ``time`` is
+milliseconds since the epoch (UTC) as floats, what a Bokeh datetime axis holds, not datetime64:
+in a notebook, Panel's comm sends every chunk the browser applied back to the kernel (its
+``CommManager`` ignores Bokeh's ``sync`` flag), with times as millisecond floats, and Bokeh
+appends them to the kernel's copy of the column with ``np.append``, which NumPy 2 refuses for
+datetime64 and float (``DTypePromotionError``: bokeh ``PropertyValueColumnData._stream``). With
+float times the kernel's copy and the browser's agree in type. :data:`TIME_AXIS` (or
+``buffer.time_axis``) draws the axis as dates and times; :meth:`SensorBuffer.frame` gives the
+window with ``time`` as pandas datetimes.
 """
 
 from __future__ import annotations
@@ -22,15 +30,29 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
+from bokeh.models import DatetimeTicker, DatetimeTickFormatter
 
 from hitting_coach.compat import buffer_concat, set_buffer_chunk_rows
 from hitting_coach.errors import ConfigError
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.sensors import SENSORS
 
-__all__ = ["SensorBuffer", "buffer_columns"]
+__all__ = ["TIME_AXIS", "SensorBuffer", "buffer_columns", "datetime_axis"]
 
 log = logging.getLogger(__name__)
+
+
+def datetime_axis(plot: Any, element: Any) -> None:
+    """A HoloViews hook: the x axis of ``plot`` (milliseconds since the epoch) ticked and
+    labelled as UTC dates and times, as Bokeh's datetime axis is."""
+    axis = plot.state.xaxis[0]
+    if not isinstance(axis.ticker, DatetimeTicker):  # hooks run on every update: once
+        axis.ticker = DatetimeTicker()
+        axis.formatter = DatetimeTickFormatter()
+
+
+#: Options for a plot of a buffer: ``hv.DynamicMap(hv.Curve, streams=[b]).opts(TIME_AXIS)``.
+TIME_AXIS = hv.Options("Curve", hooks=[datetime_axis], xlabel="time (UTC)")
 
 
 def buffer_columns(hub: Hub, device: str, sensor: str) -> tuple[str, ...]:
@@ -87,13 +109,20 @@ class SensorBuffer(hv.streams.Buffer):
         self._reader: Reader | None = None
         self._newest_ns: int | None = None
         self._callback: Any = None
-        empty = pd.DataFrame(
-            {"time": pd.Series(np.empty(0, "datetime64[ns]"))}
-            | {c: np.empty(0, float) for c in self.columns}
-        )
+        empty = pd.DataFrame({c: np.empty(0, float) for c in ("time", *self.columns)})
         # A window in seconds holds a varying number of rows: ``length`` follows it (see
         # _concat), so a plot's data source keeps as many rows as the window (its rollover).
         super().__init__(empty, length=rows or 0, index=False)
+
+    #: Options that draw the time axis as dates and times (see :data:`TIME_AXIS`).
+    time_axis = TIME_AXIS
+
+    def frame(self) -> pd.DataFrame:
+        """The window now, with ``time`` as pandas datetimes (UTC, to the microsecond: a
+        float of milliseconds since the epoch holds no finer), for pandas."""
+        data = self.data.copy()
+        data["time"] = pd.to_datetime(data["time"], unit="ms", utc=True).dt.round("us")
+        return data
 
     def __repr__(self) -> str:
         window = f"{self.seconds:g} s" if self.seconds else f"{self.length} rows"
@@ -144,7 +173,7 @@ class SensorBuffer(hv.streams.Buffer):
         self._newest_ns = int(time_ns[-1])
         index = {c: i for i, c in enumerate(columns)}
         chunk = pd.DataFrame(
-            {"time": time_ns.astype("datetime64[ns]")}
+            {"time": time_ns / 1e6}  # ms since the epoch: see the module docstring
             | {
                 c: values[index[c]].astype(float) if c in index else np.full(len(time_ns), np.nan)
                 for c in self.columns
@@ -157,11 +186,15 @@ class SensorBuffer(hv.streams.Buffer):
         if self.seconds is None:
             return buffer_concat(self, data)
         whole = pd.concat([self.data, data], ignore_index=True) if len(self.data) else data
-        t = whole["time"].to_numpy("datetime64[ns]").view(np.int64)
-        start = int(np.searchsorted(t, t[-1] - int(self.seconds * 1e9)))
+        t = whole["time"].to_numpy(float)
+        start = int(np.searchsorted(t, t[-1] - self.seconds * 1e3))
         whole = whole.iloc[start:].reset_index(drop=True)
-        # HoloViews streams the last chunk's rows to a plot with ``length`` as the rollover:
-        # the plot then holds exactly this window.
-        self.length = len(whole)
+        # HoloViews streams the last chunk's rows to a plot with ``length`` as the rollover.
+        # It only grows: BokehJS cannot roll a typed column over to fewer rows than it holds
+        # (``stream_to_column`` then writes the new rows short of the end and leaves stale
+        # ones after them, so the line's end goes back in time and stays there). A plot may
+        # so hold a few rows older than the window; its axis still spans the window (HoloViews
+        # takes the range from this frame).
+        self.length = max(self.length, len(whole))
         set_buffer_chunk_rows(self, min(len(data), len(whole)))
         return whole
