@@ -1,0 +1,106 @@
+"""Issue 27: each swing's clip beside its numbers on the sessions page and in the report, a
+swing marked "not a swing" left out; a session without video shows no clips."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import shutil
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from hitting_coach.analysis.corrections import session_swings
+from hitting_coach.store.marks import mark_not_swing
+from hitting_coach.store.video import CLIP_AFTER_S, CLIP_BEFORE_S, VideoStore, read_videos
+from hitting_coach.ui.sessions_page import SessionsPage
+
+SESSION = ("phone-1", "sim-swings")
+FPS = 20
+
+
+def webm(seconds: float, fps: int = FPS, width: int = 160, height: int = 120) -> bytes:
+    """A real VP8 WebM, each frame a different grey (libvpx's default key frame spacing: few
+    key frames, as a browser records)."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm") as out:
+        stream = out.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(round(seconds * fps)):
+            image = np.full((height, width, 3), (i * 7) % 256, dtype=np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def with_video(recorded_swings, tmp_path):
+    """The recorded session with a 20 s video from 4 s before its third swing's peak, stored
+    as the camera page stores one (two chunks), and its fourth swing marked "not a swing":
+    ``(data dir, video, peaks of the swings the video shows, the marked swing's peak)``."""
+    source, _ = recorded_swings
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    table = session_swings(SESSION, data)
+    peaks = [int(p) for p in table["hand_peak_ns"]]
+    started = peaks[2] - 4 * 10**9
+    end = started + 20 * 10**9
+    store = VideoStore(
+        data, session_budget_bytes=10**9, total_budget_bytes=10**9, max_chunk_bytes=10**8
+    )
+    video = store.create(*SESSION, "video/webm", started, {}, {})
+    body = webm(20)
+    half = len(body) // 2
+    store.append(video.video_id, SESSION[1], 0, "video/webm", body[:half], started + 10**10)
+    store.append(video.video_id, SESSION[1], 1, "video/webm", body[half:], end)
+    shown = [p for p in peaks if started <= p <= end]
+    assert len(shown) >= 3
+    marked = shown[1]
+    mark_not_swing(SESSION, marked, data_dir=data)
+    return data, read_videos(data)[0], shown, marked
+
+
+def window(video, peak_ns: int) -> tuple[float, float]:
+    t = (peak_ns - video.started_ns) / 1e9
+    return max(0.0, t - CLIP_BEFORE_S), min(video.duration_s, t + CLIP_AFTER_S)
+
+
+def test_the_sessions_page_shows_each_swing_clip_but_not_a_marked_one(with_video):
+    data, video, shown, marked = with_video
+    text = SessionsPage(data).sessions()
+    found = re.findall(
+        r'<figure class="hc-clip" data-swing="(\d+)"><video preload="none" controls loop muted '
+        r'playsinline src="([^"]+)"></video><figcaption>(.*?)</figcaption>',
+        text,
+    )
+    kept = [p for p in shown if p != marked]
+    assert f"Swing clips ({len(kept)})" in text
+    assert len(found) == len(kept)
+    for (_, src, caption), peak in zip(found, kept, strict=True):
+        src = html.unescape(src)
+        assert src.startswith(f"/sensor/video/{video.video_id}?upto={video.size}#t=")
+        start, end = (float(x) for x in src.rsplit("#t=", 1)[1].split(","))
+        want = window(video, peak)
+        assert start == pytest.approx(want[0], abs=0.002)
+        assert end == pytest.approx(want[1], abs=0.002)
+        assert "peak hand speed" in caption and "°/s" in caption  # its numbers beside it
+    numbers = [int(n) for n, _, _ in found]
+    assert len(set(numbers)) == len(numbers)
+    # no clip is centred on the swing marked "not a swing"
+    marked_t = (marked - video.started_ns) / 1e9
+    for _, src, _ in found:
+        start = float(html.unescape(src).rsplit("#t=", 1)[1].split(",")[0])
+        assert abs(start + CLIP_BEFORE_S - marked_t) > 0.5
+
+
+def test_a_session_without_video_shows_no_clips(recorded_swings, tmp_path):
+    source, _ = recorded_swings
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    text = SessionsPage(data).sessions()
+    assert "swings" in text and "hc-clip" not in text.split("<style>")[-1].split("</style>")[-1]
+    assert not list((data / "derived").rglob("*clips*"))
