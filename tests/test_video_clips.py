@@ -104,3 +104,36 @@ def test_a_session_without_video_shows_no_clips(recorded_swings, tmp_path):
     text = SessionsPage(data).sessions()
     assert "swings" in text and "hc-clip" not in text.split("<style>")[-1].split("</style>")[-1]
     assert not list((data / "derived").rglob("*clips*"))
+
+
+@pytest.mark.integration
+def test_the_report_shows_a_still_per_swing_and_links_its_clip_beside_it(with_video, tmp_path):
+    from hitting_coach.report import write_report
+
+    data, video, shown, marked = with_video
+    out = write_report(SESSION, tmp_path / "out" / "report.html", data_dir=data)
+    # the report's HTML holds Panel's pane escaped, in its document's JSON
+    text = html.unescape(out.read_text(encoding="utf-8"))
+    figures = re.findall(
+        r'<figure class="hc-rclip" data-swing="(\d+)"><img alt="[^"]*" '
+        r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)">.*?<a class="hc-clip-file" '
+        r'href="([^"]+)">',
+        text,
+    )
+    kept = [p for p in shown if p != marked]
+    assert len(figures) == len(kept)
+    for (_, still, href), peak in zip(figures, kept, strict=True):
+        with av.open(io.BytesIO(base64.b64decode(still))) as image:
+            frame = next(image.decode(video=0))
+            assert (frame.width, frame.height) == (160, 120)
+            # frame i of the video is grey (7 i) % 256: this is the frame at the swing's peak
+            grey = float(frame.to_ndarray(format="rgb24").mean())
+            want = (round((peak - video.started_ns) / 1e9 * FPS) * 7) % 256
+            assert min(abs(grey - want), 256 - abs(grey - want)) < 3.5, (grey, want)
+        clip = out.parent / html.unescape(href)
+        assert clip.parent == out.parent / "report-clips" and clip.is_file()
+        start, end = window(video, peak)
+        with av.open(str(clip)) as played:
+            frames = [f.time for f in played.decode(video=0)]
+            assert played.duration / 1e6 == pytest.approx(end - start, abs=0.1)
+        assert len(frames) == pytest.approx((end - start) * FPS, abs=2)
