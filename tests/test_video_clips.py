@@ -8,7 +8,6 @@ import html
 import io
 import re
 import shutil
-from fractions import Fraction
 
 import av
 import numpy as np
