@@ -688,9 +688,7 @@ def swing_clips_view(
                     "(the file beside this report)</a>"
                 )
         server = f"/sensor/{clip['video']}#t={clip['start_s']:.3f},{clip['end_s']:.3f}"
-        links.append(
-            f'<a class="hc-clip-server" href="{html.escape(server)}">on the server</a>'
-        )
+        links.append(f'<a class="hc-clip-server" href="{html.escape(server)}">on the server</a>')
         items.append(
             f'<figure class="hc-rclip" data-swing="{n}">{still}<figcaption><b>Swing {n}</b>'
             f" · {html.escape(numbers)}<br>{' · '.join(links)}</figcaption></figure>"
