@@ -335,7 +335,6 @@ def _open_at(video: Video, start_s: float) -> tuple[Any, Any]:
 
     container = av.open(str(seekable_file(video)), "r")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
     if start_s > 0 and stream.time_base:
         container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
     return container, stream
@@ -408,7 +407,14 @@ def cut_clip(
                     enc.time_base = Fraction(1, 1000)
                     enc.codec_context.time_base = Fraction(1, 1000)
                     enc.bit_rate = 1_000_000
-                    enc.options = {"deadline": "realtime", "cpu-used": "8"}
+                    # one thread, no look-ahead: libvpx's threads spin on a busy machine
+                    # (a clip took seconds of CPU with them; 0.1-0.2 s without)
+                    enc.options = {
+                        "deadline": "realtime",
+                        "cpu-used": "16",
+                        "lag-in-frames": "0",
+                        "threads": "1",
+                    }
                 image = frame.reformat(width=enc.width, height=enc.height, format="yuv420p")
                 image.pts = round((max(t, start_s) - start_s) * 1000)
                 image.time_base = Fraction(1, 1000)
