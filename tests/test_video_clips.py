@@ -136,3 +136,28 @@ def test_the_report_shows_a_still_per_swing_and_links_its_clip_beside_it(with_vi
             frames = [f.time for f in played.decode(video=0)]
             assert played.duration / 1e6 == pytest.approx(end - start, abs=0.1)
         assert len(frames) == pytest.approx((end - start) * FPS, abs=2)
+
+
+@pytest.mark.integration
+def test_the_clips_fit_a_phone_with_no_sideways_scroll(with_video, browser, tmp_path):
+    data, _, shown, marked = with_video
+    path = tmp_path / "sessions.html"
+    path.write_text(SessionsPage(data).sessions(), encoding="utf-8")
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = context.new_page()
+        page.goto(path.as_uri())
+        page.locator(".hc-clips summary").click()
+        videos = page.locator(".hc-clip video")
+        assert videos.count() == len(shown) - 1
+        assert all(videos.nth(i).is_visible() for i in range(videos.count()))
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+            " Math.max(...[...document.querySelectorAll('.hc-clip')].map("
+            "e => e.getBoundingClientRect().right))]"
+        )
+        assert widths[0] <= widths[1] == 390 and widths[2] <= 390, widths
+    finally:
+        context.close()
