@@ -351,10 +351,14 @@ def write_report(
     notebook: str | Path = REPORT_NOTEBOOK,
     timeout_s: float = 600,
     kernel: WarmKernel | None = None,
+    clips_dir: str | Path | None = None,
 ) -> Path:
     """Write the report of ``session`` (any reference :func:`resolve_session` takes) to
     ``output`` as one self-contained HTML file; returns its path. ``kernel``: one started
     ahead in the notebook's folder (:class:`WarmKernel`; used once, shut down after).
+    A session with video gets each swing's clip written to ``clips_dir`` (default: the
+    folder ``<output's stem>-clips`` beside it; made only when there is a clip), which the
+    report links to by its name: keep the two side by side.
 
     Raises :class:`SessionError` for an unknown session and :class:`ReportError` if the
     notebook fails or the file cannot be written."""
@@ -385,6 +389,11 @@ def write_report(
             "DATA_DIR": str(root),
             "TAKE": take,
             "PLACEMENT": placement,
+            "CLIPS_DIR": str(
+                Path(clips_dir).resolve()
+                if clips_dir is not None
+                else output.resolve().with_name(f"{output.stem}-clips")
+            ),
         }
         nb = execute_notebook(
             notebook, parameters, progress=say, timeout_s=timeout_s, kernel=kernel

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hitting_coach.errors import HittingCoachError
 from hitting_coach.report import REPORT_NOTEBOOK, WarmKernel, close_event_loop, write_report
-from hitting_coach.store.session_admin import prune_reports, report_path
+from hitting_coach.store.session_admin import prune_reports, report_clips_dir, report_path
 
 __all__ = ["ReportJob", "ReportJobs"]
 
@@ -213,6 +213,7 @@ class ReportJobs:
                 progress=say,
                 notebook=self.notebook,
                 kernel=kernel,
+                clips_dir=report_clips_dir(job.path),
             )
             os.replace(tmp, job.path)
         except HittingCoachError as e:

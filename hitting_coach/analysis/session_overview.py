@@ -31,6 +31,8 @@ from hitting_coach.store.players import display_name, read_players
 from hitting_coach.store.session_admin import derived_dir, read_derived_json, write_derived_json
 from hitting_coach.store.sessions import indexed_summaries, list_sessions, list_takes
 from hitting_coach.store.takes import read_takes
+from hitting_coach.store.video import has_video, swing_clips
+from hitting_coach.values import present, show_value
 
 __all__ = [
     "HEADLINES",
@@ -78,6 +80,10 @@ class SessionRow:
     so_far: bool = False
     #: Each counted swing's headline values (``{column: [value, ...]}``).
     values: dict[str, list[float]] = field(default_factory=dict)
+    #: A session with video: each swing (marked "not a swing" ones left out) with its clip
+    #: (:func:`~hitting_coach.store.video.swing_clips`) and ``numbers`` (``[label, text]``
+    #: of its headline numbers); empty for a session without video (nothing is computed).
+    clips: list[dict] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -109,6 +115,7 @@ def swing_summary(
     readings: int,
     *,
     growing: bool = False,
+    swing_rows: bool = False,
 ) -> dict:
     """``{"swings": n, "medians": {column: value}, "problem": "", "not_counted": n,
     "speed_only": n}`` (swings and medians of the counted swings) of a
@@ -127,13 +134,15 @@ def swing_summary(
     now = time.monotonic()
     with _memo_lock:
         memo = _memo.get(memo_key)
-    if memo is not None:
+    if memo is not None and (not swing_rows or "swing_rows" in memo[2]):
         if memo[0] == key:
             return memo[2]
         if growing and memo[0][2] == key[2] and now - memo[1] < LIVE_SUMMARY_S:
             return {**memo[2], "so_far": True}
     path = _summary_path(data_dir, device, session, key)
     doc = read_derived_json(path)
+    if doc is not None and swing_rows and "swing_rows" not in doc:
+        doc = None  # made before the session had video: made again, with its swings
     if doc is None and growing and readings > LIVE_ANALYSE_MAX_READINGS:
         # Being recorded: counting it (seconds of CPU for an hour) would stall the phone's
         # POSTs. The last summary on disk, if any, says how it was; else it is counted later.
@@ -143,7 +152,7 @@ def swing_summary(
             return {**found, "so_far": True}
         return {"swings": None, "medians": {}, "problem": "", "recording": True}
     if doc is None:
-        doc = _summarise(data_dir, device, session)
+        doc = _summarise(data_dir, device, session, swing_rows=swing_rows)
         if doc["swings"] is not None:
             _prune_summaries(path)
             write_derived_json(path, doc)
@@ -171,7 +180,21 @@ def _prune_summaries(keep: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def _summarise(data_dir: Path, device: str, session: str) -> dict:
+def _swing_row(row: dict) -> dict:
+    """What a swing's clip is shown with: its number, peak times (the clip's centre and
+    marks) and headline numbers as text (:func:`~hitting_coach.values.show_value`)."""
+    out: dict = {"swing": int(row["swing"])}
+    for key in ("hand_peak_ns", "pelvis_peak_ns", "bat_peak_ns"):
+        value = row.get(key)
+        out[key] = int(value) if present(value) else None
+    out["numbers"] = [
+        [label, show_value(row, column, unit=True)]
+        for column, label, _ in headline_metrics(str(row.get("placement") or ""))
+    ]
+    return out
+
+
+def _summarise(data_dir: Path, device: str, session: str, *, swing_rows: bool = False) -> dict:
     try:
         table = session_swings((device, session), data_dir)
     except SessionError as e:
@@ -191,7 +214,14 @@ def _summarise(data_dir: Path, device: str, session: str) -> dict:
                 medians[column] = float(values.median())
                 every[column] = [round(float(v), 2) for v in values]
     speed_only = int(table["speed_only"].fillna(False).sum()) if "speed_only" in table else 0
+    more = {}
+    if swing_rows:  # the marks are applied: a swing marked "not a swing" is not in the table
+        more["swing_rows"] = [
+            _swing_row({**r, "swing": r.get("swing") if present(r.get("swing")) else i + 1})
+            for i, r in enumerate(table.to_dict("records"))
+        ]
     return {
+        **more,
         "swings": len(counted),
         "medians": medians,
         "values": every,  # each counted swing's value (a player's distribution)
@@ -320,6 +350,7 @@ def sessions_page(
                     }
                 )
         if count_swings:
+            video = has_video(data_dir, s.device_id, s.session_id)
             summary = swing_summary(
                 data_dir,
                 s.device_id,
@@ -327,6 +358,7 @@ def sessions_page(
                 row.end_ns,
                 row.readings,
                 growing=growing(s.device_id, s.session_id),
+                swing_rows=video,
             )
             row.swings = summary["swings"]
             row.medians = summary["medians"]
@@ -335,6 +367,13 @@ def sessions_page(
             row.speed_only = summary.get("speed_only", 0)
             row.so_far = bool(summary.get("so_far"))
             row.values = summary.get("values", {})
+            if video and summary.get("swing_rows"):
+                clips = swing_clips(data_dir, s.device_id, summary["swing_rows"], s.session_id)
+                row.clips = [
+                    {**c, "numbers": r["numbers"]}
+                    for c, r in zip(clips, summary["swing_rows"], strict=True)
+                    if c["clip"] is not None
+                ]
         rows.append(row)
     return SessionListing(rows, total, page, per_page, devices)
 

@@ -36,6 +36,7 @@ __all__ = [
     "session_reports",
     "read_derived_json",
     "rename_session",
+    "report_clips_dir",
     "report_path",
     "write_derived_json",
 ]
@@ -149,6 +150,11 @@ def report_path(
     return derived_dir(data_dir, device_id, session_id) / name
 
 
+def report_clips_dir(report: Path) -> Path:
+    """The folder beside a report holding its swings' clips (a session with video)."""
+    return report.with_name(f"{report.stem}-clips")
+
+
 def report_key(path: Path) -> tuple[int, int]:
     """``(end_ns, marks stamp)`` of a report file (older names carry no stamp: 0)."""
     end, _, marks = path.stem[len("report-") :].partition("-m")
@@ -184,4 +190,5 @@ def prune_reports(data_dir: Path, device_id: str, session_id: str, keep: int) ->
     gone = found[: max(0, len(found) - keep)]
     for path in gone:
         path.unlink(missing_ok=True)
+        shutil.rmtree(report_clips_dir(path), ignore_errors=True)
     return len(gone)

@@ -33,6 +33,7 @@ import secrets
 import shutil
 import threading
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ __all__ = [
     "VideoError",
     "VideoStore",
     "clip_window",
+    "cut_clip",
+    "has_video",
+    "still_jpeg",
     "is_video_id",
     "peak_of",
     "swing_clips",
@@ -162,12 +166,18 @@ def _load(path: Path) -> Video | None:
     return Video(path, meta, size, count, end_ns)
 
 
-def read_videos(data_dir: Path, device_id: str | None = None) -> list[Video]:
-    """Every stored video (of ``device_id``'s sessions only, if given), oldest first."""
+def read_videos(
+    data_dir: Path, device_id: str | None = None, session_id: str | None = None
+) -> list[Video]:
+    """Every stored video (of ``device_id``'s sessions only, or only of its ``session_id``,
+    if given), oldest first."""
     root = Path(data_dir) / SESSIONS
     pattern = "device=*/session=*/video=*"
     if device_id is not None:
         pattern = session_dir(Path(data_dir), device_id, "x").parent.name + "/session=*/video=*"
+        if session_id is not None:
+            sdir = session_dir(Path(data_dir), device_id, session_id)
+            pattern = f"{sdir.parent.name}/{sdir.name}/video=*"
     found = [v for p in root.glob(pattern) if (v := _load(p)) is not None]
     return sorted(found, key=lambda v: (int(v.meta.get("created_ns", 0)), v.video_id))
 
@@ -266,11 +276,24 @@ def peak_of(row: dict[str, Any]) -> int | None:
     return None
 
 
-def swing_clips(data_dir: Path, device: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each swing (a row of the live swing table) with its clip: ``video`` (URL, no fragment),
-    ``start_s``/``end_s`` in that video, ``peak_s``, and ``marks`` (the pelvis and hand peaks
-    in the video's seconds); ``clip`` None when no video shows it."""
-    videos = read_videos(data_dir, device)
+def has_video(data_dir: Path, device: str, session: str) -> bool:
+    """Whether a session has a video folder (one directory listing: cheap enough for every
+    card of the sessions page)."""
+    try:
+        with os.scandir(session_dir(Path(data_dir), device, session)) as entries:
+            return any(e.name.startswith("video=") for e in entries)
+    except OSError:
+        return False
+
+
+def swing_clips(
+    data_dir: Path, device: str, rows: list[dict[str, Any]], session: str | None = None
+) -> list[dict[str, Any]]:
+    """Each swing (a row of the live swing table, or of a recorded session's with
+    ``session``: only that session's videos then) with its clip: ``video`` (URL relative to
+    ``/sensor/``, no fragment), ``start_s``/``end_s`` in that video, ``peak_s``, and ``marks``
+    (the pelvis and hand peaks in the video's seconds); ``clip`` None when no video shows it."""
+    videos = read_videos(data_dir, device, session)
     out = []
     for row in rows:
         peak = peak_of(row)
@@ -303,6 +326,112 @@ def swing_clips(data_dir: Path, device: str, rows: list[dict[str, Any]]) -> list
             }
         )
     return out
+
+
+def _open_at(video: Video, start_s: float) -> tuple[Any, Any]:
+    """``(container, stream)`` of the video's seekable copy, sought to the key frame at or
+    before ``start_s``."""
+    import av
+
+    container = av.open(str(seekable_file(video)), "r")
+    stream = container.streams.video[0]
+    if start_s > 0 and stream.time_base:
+        container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+    return container, stream
+
+
+def _scaled(width: int, height: int, max_width: int) -> tuple[int, int]:
+    """A size at most ``max_width`` wide, the same shape, even sides (as encoders want)."""
+    if width <= max_width:
+        return width - width % 2, height - height % 2
+    h = round(height * max_width / width)
+    return max_width - max_width % 2, max(2, h - h % 2)
+
+
+def still_jpeg(video: Video, t_s: float, max_width: int = 320) -> bytes | None:
+    """The frame of ``video`` shown at its second ``t_s`` (the first at or after it, less half
+    a frame), at most ``max_width`` pixels wide, as JPEG bytes; None if none can be decoded."""
+    import av
+
+    try:
+        container, stream = _open_at(video, t_s)
+        with container:
+            rate = float(stream.average_rate or 30)
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time < t_s - 0.5 / rate:
+                    continue
+                w, h = _scaled(frame.width, frame.height, max_width)
+                codec = av.CodecContext.create("mjpeg", "w")
+                codec.width, codec.height, codec.pix_fmt = w, h, "yuvj420p"
+                codec.time_base = Fraction(1, 25)
+                image = frame.reformat(width=w, height=h, format="yuvj420p")
+                packets = codec.encode(image) + codec.encode(None)
+                return b"".join(bytes(p) for p in packets) or None
+    except (OSError, av.error.FFmpegError, IndexError) as e:
+        log.warning("no still of video %s at %.2f s: %s", video.video_id, t_s, e)
+    return None
+
+
+def cut_clip(
+    video: Video, start_s: float, end_s: float, dest: Path, max_width: int = 480
+) -> float | None:
+    """Write the seconds ``start_s``..``end_s`` of ``video`` to ``dest`` (WebM, VP8, at most
+    ``max_width`` wide); returns its duration in seconds, None if nothing could be decoded.
+
+    A browser's recording has few key frames (Chromium's MediaRecorder: seconds apart), so a
+    cut that copied packets would start at the key frame before ``start_s``, seconds early:
+    the frames of the window are decoded and encoded again, by FFmpeg's libvpx through PyAV,
+    scaled down (a 2.5 s clip at 480 px: tenths of a second)."""
+    import av
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    wrote = 0
+    try:
+        container, stream = _open_at(video, start_s)
+        rate = float(stream.average_rate or 30)
+        with container, av.open(str(tmp), "w", format="webm") as out:
+            enc = None
+            last = start_s
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None or t < start_s - 0.5 / rate:
+                    continue
+                if t >= end_s - 0.5 / rate:
+                    break
+                if enc is None:
+                    w, h = _scaled(frame.width, frame.height, max_width)
+                    enc = out.add_stream("libvpx", rate=Fraction(round(rate * 1000), 1000))
+                    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+                    enc.time_base = Fraction(1, 1000)
+                    enc.codec_context.time_base = Fraction(1, 1000)
+                    enc.bit_rate = 1_000_000
+                    # one thread, no look-ahead: libvpx's threads spin on a busy machine
+                    # (a clip took seconds of CPU with them; 0.1-0.2 s without)
+                    enc.options = {
+                        "deadline": "realtime",
+                        "cpu-used": "16",
+                        "lag-in-frames": "0",
+                        "threads": "1",
+                    }
+                image = frame.reformat(width=enc.width, height=enc.height, format="yuv420p")
+                image.pts = round((max(t, start_s) - start_s) * 1000)
+                image.time_base = Fraction(1, 1000)
+                last = max(last, t)
+                out.mux(enc.encode(image))
+                wrote += 1
+            if enc is not None:
+                out.mux(enc.encode(None))
+        if not wrote:
+            tmp.unlink(missing_ok=True)
+            return None
+        os.replace(tmp, dest)
+    except (OSError, av.error.FFmpegError, IndexError) as e:
+        tmp.unlink(missing_ok=True)
+        log.warning("no clip of video %s at %.2f-%.2f s: %s", video.video_id, start_s, end_s, e)
+        return None
+    return min(end_s, last + 1 / rate) - start_s
 
 
 class VideoStore:

@@ -617,3 +617,90 @@ def _grid(plots: list[figure], ncols: int) -> Any:
         sizing_mode="stretch_width",
         max_width=_WIDTH,
     )
+
+
+# ------------------------------------------------------------------------ swing clips
+_CLIP_CSS = """
+.hc-rclips {display: flex; flex-wrap: wrap; gap: 12px; font-family: sans-serif;}
+.hc-rclip {border: 1px solid #ddd; border-radius: 8px; padding: 8px; width: 340px;
+  max-width: 100%; box-sizing: border-box; margin: 0;}
+.hc-rclip img {display: block; width: 100%; height: auto; border-radius: 4px;}
+.hc-rclip figcaption {font-size: 14px; margin-top: 4px; overflow-wrap: anywhere;}
+"""
+
+
+def swing_clips_view(
+    data: ReportData, data_dir: Any, clips_dir: Any = None
+) -> pn.viewable.Viewable | None:
+    """Each swing the session's video shows: a still frame at its peak (a JPEG inside the
+    report, so it stays one file) beside its numbers, and, with ``clips_dir`` (a folder beside
+    the report), its clip (:data:`~hitting_coach.store.video.CLIP_BEFORE_S` before the peak to
+    :data:`~hitting_coach.store.video.CLIP_AFTER_S` after) written there as
+    ``swing-N.webm`` and linked relatively, with a link to it on the server as well. None (no
+    output at all) for a session without video: nothing is read for it."""
+    import base64
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from hitting_coach.store.video import (
+        cut_clip,
+        has_video,
+        read_videos,
+        still_jpeg,
+        swing_clips,
+    )
+
+    s = data.session
+    if data_dir is None or not has_video(Path(data_dir), s.device_id, s.session_id):
+        return None
+    rows = data.table.to_dict("records")
+    for i, row in enumerate(rows):
+        row["swing"] = int(row["swing"]) if pd.notna(row.get("swing")) else i + 1
+    clips = swing_clips(Path(data_dir), s.device_id, rows, s.session_id)
+    videos = {v.video_id: v for v in read_videos(Path(data_dir), s.device_id, s.session_id)}
+    folder = Path(clips_dir) if clips_dir else None
+    items = []
+    for found, row in zip(clips, rows, strict=True):
+        clip = found["clip"]
+        if clip is None:
+            continue
+        video = videos[clip["video_id"]]
+        n = int(row["swing"])
+        jpeg = still_jpeg(video, clip["peak_s"])
+        still = (
+            f'<img alt="swing {n} at its peak" src="data:image/jpeg;base64,'
+            f'{base64.b64encode(jpeg).decode()}">'
+            if jpeg
+            else '<p class="hc-muted">(no frame could be read at the peak)</p>'
+        )
+        numbers = " · ".join(
+            f"{label} {show_value(row, column, unit=True)}"
+            for column, label, _ in headline_metrics(data.placement)
+        )
+        links = []
+        if folder is not None:
+            name = f"swing-{n}.webm"
+            seconds = cut_clip(video, clip["start_s"], clip["end_s"], folder / name)
+            if seconds is not None:
+                href = f"{quote(folder.name)}/{name}"
+                links.append(
+                    f'<a class="hc-clip-file" href="{html.escape(href)}">clip, {seconds:.1f} s '
+                    "(the file beside this report)</a>"
+                )
+        server = f"/sensor/{clip['video']}#t={clip['start_s']:.3f},{clip['end_s']:.3f}"
+        links.append(f'<a class="hc-clip-server" href="{html.escape(server)}">on the server</a>')
+        items.append(
+            f'<figure class="hc-rclip" data-swing="{n}">{still}<figcaption><b>Swing {n}</b>'
+            f" · {html.escape(numbers)}<br>{' · '.join(links)}</figcaption></figure>"
+        )
+    if not items:
+        return None
+    intro = (
+        f"<h2>Each swing on video</h2><p>{plural(len(items), 'swing')} of this session on the "
+        "camera page's video: the frame at each swing's peak (hand, else pelvis) and its "
+        "numbers; the clip runs from 1.5 s before the peak to 1 s after.</p>"
+    )
+    return pn.pane.HTML(
+        f"<style>{_CLIP_CSS}</style>{intro}<div class='hc-rclips'>{''.join(items)}</div>",
+        sizing_mode="stretch_width",
+    )

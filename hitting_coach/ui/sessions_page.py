@@ -458,7 +458,8 @@ class SessionsPage:
             + hint
             + f'<div class="hc-id">{ids}</div></div>'
             f'<div class="hc-report"{pending_attr}>{report}</div>'
-            '<div class="hc-row hc-actions">'
+            + _clips(row.clips)
+            + '<div class="hc-row hc-actions">'
             f'<form class="hc-row" method="post" action="/sensor/sessions/rename">'
             f"{_fields(device=device, session=session)}"
             f'<label class="hc-rename-input">Session name<input type="text" name="name" '
@@ -559,6 +560,29 @@ class SessionsPage:
         except OSError as e:
             return Done(f"cannot make the report: {e.strerror}", error=True, query=back)
         return Done("making the report: it opens here when it is ready", query=back)
+
+
+def _clips(clips: list[dict[str, Any]]) -> str:
+    """A session's swings on video (collapsed until opened): each swing's clip, looped, with
+    its number and headline numbers; the video is fetched only when a clip is played."""
+    if not clips:
+        return ""
+    items = []
+    for c in clips:
+        clip = c["clip"]
+        src = f"/sensor/{clip['video']}#t={clip['start_s']:.3f},{clip['end_s']:.3f}"
+        numbers = " · ".join(f"{label} {text}" for label, text in c.get("numbers", []))
+        items.append(
+            f'<figure class="hc-clip" data-swing="{_e(c["swing"])}">'
+            f'<video preload="none" controls loop muted playsinline src="{_e(src)}"></video>'
+            f"<figcaption><b>Swing {_e(c['swing'])}</b>"
+            + (f" · {_e(numbers)}" if numbers else "")
+            + "</figcaption></figure>"
+        )
+    return (
+        f'<details class="hc-clips"><summary>Swing clips ({len(clips)})</summary>'
+        f'<div class="hc-clip-list">{"".join(items)}</div></details>'
+    )
 
 
 def _message(text: str, error: bool = False) -> str:

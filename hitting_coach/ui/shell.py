@@ -78,6 +78,12 @@ form { margin: 0; max-width: 100%; }
 .hc-report-state { color: #5a5a5a; }
 .hc-report-stale { color: #8a5a00; }
 .hc-problem { color: #b00020; }
+.hc-clips { margin: 6px 0; }
+.hc-clip-list { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr));
+  gap: 8px; margin-top: 6px; }
+.hc-clip { margin: 0; min-width: 0; }
+.hc-clip video { display: block; width: 100%; background: #000; border-radius: 4px; }
+.hc-clip figcaption { font-size: 14px; overflow-wrap: anywhere; }
 .hc-confirm { border: 2px solid #b00020; border-radius: 8px; padding: 8px; margin: 8px 0; }
 .hc-pager { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin: 8px 0; }
 .hc-table-wrap { max-width: 100%; overflow-x: auto; }
