@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -112,22 +113,8 @@ class Runtime:
     def __init__(self, settings: Settings, demo: bool = False) -> None:
         self.settings = settings
         self.demo = demo
-        self.recorder = Recorder(
-            settings.data_path,
-            fsync_interval_s=settings.fsync_interval_s,
-            parquet_interval_s=settings.parquet_interval_s,
-            journal_retention_s=settings.journal_retention_s,
-            max_open_sessions_per_device=settings.max_open_sessions_per_device,
-        )
-        self.hub = Hub(
-            capacity=settings.buffer_readings,
-            max_message_bytes=settings.max_message_bytes,
-            sink=self.recorder,
-            limits=limits(settings),
-            check_time=True,
-            max_devices=settings.max_live_devices,
-            device_idle_s=settings.device_idle_s,
-        )
+        self.recorder = recorder_for(settings)
+        self.hub = hub_for(settings, self.recorder, settings.buffer_readings)
         self.ingest_token = ""  # resolved by start() (it may be kept in the data folder)
         self.swings = LiveSwings(
             self.hub,
@@ -256,6 +243,37 @@ class Runtime:
         status["live_feed"] = self.feed.status()
         status["swings"] = self.swings.status()  # what was not counted, and why
         return status
+
+
+def recorder_for(settings: Settings) -> Recorder:
+    """The recorder of a server or worker, as the settings say."""
+    return Recorder(
+        settings.data_path,
+        fsync_interval_s=settings.fsync_interval_s,
+        parquet_interval_s=settings.parquet_interval_s,
+        journal_retention_s=settings.journal_retention_s,
+        max_open_sessions_per_device=settings.max_open_sessions_per_device,
+    )
+
+
+def hub_for(
+    settings: Settings,
+    recorder: Recorder,
+    capacity: int,
+    peers: Callable[[tuple[str, str, int]], bool] | None = None,
+) -> Hub:
+    """The hub in front of ``recorder``: the settings' limits, ``capacity`` readings per
+    sensor in memory, ``peers`` (other workers' message ids, :mod:`hitting_coach.worker`)."""
+    return Hub(
+        capacity=capacity,
+        max_message_bytes=settings.max_message_bytes,
+        sink=recorder,
+        limits=limits(settings),
+        check_time=True,
+        max_devices=settings.max_live_devices,
+        device_idle_s=settings.device_idle_s,
+        peers=peers,
+    )
 
 
 def limits(settings: Settings) -> Limits:

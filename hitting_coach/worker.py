@@ -24,12 +24,11 @@ from typing import Any
 
 from hitting_coach.config import Settings
 from hitting_coach.errors import StartupError
-from hitting_coach.ingest.hub import Hub
 from hitting_coach.ingest.mqtt_consumer import MqttConsumer
-from hitting_coach.runtime import hold_data_dir, limits, release_data_dir
+from hitting_coach.runtime import hold_data_dir, hub_for, recorder_for, release_data_dir
 from hitting_coach.store.layout import JOURNAL
 from hitting_coach.store.peers import PeerKeys
-from hitting_coach.store.recorder import DUPLICATE_WINDOW_S, Recorder
+from hitting_coach.store.recorder import DUPLICATE_WINDOW_S
 
 __all__ = ["DEFAULT_GROUP", "Worker", "run_worker"]
 
@@ -57,26 +56,12 @@ class Worker:
         self.name = name
         self.group = group
         self.client_id = f"{settings.mqtt_client_id}-worker-{name}"
-        self.recorder = Recorder(
-            settings.data_path,
-            fsync_interval_s=settings.fsync_interval_s,
-            parquet_interval_s=settings.parquet_interval_s,
-            journal_retention_s=settings.journal_retention_s,
-            max_open_sessions_per_device=settings.max_open_sessions_per_device,
-        )
+        self.recorder = recorder_for(settings)
         self.peers = PeerKeys(
             settings.data_path / JOURNAL, lambda: self.recorder.journal.segment, DUPLICATE_WINDOW_S
         )
-        self.hub = Hub(
-            capacity=1_000,  # a worker shows nothing: a small ring per sensor
-            max_message_bytes=settings.max_message_bytes,
-            sink=self.recorder,
-            limits=limits(settings),
-            check_time=True,
-            max_devices=settings.max_live_devices,
-            device_idle_s=settings.device_idle_s,
-            peers=self.peers,
-        )
+        # a worker shows nothing: a small ring per sensor
+        self.hub = hub_for(settings, self.recorder, 1_000, peers=self.peers)
         self.consumer: MqttConsumer | None = None
 
     def start(self) -> Worker:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess
+from support import CHROMIUM, CHROMIUM_ARGS, PHONE_SCREEN, ServerProcess
 
 # -- Tests that start a process say so ------------------------------------------------------------
 # While a test without the ``integration`` marker runs (its fixtures included, whatever their
@@ -162,13 +162,28 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def _page(browser, **context_options):
+    """A page of a new browser context; ``page.errors`` collects the page's script errors."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
+    return context, page
+
+
+@pytest.fixture
+def page(browser):
+    """A desktop browser tab (1280x900)."""
+    context, page = _page(browser, viewport={"width": 1280, "height": 900})
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A phone's browser tab (390x844, touch)."""
+    context, page = _page(browser, viewport=PHONE_SCREEN, is_mobile=True, has_touch=True)
     yield page
     context.close()
 

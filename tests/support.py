@@ -42,6 +42,10 @@ CHROMIUM_ARGS = [
 _ISSUED: set[int] = set()
 
 
+#: A phone's screen (an iPhone 12-15's CSS pixels), for the ``phone`` fixture and its checks.
+PHONE_SCREEN = {"width": 390, "height": 844}
+
+
 def free_port() -> int:
     """A port free now and not handed out before by this process. Under pytest-xdist each
     worker takes its own share of the ports (by its number modulo the workers' count), so two

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from hitting_coach.sim.simulate import simulate
+from support import PHONE_SCREEN as PHONE
 from support import wait_for
 
 pytestmark = pytest.mark.integration
 
-PHONE = {"width": 390, "height": 844}
 JS_POINTS = """(name) => {
   const doc = window.Bokeh && Bokeh.documents[0];
   const m = doc && doc.get_model_by_name(name + '-source');
@@ -40,16 +40,6 @@ def _post_all(server, messages) -> None:
     for message in messages:
         code, body = server.post(message)
         assert code == 200, body
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    yield page
-    context.close()
 
 
 def _right_edges(page, selector: str) -> list[float]:

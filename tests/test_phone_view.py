@@ -8,11 +8,10 @@ import re
 
 import pytest
 
+from support import PHONE_SCREEN as PHONE
 from support import ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
-
-PHONE = {"width": 390, "height": 844}
 
 JS_STYLE = """(n) => {
   const s = getComputedStyle(n);
@@ -27,16 +26,6 @@ def demo(tmp_path_factory):
     server = ServerProcess(tmp_path_factory.mktemp("demo"), args=["--demo"]).start()
     yield server
     assert server.stop() == 0, server.output()
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    yield page
-    context.close()
 
 
 def test_a_demo_swing_fills_the_phones_first_screen(demo, phone):

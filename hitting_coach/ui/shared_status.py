@@ -78,6 +78,18 @@ def _rejected(count: int, by_reason: dict[str, int], last: str | None) -> str:
     return f"{count} rejected, mostly {top}" + (f" (last: {last[:120]})" if last else "")
 
 
+def _server(status: dict[str, Any]) -> list[str]:
+    """The server's counters: its message rate, last message, refusals and their top reason."""
+    age = status["last_message_age_s"]
+    return [
+        f"{status['messages_per_s']:.1f} msg/s",
+        "no message yet" if age is None else f"last message {age:.1f} s ago",
+        _rejected(
+            status["rejected"], status.get("rejected_by_reason", {}), status.get("last_rejection")
+        ),
+    ]
+
+
 def status_text(status: dict[str, Any], device: str | None) -> str:
     """The one-line status of the device shown: its message rate, last message age, its
     refused messages with the main reason, the sources, a recording failure, what its swing
@@ -86,17 +98,7 @@ def status_text(status: dict[str, Any], device: str | None) -> str:
     device: its refusals are counted here). The server's own status is status.json's."""
     mine = status.get("device_status", {}).get(device or "")
     if mine is None:
-        age = status["last_message_age_s"]
-        parts = [
-            "no device yet" if device is None else f"{device}: silent",
-            f"{status['messages_per_s']:.1f} msg/s",
-            "no message yet" if age is None else f"last message {age:.1f} s ago",
-            _rejected(
-                status["rejected"],
-                status.get("rejected_by_reason", {}),
-                status.get("last_rejection"),
-            ),
-        ]
+        parts = ["no device yet" if device is None else f"{device}: silent", *_server(status)]
     else:
         parts = [
             f"{mine['messages_per_s']:.1f} msg/s",
@@ -127,18 +129,10 @@ def server_status_text(status: dict[str, Any]) -> str:
     """The server's own one-line status (escaped HTML, for the sessions page's footer): every
     device's messages together, what it refused and why, its sources, the recording, and where
     the whole status is (``status.json``)."""
-    age = status["last_message_age_s"]
-    live = len(status.get("device_status", {}))
     parts = [
         f"Server {status.get('version', '')}".strip(),
-        plural(live, "live device"),
-        f"{status['messages_per_s']:.1f} msg/s",
-        "no message yet" if age is None else f"last message {age:.1f} s ago",
-        _rejected(
-            status["rejected"],
-            status.get("rejected_by_reason", {}),
-            status.get("last_rejection"),
-        ),
+        plural(len(status.get("device_status", {})), "live device"),
+        *_server(status),
     ]
     for name, state in sorted(status.get("sources", {}).items()):
         parts.append(f"{name.upper()}: {state.get('state', '?')}")
