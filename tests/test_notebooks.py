@@ -194,10 +194,16 @@ def test_live_notebook_runs_against_a_fed_server(server, tmp_path):
 
 
 @pytest.mark.integration
-def test_explore_notebook_runs_on_a_recorded_session_with_a_live_cell(recorded_swings, server):
+def test_explore_notebook_runs_on_a_recorded_session_with_a_live_cell(
+    recorded_swings, server, tmp_path
+):
     """03-explore top to bottom: the session's linked views, its marks, the question answered
-    in pandas, and the live cell's DynamicMap on a server's stream."""
-    data_dir, sim = recorded_swings
+    in pandas, the season's weekly medians (DuckDB over the season table it builds), and the
+    live cell's DynamicMap on a server's stream."""
+    import shutil
+
+    source, sim = recorded_swings
+    data_dir = shutil.copytree(source, tmp_path / "recorded")  # the season table goes there
     for m in live_messages(3):
         assert server.post(m)[0] == 200
     nb = execute_notebook(
@@ -209,6 +215,8 @@ def test_explore_notebook_runs_on_a_recorded_session_with_a_live_cell(recorded_s
     assert "0 mark(s) on phone-1/sim-swings" in text
     gap = next(line for line in text.splitlines() if line.startswith("gap: "))
     assert gap.endswith(f"ms per 100 °/s more pelvis speed ({len(sim.truth)} swings)"), gap
+    assert f"season table: 1 session(s) analysed, 0 as they were, {len(sim.truth)} swings" in text
+    assert "phone-1" in html and "hand_peak_dps" in html  # the weekly medians' table
     assert "live: phone-live · gyroscope, " in text
     assert panels == 2  # the explorer and the live DynamicMap
     assert "Swings: select to see them on the timeline" in html
