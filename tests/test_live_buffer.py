@@ -80,7 +80,9 @@ def test_a_device_not_seen_yet_is_waited_for_and_bad_windows_are_refused():
 def test_the_browser_sending_a_streamed_chunk_back_changes_nothing_it_shows():
     """In a notebook, Panel's comm sends every chunk the browser applied back to the kernel,
     times as millisecond floats (the cause of a DTypePromotionError with datetime64 times):
-    the kernel's Bokeh document takes it, and the axis is still drawn as dates."""
+    the kernel's Bokeh document takes the message without error and its copy of the line
+    stays as it was (applied, the chunk sat twice, out of time order, and a later sync showed
+    the line going back in time: a clean-clone CI run), and the axis is still drawn as dates."""
     hub = Hub(capacity=10_000)
     send(hub, 0, 100)
     buffer = SensorBuffer(hub, "d", "gyroscope", seconds=2)
@@ -108,7 +110,14 @@ def test_the_browser_sending_a_streamed_chunk_back_changes_nothing_it_shows():
             }
         ]
     }
+    before = {k: np.array(v).tolist() for k, v in source.data.items()}
     doc.apply_json_patch(echo, setter="browser")
+    assert {k: np.array(v).tolist() for k, v in source.data.items()} == before
+    assert (np.diff(source.data["time"]) > 0).all()
+    send(hub, 2, 10, message_id=3)  # the kernel's own streams still go through
+    buffer.pull()
+    assert source.data["time"][-1] == buffer.data["time"].iloc[-1]
+    assert (np.diff(source.data["time"]) > 0).all()
     assert source.data["time"].dtype == np.dtype(float)
     assert isinstance(plot.state.xaxis[0].ticker, DatetimeTicker)
     assert plot.state.xaxis[0].axis_label == "time (UTC)"
