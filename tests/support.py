@@ -364,3 +364,19 @@ def ws_status(url: str, headers: dict[str, str]) -> int | str:
             answer += piece
     status = int(answer.split(b" ", 2)[1])
     return "open" if status == 101 else status
+
+
+def only_files(page) -> list[str]:
+    """Let ``page`` load ``file:`` URLs only (a saved report or view must need no network):
+    every other request is refused and its URL listed in the returned list."""
+    fetched: list[str] = []
+
+    def route(request_route) -> None:  # type: ignore[no-untyped-def]
+        if request_route.request.url.startswith("file:"):
+            request_route.continue_()
+        else:
+            fetched.append(request_route.request.url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return fetched

@@ -12,6 +12,7 @@ import pytest
 import hitting_coach
 from hitting_coach.analysis.report_data import ReportData
 from hitting_coach.errors import SessionError
+from support import only_files
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +84,8 @@ def test_the_saved_html_renders_in_chromium_with_no_network(explorer, browser, t
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
-    fetched: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def only_the_file(route):
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            fetched.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_the_file)
+    fetched = only_files(page)
     try:
         page.goto(path.as_uri())
         page.locator(".bk-Canvas").nth(3).wait_for(timeout=60_000)  # scatter, sequence, sensors

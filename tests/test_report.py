@@ -16,6 +16,7 @@ from hitting_coach.report import NOTEBOOK_ONLY, REPORT_NOTEBOOK, inject_paramete
 from hitting_coach.sim.simulate import simulate
 from hitting_coach.store.sessions import Session
 from hitting_coach.ui.report_plots import minmax_downsample
+from support import only_files
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -113,19 +114,11 @@ def test_report_renders_every_plot_offline(report_file, recorded_swings, browser
     _, sim = recorded_swings
     context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors, failed, fetched = [], [], []
+    errors, failed = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("requestfailed", lambda r: failed.append(r.url))
-
-    def only_the_file(route):
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            fetched.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_the_file)
+    fetched = only_files(page)
     try:
         page.goto(out.as_uri())
         # Every Bokeh root of every output has a view: each plot and table rendered.
