@@ -142,6 +142,24 @@ def test_parts_past_the_checkpoint_are_converted_again_not_doubled(tmp_path, rec
     assert len(parts(tmp_path)) == 2
 
 
+def test_a_writer_killed_between_two_sensors_parts_loses_neither_sensor(tmp_path, record):
+    record(tmp_path, motion_messages(10, start_ns=T0), parquet_interval_s=3600)
+    (segment,) = segments(tmp_path)
+    # Killed after the gyroscope's part was written, before the accelerometer's: the
+    # checkpoint has not moved and only one sensor of the range is in Parquet.
+    segment.with_suffix(".done").write_text("0\n")
+    (accelerometer,) = (tmp_path / "sessions").rglob("sensor=accelerometer/part-*.parquet")
+    accelerometer.unlink()
+    before = load_session("session-1", tmp_path)  # read as it lies, before any restart
+    assert len(before["gyroscope"]) == 200 and len(before["accelerometer"]) == 200
+    assert list_sessions(tmp_path).iloc[0]["readings"] == 400
+    with Recorder(tmp_path):
+        pass
+    after = load_session("session-1", tmp_path)
+    for sensor in ("gyroscope", "accelerometer"):
+        assert after[sensor].equals(before[sensor]), sensor
+
+
 def test_quiet_sessions_are_compacted_into_one_file_per_sensor(tmp_path):
     docs = motion_messages(30, start_ns=T0)
     recorder = Recorder(tmp_path, parquet_interval_s=3600, compact_after_s=0)

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,12 +236,14 @@ class Tail:
     received_ns: dict[SessionKey, int] = field(default_factory=dict)
     damaged_lines: int = 0
 
-    def add(self, message: Message, received_ns: int = 0) -> None:
+    def add(self, message: Message, received_ns: int = 0, skip: Collection[str] = ()) -> None:
+        """Add a message's batches (but those of the sensors in ``skip``)."""
         key = (message.device_id, message.session_id)
         self.received_ns[key] = max(self.received_ns.get(key, 0), received_ns)
         sensors = self.batches.setdefault(key, {})
         for batch in message.batches.values():
-            sensors.setdefault(batch.sensor, []).append(batch)
+            if batch.sensor not in skip:
+                sensors.setdefault(batch.sensor, []).append(batch)
 
 
 def read_tail(data_dir: Path, only: SessionKey | None = None, *, failed: bool = True) -> Tail:
@@ -261,7 +263,7 @@ def read_tail(data_dir: Path, only: SessionKey | None = None, *, failed: bool = 
         ranges: list[tuple[int, int | None, SessionKey | None]] = [
             (f.start, f.end, f.key) for f in (read_failures(segment) if failed else [])
         ]
-        covered: dict[SessionKey, int] = {}
+        covered: dict[SessionKey, dict[str, int]] = {}
         if size > start:
             ranges.append((start, None, None))
             covered = segment_part_ends(data_dir, segment.stem, start, only)
@@ -280,11 +282,14 @@ def read_tail(data_dir: Path, only: SessionKey | None = None, *, failed: bool = 
                 got = (message.device_id, message.session_id)
                 if (only is not None and got != only) or (key is not None and got != key):
                     continue
-                if key is None and offset <= covered.get(got, -1):
-                    continue  # a part past the checkpoint has it (written, not yet checkpointed)
+                # sensors a part past the checkpoint has (written, not yet checkpointed)
+                ends = covered.get(got) if key is None else None
+                skip = [s for s, e in ends.items() if offset <= e] if ends else ()
+                if skip and all(b.sensor in skip for b in message.batches.values()):
+                    continue
                 if was_deleted(deleted, got, decoded.received_ns):
                     continue
-                tail.add(message, decoded.received_ns)
+                tail.add(message, decoded.received_ns, skip)
     if tail.damaged_lines:
         log.warning("skipped %d damaged journal lines in %s", tail.damaged_lines, data_dir)
     return tail

@@ -125,13 +125,20 @@ def segment_parts(
 
 def segment_part_ends(
     data_dir: Path, segment: str, after: int = -1, only: SessionKey | None = None
-) -> dict[SessionKey, int]:
-    """For each session with parts of journal ``segment`` ending past byte ``after``: the
-    furthest end (its lines up to there are in Parquet)."""
-    return {
-        key: max(int(part_origin(p)[1]) for p in parts)
-        for key, parts in segment_parts(data_dir, segment, after, only).items()
-    }
+) -> dict[SessionKey, dict[str, int]]:
+    """For each session with parts of journal ``segment`` ending past byte ``after``, by
+    sensor: the furthest end (that sensor's readings in lines up to there are in Parquet).
+
+    By sensor, not by session: a writer killed between a session's sensors leaves parts of
+    some sensors only, and the others' readings are still only in the journal."""
+    ends: dict[SessionKey, dict[str, int]] = {}
+    for key, parts in segment_parts(data_dir, segment, after, only).items():
+        sensors = ends.setdefault(key, {})
+        for part in parts:
+            sensor = unquote(part.parent.name[len("sensor=") :])
+            end = int(part_origin(part)[1])
+            sensors[sensor] = max(sensors.get(sensor, -1), end)
+    return ends
 
 
 def read_meta(path: Path) -> dict[str, Any]:
