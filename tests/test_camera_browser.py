@@ -77,7 +77,20 @@ READ_VIDEO = """async ([url, times]) => {
   const out = [];
   for (const t of times) {
     v.currentTime = t; await new Promise((ok) => { v.onseeked = ok; });
-    out.push((READ_FRAME)(v));
+    // 'seeked' can come before the frame is on screen (a seek far from a key frame decodes
+    // many frames): read it once it is presented and two reads 50 ms apart agree
+    await Promise.race([
+      new Promise((ok) => v.requestVideoFrameCallback(ok)),
+      new Promise((ok) => setTimeout(ok, 1000)),
+    ]);
+    let k = (READ_FRAME)(v);
+    for (let i = 0; i < 40; i++) {
+      await new Promise((ok) => setTimeout(ok, 50));
+      const again = (READ_FRAME)(v);
+      if (again === k) break;
+      k = again;
+    }
+    out.push(k);
   }
   v.remove();
   return out;
