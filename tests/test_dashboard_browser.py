@@ -82,8 +82,10 @@ JS_LAST_TIME = """() => window.Bokeh && Bokeh.documents[0] && ['accelerometer', 
 })"""
 
 
-JS_SHADED = """() => ['accelerometer', 'gyroscope'].map(
-  n => Bokeh.documents[0].get_model_by_name(n + '-swing-0').visible)"""
+# a swing's box on each plot: shown, and where the swing is (not at the epoch)
+JS_SHADED = """() => ['accelerometer', 'gyroscope'].map(n => {
+  const box = Bokeh.documents[0].get_model_by_name(n + '-swing-0');
+  return box.visible && box.left > 1.6e12 && box.right > box.left; })"""
 JS_SEQUENCE = """() => ['pelvis', 'hand'].map(
   n => Bokeh.documents[0].get_model_by_name('sequence-' + n + '-source').data.t.length)"""
 

@@ -433,6 +433,7 @@ class Dashboard(pn.viewable.Viewer):
             ),
         )
         doc.on_session_destroyed(lambda _context: feed.drop(sub.token))
+        pn.state.onload(self._draw_again)
         sub.on_swings = lambda: doc.add_next_tick_callback(partial(self._swings_pushed, doc))
         return feed, sub.token
 
@@ -520,6 +521,22 @@ class Dashboard(pn.viewable.Viewer):
         for plot in self.plots:
             plot.mark_swings(spans, oldest_ms)
         self.sequence.show(self.hub, self.device, rows[-1] if rows else None)
+
+    def _draw_again(self) -> None:
+        """The page's browser has built its document: send the swings' drawing again. BokehJS
+        drops the changes that arrive while it builds the document it pulled; a swing shaded
+        in that moment stayed unshaded in the browser for good (the server sends a box's
+        ``visible`` only when it changes, and it stayed True)."""
+        if self.swing_panel is None:
+            return
+        for plot in self.plots:
+            for box in plot.marks:
+                box.update(left=0.0, right=0.0, visible=False)
+        self.sequence.forget()
+        self._note_key = None
+        self.placement_note.object = ""
+        self._show_placement()
+        self._draw_swings()
 
     def _window_start_ms(self) -> float:
         """Where the browser's plots start (fed by the feed, the server holds no points)."""

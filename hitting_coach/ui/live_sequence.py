@@ -82,6 +82,14 @@ class SequencePlot:
         self.figure.legend.orientation = "horizontal"
         self._shown: Any = None
 
+    def forget(self) -> None:
+        """Send the next :meth:`show` whole, as if nothing were drawn (for a browser that
+        missed what was sent)."""
+        self._shown = ()
+        self.figure.visible = False
+        for segment in self.sources:
+            self.sources[segment].data = _empty()
+
     def show(self, hub: Hub, device: str | None, row: dict[str, Any] | None) -> None:
         """Draw ``row``'s swing (None: clear the plot) from ``device``'s readings in ``hub``."""
         key = None if row is None else (device, row.get("start_ns"), row.get("end_ns"))
