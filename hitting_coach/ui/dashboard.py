@@ -523,10 +523,12 @@ class Dashboard(pn.viewable.Viewer):
         self.sequence.show(self.hub, self.device, rows[-1] if rows else None)
 
     def _draw_again(self) -> None:
-        """The page's browser has built its document: send the swings' drawing again. BokehJS
-        drops the changes that arrive while it builds the document it pulled; a swing shaded
-        in that moment stayed unshaded in the browser for good (the server sends a box's
-        ``visible`` only when it changes, and it stayed True)."""
+        """The page's browser has built its document: send the swings' shading, sequence plot
+        and the placement note again. BokehJS drops the changes that arrive while it builds
+        the document it pulled; a swing shaded in that moment stayed unshaded in the browser
+        for good (the server sends a box's ``visible`` only when it changes, and it stayed
+        True). (Which sensors' plots show is not sent again: toggling a pane's visibility
+        loses its canvas.)"""
         if self.swing_panel is None:
             return
         for plot in self.plots:
