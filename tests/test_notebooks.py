@@ -321,20 +321,17 @@ def demo_server(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.timeout(420)  # Lab, a kernel and a demo server: minutes on a busy 2-core machine
-def test_live_notebook_in_jupyterlab_plots_live_data(demo_server, browser, tmp_path):
+def test_live_notebook_in_jupyterlab_plots_live_data(demo_server, browser, lab):
     """``jupyter lab`` as installed, the live notebook run from the browser, no internet, fed
     by the demo server: the dashboard's figures render and keep moving, and the DynamicMap on
     ``live.buffer()`` takes every reading at the server's rate, with no error in any output."""
     nb = nbformat.read(LIVE_NOTEBOOK, as_version=4)
     inject_parameters(nb, {"SERVER_URL": demo_server.base, "WAIT_S": 30})
-    nbformat.write(nb, tmp_path / "live.ipynb")
+    nbformat.write(nb, lab.root / "live.ipynb")
     source = """() => { for (const d of Bokeh.documents) {
         const m = d.get_model_by_name("gyroscope-source");
         if (m && m.data.t.length) return m.data.t[m.data.t.length - 1]; } return null; }"""
-    with (
-        jupyter_lab(tmp_path) as base,
-        lab_notebook(browser, base, "live.ipynb") as (page, errors),
-    ):
+    with lab_notebook(browser, lab, "live.ipynb") as (page, errors):
         outputs = page.locator(".jp-OutputArea")
         outputs.get_by_text("receiving from demo-phone").wait_for(timeout=60_000)
         # (the first canvas in the page can be one the dashboard keeps hidden)
@@ -375,10 +372,12 @@ def test_live_notebook_in_jupyterlab_plots_live_data(demo_server, browser, tmp_p
 
 
 @contextlib.contextmanager
-def lab_notebook(browser, base: str, name: str):
-    """Open notebook ``name`` of the Lab at ``base`` in a new Chromium page with no internet
-    (only the Lab server answers) and run all its cells: yields ``(page, errors)``, the
-    page's uncaught JavaScript errors collected as they come."""
+def lab_notebook(browser, lab: Lab, name: str):
+    """Open notebook ``name`` of ``lab`` in a new Chromium page with no internet (only the Lab
+    server answers), in a workspace of its own (nothing of an earlier test's is restored),
+    and run all its cells: yields ``(page, errors)``, the page's uncaught JavaScript errors
+    collected as they come. Afterwards the notebook's kernel is shut down."""
+    base = lab.base
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
@@ -389,19 +388,39 @@ def lab_notebook(browser, base: str, name: str):
             route.continue_() if route.request.url.startswith(base + "/") else route.abort()
         ),
     )
+    workspace = name.removesuffix(".ipynb")
     try:
-        page.goto(f"{base}/lab/tree/{name}?token=test-token")
+        page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?token=test-token")
         page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         yield page, errors
     finally:
         context.close()
+        lab.shut_down_kernels()
+
+
+class Lab:
+    """A running ``jupyter lab`` (token ``test-token``) serving the folder ``root``."""
+
+    def __init__(self, root, base: str) -> None:
+        self.root, self.base = root, base
+
+    def _api(self, method: str, path: str) -> httpx.Response:
+        answer = httpx.request(method, f"{self.base}/api/{path}?token=test-token", timeout=30)
+        answer.raise_for_status()
+        return answer
+
+    def shut_down_kernels(self) -> None:
+        """Shut down every session's kernel (a notebook's kernel outlives its page)."""
+        for session in self._api("GET", "sessions").json():
+            self._api("DELETE", f"sessions/{session['id']}")
+        wait_for(lambda: self._api("GET", "kernels").json() == [], 30, what="no kernel left")
 
 
 @contextlib.contextmanager
 def jupyter_lab(root):
-    """``jupyter lab`` as installed, serving ``root``: yields its base URL (token
-    ``test-token``); stopped with SIGTERM, and it must exit cleanly."""
+    """``jupyter lab`` as installed, serving ``root``: yields its :class:`Lab`; stopped with
+    SIGTERM, and it must exit cleanly."""
     port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
     env["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
@@ -417,11 +436,18 @@ def jupyter_lab(root):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert lab.poll() is None, (root / "lab.log").read_text()
+        try:
+            httpx.get(f"{base}/api/status?token=test-token", timeout=10).raise_for_status()
+        except httpx.TransportError:  # not listening yet
+            return False
+        return True
+
     try:
-        # Until Lab listens, HTTPX retries the connection (0.5 s doubling: about 60 s in all).
-        with httpx.Client(transport=httpx.HTTPTransport(retries=8), timeout=10) as http:
-            http.get(f"{base}/api/status?token=test-token").raise_for_status()
-        yield base
+        wait_for(answers, 90, interval=0.2, what="jupyter lab to answer")
+        yield Lab(root, base)
     finally:
         lab.send_signal(signal.SIGTERM)
         code = lab.wait(30)
@@ -429,23 +455,27 @@ def jupyter_lab(root):
     assert code == 0, (root / "lab.log").read_text()
 
 
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One ``jupyter lab`` for this module's Lab tests (started once: about 15 s on a busy
+    machine). Each test writes its notebook into ``lab.root`` under a name of its own and opens
+    it with :func:`lab_notebook`, whose kernel is shut down after it."""
+    with jupyter_lab(tmp_path_factory.mktemp("lab")) as running:
+        yield running
+
+
 @pytest.mark.integration
-def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
-    recorded_swings, browser, tmp_path
-):
+def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(recorded_swings, browser, lab):
     """Notebook 02 run from JupyterLab, no internet: the slider steps through every swing and
     the pelvis and hand curves always hold readings; no output shows an error."""
     data_dir, _ = recorded_swings
     table = ReportData.load("latest", data_dir).table
     nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
     inject_parameters(nb, {"SESSION": "latest", "DATA_DIR": str(data_dir)})
-    nbformat.write(nb, tmp_path / "report.ipynb")
+    nbformat.write(nb, lab.root / "report.ipynb")
     find = """const find = (name) => { for (const d of Bokeh.documents) {
         const m = d.get_model_by_name(name); if (m) return m; } return null; };"""
-    with (
-        jupyter_lab(tmp_path) as base,
-        lab_notebook(browser, base, "report.ipynb") as (page, errors),
-    ):
+    with lab_notebook(browser, lab, "report.ipynb") as (page, errors):
         page.wait_for_function(
             f"() => {{ {find} return window.Bokeh !== undefined && find('swing-slider'); }}",
             timeout=60_000,
@@ -479,7 +509,7 @@ def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(
 @pytest.mark.integration
 @pytest.mark.timeout(420)  # Lab, a kernel and a demo server: minutes on a busy 2-core machine
 def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
-    recorded_swings, demo_server, browser, tmp_path
+    recorded_swings, demo_server, browser, lab, tmp_path
 ):
     """03-explore run from JupyterLab, no internet: swings selected on the scatter are shaded
     on every sensor's timeline, the kernel knows which, and *Not a swing* marks them in the
@@ -490,16 +520,13 @@ def test_explore_notebook_in_jupyterlab_highlights_the_selected_swings(
     nb = nbformat.read(EXPLORE_NOTEBOOK, as_version=4)
     parameters = {"SESSION": "latest", "DATA_DIR": str(data_dir), "SERVER_URL": demo_server.base}
     inject_parameters(nb, parameters)
-    nbformat.write(nb, tmp_path / "explore.ipynb")
+    nbformat.write(nb, lab.root / "explore.ipynb")
     scatter = """() => { for (const d of Bokeh.documents) for (const m of d.all_models) {
         if (m.data && m.data.pelvis_peak_dps && m.selected) return m; } return null; }"""
     highlighted = """() => { const n = []; for (const d of Bokeh.documents) for (const m of d.all_models) {
         const k = m.data ? Object.keys(m.data).sort().join() : '';
         if (k === 'end,time') n.push(m.data.time.length); } return n; }"""
-    with (
-        jupyter_lab(tmp_path) as base,
-        lab_notebook(browser, base, "explore.ipynb") as (page, errors),
-    ):
+    with lab_notebook(browser, lab, "explore.ipynb") as (page, errors):
         outputs = page.locator(".jp-OutputArea")
         outputs.get_by_text("live: demo-phone · gyroscope, ").wait_for(timeout=90_000)  # last
         page.wait_for_function(f"({scatter})() !== null", timeout=30_000)
