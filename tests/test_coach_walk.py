@@ -63,6 +63,24 @@ def _post_session(server: ServerProcess, start_ns: int, seconds: float, first_id
         assert code == 200, body
 
 
+#: The page's Bokeh content has drawn itself, laid out to the screen: every Bokeh document is
+#: there (at least one; in a report, one per output that embeds one, each embedded once BokehJS
+#: has loaded) and every root view that shows something (has an element) has finished.
+_LAID_OUT = """
+() => {
+  if (window.Bokeh === undefined) return false;
+  const embeds = [...document.scripts].filter(s => s.text.includes("embed_items_notebook(docs_json"));
+  const shown = [...Bokeh.index].filter(view => view.el);
+  return Bokeh.documents.length >= Math.max(embeds.length, 1) && shown.length > 0
+    && shown.every(view => view.has_finished());
+}
+"""
+
+
+def _laid_out(page) -> None:
+    page.wait_for_function(_LAID_OUT, timeout=60_000)
+
+
 def _fits(page, what: str, only: str | None = None) -> None:
     """Nothing of the page (or only of its elements inside ``only``, a CSS selector) sits
     off-screen, and the page does not scroll sideways (unless ``only``)."""
@@ -84,7 +102,7 @@ def _open_report(page, card) -> str:
     assert PLAYER in report.title() and SESSION in report.title(), report.title()
     body = report.content()
     assert "Swings found" in body
-    report.wait_for_timeout(2000)  # (its plots laid out to the screen's width)
+    _laid_out(report)  # (its plots laid out to the screen's width)
     _fits(report, "the report")
     for label in ("Live", "Sessions", "Players"):  # the app's header, as plain links
         assert report.locator(".hc-shell nav a", has_text=label).count() == 1
@@ -112,7 +130,7 @@ def test_a_coach_walks_the_app(tmp_path, browser, viewport):
         # the live page, then Sessions through the header
         page.goto(server.base + "/sensor/")
         wait_for(lambda: page.locator(".hc-shell").count() == 1, 60, what="the header")
-        page.wait_for_timeout(2000)
+        _laid_out(page)
         # (the header; the live page's own plots and swing list are issue 25 item 4's, done
         # apart: test_dashboard_browser)
         _fits(page, "the live page")
