@@ -186,7 +186,8 @@ def test_rename_and_delete_with_confirmation(recorded, page):
 
 
 def test_with_a_login_the_sessions_page_and_its_files_need_it(tmp_path):
-    server = ServerProcess(tmp_path, env={"HITTING_COACH_BASIC_AUTH": "s3cret-pass"}).start()
+    env = {"HITTING_COACH_BASIC_AUTH": "s3cret-pass", "HITTING_COACH_PARQUET_INTERVAL_S": "0.5"}
+    server = ServerProcess(tmp_path, env=env).start()  # (its folder written within 0.5 s, not 10)
     try:
         _record(server, "morning", 100, 0)
         query = {"device": DEVICE, "session": "morning"}
