@@ -309,10 +309,53 @@ def test_a_live_session_needs_exactly_one_source():
         LiveSession("http://x", settings=Settings.load(environ={}, env_file=None))
 
 
-@pytest.fixture
-def demo_server(tmp_path):
-    """``hitting-coach serve --demo``: a simulated phone (``demo-phone``, 100 Hz) in real time."""
-    server = ServerProcess(tmp_path / "demo", args=["--demo"]).start()
+@pytest.mark.integration
+def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(recorded_swings, browser, lab):
+    """Notebook 02 run from JupyterLab, no internet: the slider steps through every swing and
+    the pelvis and hand curves always hold readings; no output shows an error."""
+    data_dir, _ = recorded_swings
+    table = ReportData.load("latest", data_dir).table
+    nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
+    inject_parameters(nb, {"SESSION": "latest", "DATA_DIR": str(data_dir)})
+    nbformat.write(nb, lab.root / "report.ipynb")
+    find = """const find = (name) => { for (const d of Bokeh.documents) {
+        const m = d.get_model_by_name(name); if (m) return m; } return null; };"""
+    with lab_notebook(browser, lab, "report.ipynb") as (page, errors):
+        page.wait_for_function(
+            f"() => {{ {find} return window.Bokeh !== undefined && find('swing-slider'); }}",
+            timeout=60_000,
+        )
+        for number in [*range(2, len(table) + 1), 1]:
+            page.evaluate(f"() => {{ {find} find('swing-slider').value = {number}; }}")
+            page.wait_for_function(
+                f"""() => {{ {find}
+                  return find('swing-summary').text.startsWith('<b>Swing {number}</b>')
+                    && find('sequence-pelvis').data_source.data.t.length > 50
+                    && find('sequence-hand').data_source.data.t.length > 50; }}""",
+                timeout=10_000,
+            )
+            peaks = page.evaluate(
+                f"""() => {{ {find} return ['pelvis', 'hand'].map(
+                  s => Math.max(...find('sequence-' + s).data_source.data.w)); }}"""
+            )  # the curves are that swing's: their peaks are the table's
+            row = table.iloc[number - 1]
+            assert peaks[0] == pytest.approx(row["pelvis_peak_measured_dps"], rel=0.05), number
+            # the watch's largest reading is the forearm rolling over after the hand peak
+            assert peaks[1] > row["hand_peak_measured_dps"], number
+        # The last cell's output (the reference figures' source line): every cell ran.
+        last = page.locator(".jp-OutputArea-output", has_text="Group figures, not targets")
+        last.first.wait_for(timeout=60_000)
+        assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+        traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
+        assert traceback.count() == 0
+        assert errors == [], errors
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    """``hitting-coach serve --demo``: a simulated phone (``demo-phone``, 100 Hz) in real time;
+    one for the module's two tests that read it (the last two: it runs till the module ends)."""
+    server = ServerProcess(tmp_path_factory.mktemp("demo"), args=["--demo"]).start()
     try:
         yield server
     finally:
@@ -462,48 +505,6 @@ def lab(tmp_path_factory):
     it with :func:`lab_notebook`, whose kernel is shut down after it."""
     with jupyter_lab(tmp_path_factory.mktemp("lab")) as running:
         yield running
-
-
-@pytest.mark.integration
-def test_report_notebook_in_jupyterlab_shows_every_swings_sequence(recorded_swings, browser, lab):
-    """Notebook 02 run from JupyterLab, no internet: the slider steps through every swing and
-    the pelvis and hand curves always hold readings; no output shows an error."""
-    data_dir, _ = recorded_swings
-    table = ReportData.load("latest", data_dir).table
-    nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
-    inject_parameters(nb, {"SESSION": "latest", "DATA_DIR": str(data_dir)})
-    nbformat.write(nb, lab.root / "report.ipynb")
-    find = """const find = (name) => { for (const d of Bokeh.documents) {
-        const m = d.get_model_by_name(name); if (m) return m; } return null; };"""
-    with lab_notebook(browser, lab, "report.ipynb") as (page, errors):
-        page.wait_for_function(
-            f"() => {{ {find} return window.Bokeh !== undefined && find('swing-slider'); }}",
-            timeout=60_000,
-        )
-        for number in [*range(2, len(table) + 1), 1]:
-            page.evaluate(f"() => {{ {find} find('swing-slider').value = {number}; }}")
-            page.wait_for_function(
-                f"""() => {{ {find}
-                  return find('swing-summary').text.startsWith('<b>Swing {number}</b>')
-                    && find('sequence-pelvis').data_source.data.t.length > 50
-                    && find('sequence-hand').data_source.data.t.length > 50; }}""",
-                timeout=10_000,
-            )
-            peaks = page.evaluate(
-                f"""() => {{ {find} return ['pelvis', 'hand'].map(
-                  s => Math.max(...find('sequence-' + s).data_source.data.w)); }}"""
-            )  # the curves are that swing's: their peaks are the table's
-            row = table.iloc[number - 1]
-            assert peaks[0] == pytest.approx(row["pelvis_peak_measured_dps"], rel=0.05), number
-            # the watch's largest reading is the forearm rolling over after the hand peak
-            assert peaks[1] > row["hand_peak_measured_dps"], number
-        # The last cell's output (the reference figures' source line): every cell ran.
-        last = page.locator(".jp-OutputArea-output", has_text="Group figures, not targets")
-        last.first.wait_for(timeout=60_000)
-        assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
-        traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
-        assert traceback.count() == 0
-        assert errors == [], errors
 
 
 @pytest.mark.integration
