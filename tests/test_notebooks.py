@@ -410,7 +410,8 @@ def test_live_notebook_in_jupyterlab_plots_live_data(demo_server, browser, lab):
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
         traceback = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call")
         assert traceback.count() == 0, traceback.first.inner_text()[-3000:]
-        assert page.locator(".jp-OutputArea-output[data-mime-type*=stderr]").count() == 0
+        stderr = page.locator(".jp-OutputArea-output[data-mime-type*=stderr]")
+        assert stderr.count() == 0, stderr.all_inner_texts()
         assert errors == [], errors
 
 
