@@ -86,6 +86,37 @@ def test_a_tick_sends_only_the_new_points_and_the_window_rolls_over(hub):
         assert list(plot.source.data["t"]) == times_ms(messages, plot.sensor)[-200:]
 
 
+def test_a_tick_echoed_back_by_the_browser_changes_nothing_in_the_kernel(hub):
+    """In a notebook, Panel's comm sends each streamed chunk back to the kernel, and with
+    JupyterLab's comms over subshells it arrives on another thread than the dashboard's ticks
+    (a CI run's notebook showed "ColumnDataSource's columns must be of the same length"): the
+    kernel's copy takes no stream from a browser, and its own ticks still go through."""
+    messages = motion_messages(12, start_ns=T0)
+    ingest_all(hub, messages[:5])
+    dashboard = Dashboard(hub, window=200)
+    shown = Shown(dashboard)
+    ingest_all(hub, messages[5:7])
+    dashboard.tick()
+    for plot in phone_plots(dashboard):
+        before = {k: np.asarray(v).tolist() for k, v in plot.source.data.items()}
+        chunk = shown.streamed() or {}
+        echo = {  # the chunk as the browser's comm sends it back
+            "kind": "ColumnsStreamed",
+            "model": {"id": plot.source.id},
+            "attr": "data",
+            "data": {"type": "map", "entries": [[k, v[-40:]] for k, v in before.items()]},
+            "rollover": 200,
+        }
+        shown.document.apply_json_patch({"events": [echo]}, setter="browser")
+        after = {k: np.asarray(v).tolist() for k, v in plot.source.data.items()}
+        assert after == before, chunk
+        assert len({len(v) for v in plot.source.data.values()}) == 1
+    ingest_all(hub, messages[7:9])
+    dashboard.tick()  # the kernel's own stream goes through
+    for plot in phone_plots(dashboard):
+        assert list(plot.source.data["t"]) == times_ms(messages[:9], plot.sensor)
+
+
 def test_the_device_picker_appears_with_a_second_device_and_switches_the_plots(hub):
     phone = motion_messages(3, start_ns=T0, device="phone-1")
     ingest_all(hub, phone)

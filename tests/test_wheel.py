@@ -3,6 +3,7 @@ as a user would: serve (demo), report, broker --print-config and the notebooks."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -105,6 +106,12 @@ def test_serve_demo_report_and_notebooks_from_the_wheel(installed):
         out = run(["hitting-coach", "notebooks", "nb"], work, env)
         assert "01-live.ipynb" in out and "02-session-report.ipynb" in out
         assert "03-explore.ipynb" in out
+        # and the environment's JupyterLab hands comms to the main shell (README, JupyterLab)
+        settings = work.parent / "venv/share/jupyter/lab/settings/overrides.d/hitting-coach.json"
+        kernels = json.loads(settings.read_text())[
+            "@jupyterlab/apputils-extension:kernels-settings"
+        ]
+        assert kernels == {"commsOverSubshells": "disabled"}
         script = (
             "from hitting_coach.report import execute_notebook\n"
             f"nb = execute_notebook('nb/01-live.ipynb', {{'SERVER_URL': '{base}', 'WAIT_S': 60}})\n"

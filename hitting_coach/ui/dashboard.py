@@ -42,6 +42,7 @@ from hitting_coach.analysis.live_swings import LiveSwings
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.live_window import LiveWindow
 from hitting_coach.sensors import ACCELEROMETER, GYROSCOPE, WRIST_MOTION, live_sensors
+from hitting_coach.ui.echoes import drop_browser_streams
 from hitting_coach.ui.live_sequence import SequencePlot
 from hitting_coach.ui.periodic import every
 from hitting_coach.ui.phone_view import PhoneCard
@@ -177,7 +178,8 @@ class LivePlot:
         self.live_window = LiveWindow(window_s, window)
         self.scale = scale
         self.reader: Reader | None = None
-        self.source = ColumnDataSource(_empty(), name=f"{sensor}-source")
+        # streamed by the kernel in a notebook: never by a browser (see ui/echoes.py)
+        self.source = drop_browser_streams(ColumnDataSource(_empty(), name=f"{sensor}-source"))
         self.figure = figure(
             name=f"{sensor}-figure",
             css_classes=[f"hc-{sensor.replace(' ', '-')}-figure"],  # a class has no space

@@ -36,6 +36,7 @@ from hitting_coach.compat import buffer_concat, set_buffer_chunk_rows
 from hitting_coach.errors import ConfigError
 from hitting_coach.ingest.hub import Hub, Reader
 from hitting_coach.sensors import SENSORS
+from hitting_coach.ui.echoes import drop_browser_streams
 
 __all__ = ["TIME_AXIS", "SensorBuffer", "buffer_columns", "datetime_axis", "ignore_echoes"]
 
@@ -52,23 +53,13 @@ def datetime_axis(plot: Any, element: Any) -> None:
 
 
 def ignore_echoes(plot: Any, element: Any) -> None:
-    """A HoloViews hook: the plot's data source takes no stream sent back by a browser. In a
-    notebook, Panel's comm sends every chunk the kernel streamed to the browser back to the
-    kernel (it ignores Bokeh's ``sync`` flag); applied, each chunk sat twice in the kernel's
-    copy, out of time order, and a later full sync of the output showed the line going back in
-    time. A browser never streams a plot's data of its own, so a stream with a setter (the
-    comm that sent it) is dropped; the kernel's own streams (no setter) go through."""
+    """A HoloViews hook: the plot's data source takes no stream sent back by a browser
+    (:func:`hitting_coach.ui.echoes.drop_browser_streams`): in a notebook each chunk came
+    back over Panel's comm and sat twice in the kernel's copy, out of time order, and a later
+    full sync of the output showed the line going back in time."""
     source = plot.handles.get("source")
-    if source is None or getattr(source, "_hc_ignores_echoes", False):
-        return
-    own = source._stream
-
-    def stream(new_data: Any, rollover: int | None = None, setter: Any = None) -> None:
-        if setter is None:
-            own(new_data, rollover, setter)
-
-    source._stream = stream
-    source._hc_ignores_echoes = True
+    if source is not None:
+        drop_browser_streams(source)
 
 
 #: Options for a plot of a buffer: ``hv.DynamicMap(hv.Curve, streams=[b]).opts(TIME_AXIS)``:
