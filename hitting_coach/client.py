@@ -302,7 +302,7 @@ class LiveSession:
         sensor: str = GYROSCOPE,
         seconds: float | None = 10.0,
         rows: int | None = None,
-        period_ms: int = 100,
+        period_ms: int = 250,
     ) -> SensorBuffer:
         """``device``'s ``sensor`` (default: the first device) as a HoloViews
         :class:`~holoviews.streams.Buffer`, fed as readings arrive: a DataFrame of ``time``

@@ -368,6 +368,12 @@ def test_live_notebook_in_jupyterlab_plots_live_data(demo_server, browser, lab):
     """``jupyter lab`` as installed, the live notebook run from the browser, no internet, fed
     by the demo server: the dashboard's figures render and keep moving, and the DynamicMap on
     ``live.buffer()`` takes every reading at the server's rate, with no error in any output."""
+    # This environment's JupyterLab sends comm messages to the main shell (README, JupyterLab):
+    # on a subshell's thread they raced the kernel's updates of the live plots.
+    kernels = "lab/api/settings/@jupyterlab/apputils-extension:kernels-settings?token=test-token"
+    got = get_json(f"{lab.base}/{kernels}")  # the user's settings (none here) over the defaults
+    default = got["schema"]["properties"]["commsOverSubshells"]["default"]
+    assert got["settings"].get("commsOverSubshells", default) == "disabled", got["settings"]
     nb = nbformat.read(LIVE_NOTEBOOK, as_version=4)
     inject_parameters(nb, {"SERVER_URL": demo_server.base, "WAIT_S": 30})
     nbformat.write(nb, lab.root / "live.ipynb")

@@ -102,7 +102,7 @@ class SensorBuffer(hv.streams.Buffer):
         seconds: float | None = 10.0,
         rows: int | None = None,
         backlog: int = 5_000,
-        period_ms: int = 100,
+        period_ms: int = 250,
     ) -> None:
         if rows is not None:
             if rows < 1:
