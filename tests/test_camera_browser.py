@@ -355,11 +355,12 @@ def test_a_connection_cut_or_a_server_restart_mid_take_loses_at_most_the_chunk_i
     camera, tmp_path
 ):
     server = ServerProcess(tmp_path).start()
-    start_ns = time.time_ns() + 500_000_000
-    sim = simulate("pelvis", duration_s=40.0, swings=[], rate_hz=50, seed=1, start_ns=start_ns)
-    phone = Phone(server, sim, start_ns)
-    phone.start()
-    try:
+    phone = None
+    try:  # (the server is stopped whatever fails, from here on)
+        start_ns = time.time_ns() + 500_000_000
+        sim = simulate("pelvis", duration_s=40.0, swings=[], rate_hz=50, seed=1, start_ns=start_ns)
+        phone = Phone(server, sim, start_ns)
+        phone.start()
         page = camera(server.base + "/sensor/camera")
         start_recording(page)
         page.wait_for_function("() => window.__hc_camera.acked >= 2", timeout=20000)
@@ -396,6 +397,7 @@ def test_a_connection_cut_or_a_server_restart_mid_take_loses_at_most_the_chunk_i
         assert docs[-1]["offset"] + docs[-1]["bytes"] == size
         assert [d["end_ns"] for d in docs] == sorted(d["end_ns"] for d in docs)
     finally:
-        phone.done.set()  # the rest of the 40 s take would change nothing checked here
-        phone.join(30)
+        if phone is not None:
+            phone.done.set()  # the rest of the 40 s take would change nothing checked here
+            phone.join(30)
         assert server.stop() == 0
