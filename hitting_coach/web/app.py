@@ -81,8 +81,15 @@ class AppHandler(tornado.web.RequestHandler):
     def check_xsrf_cookie(self) -> None:
         """Phones post without cookies; the token (when set) is the credential."""
 
+    #: A handler that streams its request's body sets this until the body has been read:
+    #: an answer before then makes tornado close the connection, and the answer says so, or a
+    #: client that sends its next request on the same connection finds it closed, unanswered.
+    body_unread = False
+
     def reply(self, status: int, body: dict[str, Any]) -> None:
         self.set_status(status)
+        if self.body_unread:
+            self.set_header("Connection", "close")
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(orjson.dumps(body))

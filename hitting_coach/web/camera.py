@@ -166,6 +166,8 @@ class StartHandler(LoginRequired):
 class ChunkHandler(LoginRequired):
     """One chunk of a video; refused from its headers when it is too big or not video."""
 
+    body_unread = True  # until post(): see AppHandler.body_unread
+
     async def prepare(self) -> None:
         await super().prepare()
         if self._finished:
@@ -191,6 +193,7 @@ class ChunkHandler(LoginRequired):
         self._parts.append(chunk)
 
     async def post(self) -> None:
+        self.body_unread = False
         try:
             seq = int(self.get_query_argument("seq"))
             end_ns = int(self.get_query_argument("end_ns"))

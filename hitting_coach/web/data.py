@@ -136,7 +136,9 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
             refusal = (status, "application/json", orjson.dumps(body), extra or {})
         self._refusal = refusal
         if length is not None and length > DRAIN_FACTOR * limit:
-            self._answer(*refusal)  # tornado closes the connection: the rest is never read
+            # tornado closes the connection (the rest is never read): the answer says so, or
+            # a client sending its next request on it would find it closed, unanswered
+            self._answer(status, refusal[1], refusal[2], {**refusal[3], "Connection": "close"})
             return
         self._conn.set_max_body_size(DRAIN_FACTOR * limit)
 
