@@ -138,7 +138,8 @@ class _DataRequest(tornado.httputil.HTTPMessageDelegate):
         if length is not None and length > DRAIN_FACTOR * limit:
             # tornado closes the connection (the rest is never read): the answer says so, or
             # a client sending its next request on it would find it closed, unanswered
-            self._answer(status, refusal[1], refusal[2], {**refusal[3], "Connection": "close"})
+            *answer, headers = refusal
+            self._answer(*answer, {**headers, "Connection": "close"})
             return
         self._conn.set_max_body_size(DRAIN_FACTOR * limit)
 
